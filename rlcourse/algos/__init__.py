@@ -1,0 +1,19 @@
+"""One module per algorithm; each has ``Config``, ``PRESETS``, ``make_agent`` and ``train``."""
+
+from __future__ import annotations
+
+from types import ModuleType
+
+from rlcourse.algos import a2c, reinforce
+
+ALGORITHMS: dict[str, ModuleType] = {"reinforce": reinforce, "a2c": a2c}
+
+__all__ = ["ALGORITHMS", "get_algorithm"]
+
+
+def get_algorithm(name: str) -> ModuleType:
+    """The algorithm module called ``name``, with a clear error listing the known ones."""
+    try:
+        return ALGORITHMS[name.lower()]
+    except KeyError:
+        raise ValueError(f"unknown algorithm {name!r}: allowed are {', '.join(ALGORITHMS)}") from None

@@ -1,0 +1,128 @@
+"""A2C, synchronous advantage actor-critic, in both of the slides' forms.
+
+Mnih et al. (2016), "Asynchronous methods for deep reinforcement learning" (A3C; A2C is its
+synchronous variant), and Schulman et al. (2016), "High-dimensional continuous control using
+generalized advantage estimation". Slides: "A2C (Advantage Actor-Critic)", "Data collection of
+A2C", "A2C + GAE".
+
+``advantage="td"`` is the slide "A2C": advantages are the TD errors ``delta_t``, critic targets the
+returns-to-go ``G_t``. ``advantage="gae"`` is the slide "A2C + GAE": advantages are the GAE estimates,
+critic targets the lambda-returns ``A_t^GAE + v_w(S_t)`` (eq. 2).
+
+Both bootstrap where the rollout shows only part of an episode (time-limit truncation, rollout end)
+and never from a terminal state; the slides fold this into ``tau_t``.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import torch
+
+from rlcourse.advantages import gae, returns_to_go, td_errors
+from rlcourse.algos.common import actor_critic_step, check_on_policy_config, make_actor_critic, make_optimizer
+from rlcourse.config import check_choice, check_positive, check_unit_interval, param, replace
+from rlcourse.envs import make_vec_env
+from rlcourse.rollouts import EpisodeTracker, collect_rollout
+from rlcourse.training import Agent, History, progress_bar, seed_everything
+
+__all__ = ["Config", "PRESETS", "train", "make_agent"]
+
+NAME = "a2c"
+SUMMARY = "advantage actor-critic (TD-error or GAE advantages), on-policy"
+
+
+@dataclass
+class Config:
+    """A2C hyperparameters; the slides' symbols in brackets."""
+
+    advantage: str = param("gae", "advantage estimate: 'td' (slide A2C) or 'gae' (slide A2C + GAE)")
+    gamma: float = param(0.99, "discount factor [gamma], in [0, 1]")
+    gae_lambda: float = param(0.95, "GAE's [lambda], in [0, 1]; used when advantage='gae'")
+    num_envs: int = param(8, "environments stepped in parallel [N]")
+    rollout_steps: int = param(16, "steps per environment in one rollout; the rollout has T = N * rollout_steps steps")
+    total_steps: int = param(200_000, "environment steps for the whole run")
+    actor_lr: float = param(1e-3, "Adam learning rate of the actor [theta]")
+    critic_lr: float = param(1e-3, "Adam learning rate of the critic [w]")
+    hidden: tuple = param((64, 64), "hidden layer sizes of actor and critic")
+    normalize_advantages: bool = param(False, "standardise advantages in each rollout (not on the slide)")
+    ent_coef: float = param(0.0, "weight of an entropy bonus in the actor loss (0 = the slide's loss)")
+    max_grad_norm: float = param(0.5, "clip each network's gradient norm to this")
+    log_std_init: float = param(0.0, "initial log standard deviation of a Gaussian policy")
+    seed: int = param(0, "random seed")
+    device: str = param("cpu", "'cpu' or 'cuda'")
+
+    def __post_init__(self):
+        check_choice("advantage", self.advantage, ("td", "gae"))
+        check_unit_interval("gae_lambda", self.gae_lambda)
+        check_positive("rollout_steps", self.rollout_steps, integer=True)
+        check_on_policy_config(self)
+
+
+PRESETS: dict[str, Config] = {
+    "CartPole-v1": Config(),
+    "Pendulum-v1": Config(),
+}
+
+
+def make_agent(config: Config, env_id: str) -> Agent:
+    return make_actor_critic(NAME, config, env_id, critic=True)
+
+
+def train(env_id: str = "CartPole-v1", config: Config | None = None, progress: bool = True, **overrides) -> tuple[Agent, History]:
+    """Train A2C on ``env_id``; return the agent and its history.
+
+    ``config`` defaults to the preset for ``env_id`` (or ``Config()``); keyword ``overrides`` change
+    single hyperparameters, e.g. ``train("CartPole-v1", advantage="td", total_steps=50_000)``.
+    """
+    config = replace(config or PRESETS.get(env_id, Config()), **overrides)
+    seed_everything(config.seed)
+    envs = make_vec_env(env_id, config.num_envs)
+    obs, _ = envs.reset(seed=config.seed)
+    envs.action_space.seed(config.seed)
+
+    # Initialize the actor parameters theta and the critic parameters w
+    agent = make_agent(config, env_id)
+    optimizer = make_optimizer(agent, config)
+    history = History()
+    tracker = EpisodeTracker(config.num_envs, history)
+    steps_per_iteration = config.num_envs * config.rollout_steps
+    iterations = max(1, config.total_steps // steps_per_iteration)
+    bar = progress_bar(iterations * steps_per_iteration, progress, f"A2C ({config.advantage})")
+    try:
+        # loop for every iteration
+        for iteration in range(1, iterations + 1):
+            # Collect a rollout of T total timesteps with pi_theta
+            rollout, obs = collect_rollout(
+                envs, agent.policy, obs, tracker, num_steps=config.rollout_steps, device=config.device
+            )
+            # v_w(S_t) keeps its graph for the critic loss; everything built from it below is a
+            # constant target (the slides' stop-gradient brackets).
+            values = agent.critic(rollout.obs)
+            with torch.no_grad():
+                next_values = agent.critic(rollout.next_obs)
+            v = values.detach()
+            r, term, trunc = rollout.rewards, rollout.terminated, rollout.truncated
+            if config.advantage == "td":
+                # Compute returns-to-go G_t and TD errors delta_t based on the current critic
+                targets = returns_to_go(r, next_values, term, trunc, config.gamma)
+                advantages = td_errors(r, v, next_values, term, config.gamma)
+            else:
+                # Compute advantage estimates A_t^GAE and TD(lambda) targets v_t^lambda = A_t^GAE + v_w(S_t)
+                advantages = gae(r, v, next_values, term, trunc, config.gamma, config.gae_lambda)
+                targets = advantages + v
+            if config.normalize_advantages:
+                advantages = (advantages - advantages.mean()) / (advantages.std() + 1e-8)
+
+            # Minimize L_actor(theta) + L_critic(w) w.r.t. theta and w with Adam
+            stats = actor_critic_step(
+                agent, optimizer, rollout.obs, rollout.actions, advantages, values, targets, config, history, iteration
+            )
+            history.add_iteration(iteration, tracker.env_steps, sps=tracker.env_steps / history.wall_time(), **stats)
+            bar.update(rollout.num_steps)
+            if history.episodes:
+                bar.set_postfix(mean_return=f"{history.mean_return():.1f}", refresh=False)
+    finally:
+        bar.close()
+        envs.close()
+    return agent, history

@@ -1,0 +1,128 @@
+"""REINFORCE: the vanilla (Monte Carlo) policy gradient, with an optional learned baseline.
+
+Williams (1992), "Simple statistical gradient-following algorithms for connectionist
+reinforcement learning". Slides: the policy gradient theorem recalled on "Advantage Estimation"
+and the summary table's REINFORCE row.
+
+Each iteration collects complete episodes with the current policy and ascends
+``mean_t grad log pi_theta(A_t|S_t) (G_t - b(S_t))``, with ``G_t`` the return-to-go and
+``b = v_w`` a learned baseline (or ``b = 0``). Episodes still running when the batch is full are
+dropped: Monte Carlo needs whole episodes.
+
+Truncation: with a baseline, a time-limit truncation is bootstrapped from ``v_w(S_{T})``, because
+the episode did not really end there. Without a critic there is nothing to bootstrap from, and
+the return simply stops at the time limit.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import torch
+
+from rlcourse.advantages import returns_to_go
+from rlcourse.algos.common import actor_critic_step, check_on_policy_config, make_actor_critic, make_optimizer
+from rlcourse.config import check_positive, param, replace
+from rlcourse.envs import make_vec_env
+from rlcourse.rollouts import EpisodeTracker, collect_rollout, complete_episodes_mask
+from rlcourse.training import Agent, History, progress_bar, seed_everything
+
+__all__ = ["Config", "PRESETS", "train", "make_agent"]
+
+NAME = "reinforce"
+SUMMARY = "Monte Carlo policy gradient with an optional learned baseline, on-policy"
+
+
+@dataclass
+class Config:
+    """REINFORCE hyperparameters; the slides' symbols in brackets."""
+
+    baseline: bool = param(True, "subtract a learned state-value baseline b(s) = v_w(s)")
+    gamma: float = param(0.99, "discount factor [gamma], in [0, 1]")
+    batch_episodes: int = param(16, "complete episodes per policy update")
+    num_envs: int = param(8, "environments stepped in parallel")
+    total_steps: int = param(300_000, "environment steps for the whole run")
+    actor_lr: float = param(3e-3, "Adam learning rate of the policy [theta]")
+    critic_lr: float = param(3e-3, "Adam learning rate of the baseline [w]")
+    hidden: tuple = param((64, 64), "hidden layer sizes of policy and baseline")
+    normalize_advantages: bool = param(True, "standardise G_t - b(S_t) in each batch (not on the slide)")
+    ent_coef: float = param(0.0, "weight of an entropy bonus (0 = plain REINFORCE)")
+    max_grad_norm: float = param(0.5, "clip each network's gradient norm to this")
+    log_std_init: float = param(0.0, "initial log standard deviation of a Gaussian policy")
+    seed: int = param(0, "random seed")
+    device: str = param("cpu", "'cpu' or 'cuda'")
+
+    def __post_init__(self):
+        check_positive("batch_episodes", self.batch_episodes, integer=True)
+        check_on_policy_config(self)
+
+
+PRESETS: dict[str, Config] = {
+    "CartPole-v1": Config(),
+}
+
+
+def make_agent(config: Config, env_id: str) -> Agent:
+    return make_actor_critic(NAME, config, env_id, critic=config.baseline)
+
+
+def train(env_id: str = "CartPole-v1", config: Config | None = None, progress: bool = True, **overrides) -> tuple[Agent, History]:
+    """Train REINFORCE on ``env_id``; return the agent and its history (see :func:`rlcourse.algos.a2c.train`)."""
+    config = replace(config or PRESETS.get(env_id, Config()), **overrides)
+    seed_everything(config.seed)
+    envs = make_vec_env(env_id, config.num_envs)
+    envs.action_space.seed(config.seed)
+    obs, _ = envs.reset(seed=config.seed)
+
+    agent = make_agent(config, env_id)
+    optimizer = make_optimizer(agent, config)
+    history = History()
+    tracker = EpisodeTracker(config.num_envs, history)
+    bar = progress_bar(config.total_steps, progress, "REINFORCE")
+    iteration = 0
+    try:
+        while tracker.env_steps < config.total_steps:
+            iteration += 1
+            # Sample complete episodes with pi_theta (fresh ones: the previous batch's policy is gone)
+            if iteration > 1:
+                obs, _ = envs.reset()
+                tracker.drop_unfinished()
+            before = tracker.env_steps
+            rollout, obs = collect_rollout(
+                envs, agent.policy, obs, tracker, min_episodes=config.batch_episodes, device=config.device
+            )
+            whole = complete_episodes_mask(rollout.terminated, rollout.truncated)
+
+            # Returns-to-go G_t, and the advantage G_t - b(S_t)
+            if agent.critic is not None:
+                values = agent.critic(rollout.obs)
+                with torch.no_grad():
+                    next_values = agent.critic(rollout.next_obs)
+            else:
+                values, next_values = None, torch.zeros_like(rollout.rewards)
+            returns = returns_to_go(rollout.rewards, next_values, rollout.terminated, rollout.truncated, config.gamma)
+            advantages = returns - values.detach() if values is not None else returns
+            advantages = advantages[whole]
+            if config.normalize_advantages:
+                advantages = (advantages - advantages.mean()) / (advantages.std() + 1e-8)
+
+            # Ascend the policy gradient; regress the baseline on G_t
+            stats = actor_critic_step(
+                agent,
+                optimizer,
+                rollout.obs[whole],
+                rollout.actions[whole],
+                advantages,
+                values[whole] if values is not None else None,
+                returns[whole] if values is not None else None,
+                config,
+                history,
+                iteration,
+            )
+            history.add_iteration(iteration, tracker.env_steps, sps=tracker.env_steps / history.wall_time(), **stats)
+            bar.update(tracker.env_steps - before)
+            bar.set_postfix(mean_return=f"{history.mean_return():.1f}", refresh=False)
+    finally:
+        bar.close()
+        envs.close()
+    return agent, history

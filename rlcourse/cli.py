@@ -1,0 +1,195 @@
+"""The ``rlcourse`` command line: ``train``, ``list``, ``plot``, ``evaluate``.
+
+    rlcourse train a2c --env CartPole-v1 --seed 1 --steps 100000 --out runs/a2c --gae-lambda 0.9
+    rlcourse list
+    rlcourse plot runs/a2c runs/reinforce --out curves.png
+    rlcourse evaluate runs/a2c --episodes 20
+
+A run folder holds ``config.json``, ``history.csv`` (episodes), ``diagnostics.csv`` (iterations),
+``checkpoint.pt`` and ``learning_curve.png``.
+"""
+
+from __future__ import annotations
+
+import argparse
+import dataclasses
+import json
+import sys
+from pathlib import Path
+
+from rlcourse.algos import ALGORITHMS, get_algorithm
+from rlcourse.config import replace, to_dict
+from rlcourse.training import CheckpointError, History, NonFiniteError, load_checkpoint, save_checkpoint, write_json
+
+RUN_FILES = ("config.json", "history.csv", "diagnostics.csv", "checkpoint.pt", "learning_curve.png")
+# Options of `train` that are not hyperparameters of the config, or are spelt differently.
+COMMON_FIELDS = {"seed", "device", "total_steps"}
+
+
+class UsageError(Exception):
+    """A bad command line: printed as `rlcourse: error: ...` with exit status 2."""
+
+
+def _bool(text: str) -> bool:
+    if text.lower() in ("1", "true", "yes", "on"):
+        return True
+    if text.lower() in ("0", "false", "no", "off"):
+        return False
+    raise argparse.ArgumentTypeError(f"expected true or false, got {text!r}")
+
+
+def _hyperparameter_parser(config_cls: type, algo: str) -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(prog=f"rlcourse train {algo}", add_help=False)
+    for f in dataclasses.fields(config_cls):
+        if f.name in COMMON_FIELDS:
+            continue
+        flags = [f"--{f.name.replace('_', '-')}"] + ([f"--{f.name}"] if "_" in f.name else [])
+        kind = type(f.default)
+        kwargs: dict = {"dest": f.name, "default": argparse.SUPPRESS, "help": f"{f.metadata.get('help', '')} (default {f.default!r})"}
+        if kind is bool:
+            kwargs.update(type=_bool, metavar="BOOL")
+        elif kind is tuple:
+            kwargs.update(type=int, nargs="+", metavar="N")
+        else:
+            kwargs.update(type=kind, metavar=kind.__name__.upper())
+        parser.add_argument(*flags, **kwargs)
+    return parser
+
+
+def _train(args: argparse.Namespace, extra: list[str]) -> int:
+    from rlcourse.envs import check_env_id
+    from rlcourse.plots import THRESHOLDS, learning_curve
+
+    module = get_algorithm(args.algo)
+    check_env_id(args.env)
+    hp_parser = _hyperparameter_parser(module.Config, args.algo)
+    if "-h" in extra or "--help" in extra:
+        hp_parser.print_help()
+        return 0
+    try:
+        hp, unknown = hp_parser.parse_known_args(extra)
+    except SystemExit:
+        raise UsageError(f"bad hyperparameter value in {' '.join(extra)}") from None
+    if unknown:
+        names = ", ".join(f"--{f.name.replace('_', '-')}" for f in dataclasses.fields(module.Config) if f.name not in COMMON_FIELDS)
+        raise UsageError(f"unknown option(s) {' '.join(unknown)} for {args.algo}; its hyperparameters are {names}")
+    overrides = vars(hp)
+    for name, value in (("seed", args.seed), ("device", args.device), ("total_steps", args.steps)):
+        if value is not None:
+            overrides[name] = value
+    if "hidden" in overrides:
+        overrides["hidden"] = tuple(overrides["hidden"])
+
+    preset = module.PRESETS.get(args.env, module.Config())
+    config = replace(preset, **overrides)
+    out = Path(args.out or f"runs/{args.algo}-{args.env}-seed{config.seed}")
+    existing = [name for name in RUN_FILES if (out / name).exists()]
+    if existing and not args.force:
+        raise UsageError(f"{out} already holds a run ({', '.join(existing)}); choose another --out or pass --force to overwrite it")
+    out.mkdir(parents=True, exist_ok=True)
+    write_json(out / "config.json", {"algo": args.algo, "env_id": args.env, "config": to_dict(config)})
+
+    try:
+        agent, history = module.train(args.env, config, progress=not args.no_progress)
+    except NonFiniteError as exc:
+        if exc.history is not None:
+            exc.history.save(out)
+        print(f"rlcourse: {exc}\nThe history so far is in {out}.", file=sys.stderr)
+        return 1
+    history.save(out)
+    save_checkpoint(agent, out / "checkpoint.pt")
+    fig = learning_curve(history, THRESHOLDS.get(args.env), title=f"{args.algo} on {args.env}")
+    fig.savefig(out / "learning_curve.png", dpi=100)
+    last = history.mean_return()
+    print(f"{args.algo} on {args.env}: {len(history.episodes)} episodes, mean return of the last 20: {last:.1f}; wrote {out}")
+    return 0
+
+
+def _list(args: argparse.Namespace) -> int:
+    for name, module in ALGORITHMS.items():
+        print(f"{name:10s} {module.SUMMARY}")
+        for env_id in module.PRESETS:
+            print(f"{'':10s}   preset: {env_id}")
+    return 0
+
+
+def _plot(args: argparse.Namespace) -> int:
+    from rlcourse.plots import THRESHOLDS, learning_curve
+
+    histories, envs = {}, set()
+    for run in args.runs:
+        run = Path(run)
+        meta_path = run / "config.json"
+        if not meta_path.exists():
+            raise UsageError(f"{run} is not a run folder (no config.json)")
+        meta = json.loads(meta_path.read_text())
+        envs.add(meta["env_id"])
+        histories[f"{meta['algo']} ({run.name})"] = History.load(run)
+    threshold = THRESHOLDS.get(envs.pop()) if len(envs) == 1 else None
+    fig = learning_curve(histories, threshold, x=args.x)
+    out = Path(args.out)
+    if out.exists() and not args.force:
+        raise UsageError(f"{out} exists; pass --force to overwrite it")
+    fig.savefig(out, dpi=100)
+    print(f"wrote {out}")
+    return 0
+
+
+def _evaluate(args: argparse.Namespace) -> int:
+    from rlcourse.training import evaluate
+
+    agent = load_checkpoint(Path(args.run), device=args.device)
+    returns = evaluate(agent, episodes=args.episodes, seed=args.seed, greedy=not args.stochastic)
+    print(f"{agent.algo} on {agent.env_id}: mean return {returns.mean():.1f} ± {returns.std():.1f} over {len(returns)} episodes")
+    return 0
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(prog="rlcourse", description="Train, compare and evaluate the lecture's algorithms.")
+    sub = parser.add_subparsers(dest="command", required=True)
+
+    p = sub.add_parser("train", help="train an algorithm; further --options set its hyperparameters (see `rlcourse train ALGO -h`)", add_help=False)
+    p.add_argument("algo", help=f"one of {', '.join(ALGORITHMS)}")
+    p.add_argument("--env", required=True, help="gymnasium environment id, e.g. CartPole-v1")
+    p.add_argument("--seed", type=int)
+    p.add_argument("--steps", type=int, help="total environment steps")
+    p.add_argument("--out", help="run folder (default runs/ALGO-ENV-seedN)")
+    p.add_argument("--device", choices=["cpu", "cuda"])
+    p.add_argument("--force", action="store_true", help="overwrite a run already in --out")
+    p.add_argument("--no-progress", action="store_true", help="hide the progress bar")
+    p.set_defaults(func=_train)
+
+    p = sub.add_parser("list", help="algorithms and their presets")
+    p.set_defaults(func=_list)
+
+    p = sub.add_parser("plot", help="learning curves of several runs in one figure")
+    p.add_argument("runs", nargs="+", help="run folders")
+    p.add_argument("--out", default="learning_curves.png")
+    p.add_argument("--x", choices=["env_step", "wall_time"], default="env_step")
+    p.add_argument("--force", action="store_true", help="overwrite --out if it exists")
+    p.set_defaults(func=_plot)
+
+    p = sub.add_parser("evaluate", help="reload a run's checkpoint and report its returns")
+    p.add_argument("run", help="run folder or checkpoint file")
+    p.add_argument("--episodes", type=int, default=10)
+    p.add_argument("--seed", type=int, default=10_000)
+    p.add_argument("--stochastic", action="store_true", help="sample actions instead of taking the most likely one")
+    p.add_argument("--device", choices=["cpu", "cuda"], default="cpu")
+    p.set_defaults(func=_evaluate)
+    return parser
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = build_parser()
+    args, extra = parser.parse_known_args(argv)
+    if extra and args.command != "train":
+        parser.error(f"unrecognized arguments: {' '.join(extra)}")
+    try:
+        return args.func(args, extra) if args.command == "train" else args.func(args)
+    except (UsageError, ValueError, CheckpointError, FileNotFoundError) as exc:
+        print(f"rlcourse: error: {exc}", file=sys.stderr)
+        return 2
+
+
+if __name__ == "__main__":
+    sys.exit(main())

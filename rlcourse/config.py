@@ -1,0 +1,99 @@
+"""Helpers for the algorithms' config dataclasses: documented fields and checks with clear messages.
+
+Each algorithm's ``Config`` is a dataclass whose fields are declared with :func:`param`, which
+stores a help text (shown by ``rlcourse train ALGO --help``) next to the default, and checks its
+values in ``__post_init__`` with the ``check_*`` functions below. A message names the parameter,
+the value given and what is allowed.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+from typing import Any
+
+__all__ = [
+    "param",
+    "check_unit_interval",
+    "check_positive",
+    "check_choice",
+    "check_device",
+    "replace",
+    "from_dict",
+    "to_dict",
+]
+
+
+def param(default: Any, help: str) -> Any:  # noqa: A002 - mirrors argparse's name
+    """A dataclass field with a default and a help text."""
+    if isinstance(default, (list, dict)):
+        return dataclasses.field(default_factory=lambda: default, metadata={"help": help})
+    return dataclasses.field(default=default, metadata={"help": help})
+
+
+def _fail(name: str, value: Any, allowed: str) -> None:
+    raise ValueError(f"{name}={value!r} is not allowed: {name} must be {allowed}")
+
+
+def _number(name: str, value: Any) -> float:
+    if isinstance(value, bool) or not isinstance(value, (int, float)):
+        _fail(name, value, "a number")
+    return float(value)
+
+
+def check_unit_interval(name: str, value: Any) -> None:
+    """``value`` must be a number in [0, 1] (gamma, lambda, ...)."""
+    v = _number(name, value)
+    if not 0.0 <= v <= 1.0:
+        _fail(name, value, "in [0, 1]")
+
+
+def check_positive(name: str, value: Any, integer: bool = False, zero_ok: bool = False) -> None:
+    """``value`` must be > 0 (or >= 0 with ``zero_ok``), and a whole number if ``integer``."""
+    if integer and (isinstance(value, bool) or not isinstance(value, int)):
+        _fail(name, value, "a whole number")
+    v = _number(name, value)
+    if v != v or v in (float("inf"), float("-inf")):
+        _fail(name, value, "a finite number")
+    if v < 0 or (v == 0 and not zero_ok):
+        _fail(name, value, "at least 0" if zero_ok else "positive")
+
+
+def check_choice(name: str, value: Any, choices: tuple) -> None:
+    if value not in choices:
+        _fail(name, value, "one of " + ", ".join(repr(c) for c in choices))
+
+
+def check_device(value: Any) -> None:
+    """``device`` must be ``cpu`` or ``cuda`` (``cuda:N``), and CUDA must be there if asked for."""
+    import torch
+
+    if not isinstance(value, str) or not (value == "cpu" or value.split(":")[0] == "cuda"):
+        _fail("device", value, "'cpu' or 'cuda'")
+    if value.startswith("cuda") and not torch.cuda.is_available():
+        raise ValueError(f"device={value!r} is not available: this machine has no CUDA GPU; use device='cpu'")
+
+
+def replace(config: Any, **changes: Any) -> Any:
+    """``dataclasses.replace`` with a clear error for a misspelt field name."""
+    names = {f.name for f in dataclasses.fields(config)}
+    unknown = sorted(set(changes) - names)
+    if unknown:
+        raise ValueError(
+            f"{type(config).__module__.split('.')[-1]} has no hyperparameter {', '.join(unknown)}; "
+            f"allowed: {', '.join(sorted(names))}"
+        )
+    return dataclasses.replace(config, **changes)
+
+
+def to_dict(config: Any) -> dict[str, Any]:
+    """Plain JSON-able dict (tuples become lists)."""
+    return {k: list(v) if isinstance(v, tuple) else v for k, v in dataclasses.asdict(config).items()}
+
+
+def from_dict(cls: type, data: dict[str, Any]) -> Any:
+    """Rebuild a config from :func:`to_dict`'s output, turning lists back into tuples."""
+    names = {f.name for f in dataclasses.fields(cls)}
+    unknown = sorted(set(data) - names)
+    if unknown:
+        raise ValueError(f"unknown hyperparameters for {cls.__module__}: {', '.join(unknown)}")
+    return cls(**{k: tuple(v) if isinstance(v, list) else v for k, v in data.items()})

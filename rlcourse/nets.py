@@ -1,0 +1,103 @@
+"""Networks: an MLP, the policy heads pi_theta(a|s) and the state-value critic v_w(s).
+
+A policy is an ``nn.Module`` whose ``forward(obs)`` returns a ``torch.distributions`` object, so an
+algorithm writes ``pi = policy(obs); pi.log_prob(actions); pi.entropy()`` just as the slides write
+``log pi_theta(A_t | S_t)``. ``log_prob`` and ``entropy`` of the Gaussian head sum over action
+dimensions (an ``Independent`` normal), so both heads give one number per state.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+
+import gymnasium as gym
+import numpy as np
+import torch
+from torch import nn
+from torch.distributions import Categorical, Distribution, Independent, Normal
+
+__all__ = ["mlp", "CategoricalPolicy", "GaussianPolicy", "ValueNet", "make_policy", "obs_dim"]
+
+
+def mlp(sizes: Sequence[int], activation: type[nn.Module] = nn.Tanh, out_gain: float = 1.0) -> nn.Sequential:
+    """A fully connected network ``sizes[0] -> ... -> sizes[-1]``, no activation on the output.
+
+    Orthogonal initialisation (gain sqrt(2) for hidden layers, ``out_gain`` for the last one) and
+    zero biases, as in the A2C/PPO implementations the benchmarks compare with.
+    """
+    layers: list[nn.Module] = []
+    for i in range(len(sizes) - 1):
+        linear = nn.Linear(sizes[i], sizes[i + 1])
+        last = i == len(sizes) - 2
+        nn.init.orthogonal_(linear.weight, gain=out_gain if last else np.sqrt(2))
+        nn.init.zeros_(linear.bias)
+        layers.append(linear)
+        if not last:
+            layers.append(activation())
+    return nn.Sequential(*layers)
+
+
+def obs_dim(space: gym.Space) -> int:
+    """Size of a flat observation vector; other observation spaces get a clear error."""
+    if not isinstance(space, gym.spaces.Box) or len(space.shape) != 1:
+        raise ValueError(
+            f"observation space {space} is not supported: rlcourse's networks take flat vectors "
+            "(a gymnasium Box of shape (n,)); wrap the environment with FlattenObservation first"
+        )
+    return int(space.shape[0])
+
+
+class CategoricalPolicy(nn.Module):
+    """``pi_theta(.|s) = softmax(logits_theta(s))`` over a finite action set."""
+
+    def __init__(self, obs_size: int, n_actions: int, hidden: Sequence[int] = (64, 64)):
+        super().__init__()
+        # A small last layer makes the first policy close to uniform.
+        self.logits = mlp([obs_size, *hidden, n_actions], out_gain=0.01)
+
+    def forward(self, obs: torch.Tensor) -> Distribution:
+        return Categorical(logits=self.logits(obs), validate_args=False)
+
+    def greedy(self, obs: torch.Tensor) -> torch.Tensor:
+        return self.logits(obs).argmax(dim=-1)
+
+
+class GaussianPolicy(nn.Module):
+    """``pi_theta(.|s) = N(mu_theta(s), diag(sigma^2))`` with a state-independent ``log sigma``."""
+
+    def __init__(self, obs_size: int, act_size: int, hidden: Sequence[int] = (64, 64), log_std_init: float = 0.0):
+        super().__init__()
+        self.mean = mlp([obs_size, *hidden, act_size], out_gain=0.01)
+        self.log_std = nn.Parameter(torch.full((act_size,), float(log_std_init)))
+
+    def forward(self, obs: torch.Tensor) -> Distribution:
+        normal = Normal(self.mean(obs), self.log_std.exp(), validate_args=False)
+        return Independent(normal, 1, validate_args=False)
+
+    def greedy(self, obs: torch.Tensor) -> torch.Tensor:
+        return self.mean(obs)
+
+
+class ValueNet(nn.Module):
+    """The state-value critic ``v_w(s)``; returns shape ``obs.shape[:-1]``."""
+
+    def __init__(self, obs_size: int, hidden: Sequence[int] = (64, 64)):
+        super().__init__()
+        self.v = mlp([obs_size, *hidden, 1], out_gain=1.0)
+
+    def forward(self, obs: torch.Tensor) -> torch.Tensor:
+        return self.v(obs).squeeze(-1)
+
+
+def make_policy(
+    observation_space: gym.Space, action_space: gym.Space, hidden: Sequence[int], algo: str, log_std_init: float = 0.0
+) -> nn.Module:
+    """The policy head that fits the action space: categorical for Discrete, Gaussian for Box."""
+    size = obs_dim(observation_space)
+    if isinstance(action_space, gym.spaces.Discrete):
+        return CategoricalPolicy(size, int(action_space.n), hidden)
+    if isinstance(action_space, gym.spaces.Box) and len(action_space.shape) == 1:
+        return GaussianPolicy(size, int(action_space.shape[0]), hidden, log_std_init)
+    raise ValueError(
+        f"{algo} cannot handle the action space {action_space}: allowed are Discrete(n) and a flat Box(k,)"
+    )

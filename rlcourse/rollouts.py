@@ -1,0 +1,140 @@
+"""Collecting on-policy rollouts from a vector environment ("Collect a rollout of T total timesteps").
+
+A :class:`Rollout` holds tensors of shape ``(T, N, ...)``: step ``t`` of environment ``i`` is the
+transition ``S_t, A_t -> R_{t+1}, S_{t+1}``. ``next_obs[t, i]`` is the state that step really
+produced, also when the episode ended there (see :mod:`rlcourse.envs`), so the functions of
+:mod:`rlcourse.advantages` can bootstrap on truncation and not on termination.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import gymnasium as gym
+import numpy as np
+import torch
+from torch import Tensor, nn
+
+from rlcourse.training import History, NonFiniteError
+
+__all__ = ["Rollout", "EpisodeTracker", "collect_rollout", "complete_episodes_mask"]
+
+
+@dataclass
+class Rollout:
+    obs: Tensor  # (T, N, obs_dim)   S_t
+    actions: Tensor  # (T, N) or (T, N, act_dim)   A_t
+    rewards: Tensor  # (T, N)   R_{t+1}
+    terminated: Tensor  # (T, N) bool   S_{t+1} is terminal
+    truncated: Tensor  # (T, N) bool   the episode was cut after step t
+    next_obs: Tensor  # (T, N, obs_dim)   S_{t+1}, the real one
+
+    @property
+    def num_steps(self) -> int:
+        return self.rewards.numel()
+
+
+class EpisodeTracker:
+    """Running return and length of each environment's current episode; writes finished ones to a history."""
+
+    def __init__(self, num_envs: int, history: History):
+        self.history = history
+        self.returns = np.zeros(num_envs)
+        self.lengths = np.zeros(num_envs, dtype=np.int64)
+        self.env_steps = 0
+
+    def step(self, rewards: np.ndarray, done: np.ndarray) -> int:
+        """Count one vector step; return how many episodes it finished."""
+        self.returns += rewards
+        self.lengths += 1
+        self.env_steps += len(rewards)
+        for i in np.flatnonzero(done):
+            self.history.add_episode(self.env_steps, float(self.returns[i]), int(self.lengths[i]))
+        self.returns[done] = 0.0
+        self.lengths[done] = 0
+        return int(done.sum())
+
+    def drop_unfinished(self) -> None:
+        """Forget the episodes in progress (after a reset of all environments)."""
+        self.returns[:] = 0.0
+        self.lengths[:] = 0
+
+
+def _to_env_actions(actions: Tensor, action_space: gym.Space) -> np.ndarray:
+    a = actions.cpu().numpy()
+    if isinstance(action_space, gym.spaces.Box):
+        # The Gaussian may sample outside the bounds; the env gets the clipped action, while the
+        # rollout keeps the sampled one, whose log-probability the policy gradient needs.
+        return np.clip(a, action_space.low, action_space.high)
+    return a
+
+
+@torch.no_grad()
+def collect_rollout(
+    envs: gym.vector.VectorEnv,
+    policy: nn.Module,
+    obs: np.ndarray,
+    tracker: EpisodeTracker,
+    num_steps: int | None = None,
+    min_episodes: int | None = None,
+    device: str | torch.device = "cpu",
+    max_steps: int = 100_000,
+) -> tuple[Rollout, np.ndarray]:
+    """Run ``policy`` in ``envs`` from observations ``obs``; return the rollout and the last observations.
+
+    Stops after ``num_steps`` vector steps, or (for Monte Carlo methods) as soon as ``min_episodes``
+    episodes have finished during this call. Only the actor runs here, without autograd: values
+    and log-probabilities are computed afterwards for the whole rollout in one batched pass.
+    """
+    if (num_steps is None) == (min_episodes is None):
+        raise ValueError("give exactly one of num_steps and min_episodes")
+    limit = num_steps if num_steps is not None else max_steps
+    single_action_space = envs.single_action_space
+    steps: list[tuple] = []
+    finished = 0
+    for t in range(limit):
+        obs_t = torch.as_tensor(obs, dtype=torch.float32, device=device)
+        actions = policy(obs_t).sample()
+        next_obs, rewards, terminated, truncated, info = envs.step(_to_env_actions(actions, single_action_space))
+        done = terminated | truncated
+        real_next = next_obs
+        if done.any():
+            # Same-step autoreset: next_obs already starts the new episode; the real S_{t+1} is here.
+            real_next = next_obs.copy()
+            for i in np.flatnonzero(done):
+                real_next[i] = info["final_obs"][i]
+        if not np.isfinite(real_next).all():
+            raise NonFiniteError(
+                f"the environment returned a non-finite observation at env step {tracker.env_steps}", tracker.history
+            )
+        steps.append((obs_t, actions, rewards, terminated, truncated, real_next))
+        finished += tracker.step(np.asarray(rewards, dtype=np.float64), done)
+        obs = next_obs
+        if min_episodes is not None and finished >= min_episodes:
+            break
+    else:
+        if min_episodes is not None:
+            raise RuntimeError(f"only {finished} of {min_episodes} episodes finished within {max_steps} steps")
+
+    o, a, r, te, tr, no = zip(*steps)
+    as_t = lambda xs, dtype: torch.as_tensor(np.stack(xs), dtype=dtype, device=device)  # noqa: E731
+    rollout = Rollout(
+        obs=torch.stack(o),
+        actions=torch.stack(a),
+        rewards=as_t(r, torch.float32),
+        terminated=as_t(te, torch.bool),
+        truncated=as_t(tr, torch.bool),
+        next_obs=as_t(no, torch.float32),
+    )
+    return rollout, obs
+
+
+def complete_episodes_mask(terminated: Tensor, truncated: Tensor) -> Tensor:
+    """``mask[t, i]`` is True where step t of environment i belongs to an episode that ended in the rollout.
+
+    Monte Carlo returns need whole episodes; the steps after an environment's last episode end are
+    an unfinished episode and are left out.
+    """
+    done = (terminated | truncated).int()
+    # An episode end at or after t, seen by a reversed cumulative sum.
+    return done.flip(0).cumsum(0).flip(0) > 0

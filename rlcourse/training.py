@@ -1,0 +1,242 @@
+"""What every training loop shares: seeding, history, progress bar, the agent, evaluation, checkpoints.
+
+The history has two tables. ``episodes``: one row per finished training episode (``env_step`` at its
+end, ``wall_time`` in seconds since training began, ``return``, ``length``). ``iterations``: one row per
+policy update with its diagnostics (see :mod:`rlcourse.diagnostics` for their names).
+"""
+
+from __future__ import annotations
+
+import csv
+import json
+import math
+import os
+import random
+import time
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import gymnasium as gym
+import numpy as np
+import torch
+from torch import nn
+
+__all__ = [
+    "History",
+    "NonFiniteError",
+    "CheckpointError",
+    "Agent",
+    "seed_everything",
+    "progress_bar",
+    "check_finite",
+    "evaluate",
+    "save_checkpoint",
+    "load_checkpoint",
+]
+
+
+class NonFiniteError(RuntimeError):
+    """Training produced NaN or inf; ``.history`` keeps everything recorded before it."""
+
+    def __init__(self, message: str, history: History | None = None):
+        super().__init__(message)
+        self.history = history
+
+
+class CheckpointError(ValueError):
+    """A checkpoint is missing, corrupt, or belongs to another algorithm."""
+
+
+class History:
+    """Per-episode returns and per-iteration diagnostics of one training run."""
+
+    EPISODE_COLUMNS = ("env_step", "wall_time", "return", "length")
+
+    def __init__(self) -> None:
+        self.episodes: list[dict[str, float]] = []
+        self.iterations: list[dict[str, float]] = []
+        self.start = time.perf_counter()
+
+    def wall_time(self) -> float:
+        return time.perf_counter() - self.start
+
+    def add_episode(self, env_step: int, ret: float, length: int) -> None:
+        self.episodes.append({"env_step": env_step, "wall_time": self.wall_time(), "return": ret, "length": length})
+
+    def add_iteration(self, iteration: int, env_step: int, **diagnostics: float) -> None:
+        row = {"iteration": iteration, "env_step": env_step, "wall_time": self.wall_time()}
+        row.update({k: float(v) for k, v in diagnostics.items()})
+        self.iterations.append(row)
+
+    def column(self, name: str, table: str = "episodes") -> np.ndarray:
+        return np.array([row[name] for row in getattr(self, table)], dtype=float)
+
+    def mean_return(self, last: int = 20) -> float:
+        """Mean return of the last ``last`` finished episodes (nan before the first)."""
+        returns = self.column("return")[-last:]
+        return float(returns.mean()) if len(returns) else float("nan")
+
+    def first_reaching(self, threshold: float, window: int = 20) -> dict[str, float] | None:
+        """The first episode row where the mean of the last ``window`` returns reaches ``threshold``."""
+        returns = self.column("return")
+        for i in range(window - 1, len(returns)):
+            if returns[i - window + 1 : i + 1].mean() >= threshold:
+                return self.episodes[i]
+        return None
+
+    def save(self, run_dir: str | Path) -> None:
+        """Write ``history.csv`` (episodes) and ``diagnostics.csv`` (iterations)."""
+        run_dir = Path(run_dir)
+        _write_csv(run_dir / "history.csv", self.episodes, list(self.EPISODE_COLUMNS))
+        columns = list(dict.fromkeys(k for row in self.iterations for k in row))
+        _write_csv(run_dir / "diagnostics.csv", self.iterations, columns)
+
+    @classmethod
+    def load(cls, run_dir: str | Path) -> History:
+        history = cls()
+        run_dir = Path(run_dir)
+        history.episodes = _read_csv(run_dir / "history.csv")
+        if (run_dir / "diagnostics.csv").exists():
+            history.iterations = _read_csv(run_dir / "diagnostics.csv")
+        return history
+
+
+def _write_csv(path: Path, rows: list[dict], columns: list[str]) -> None:
+    with open(path, "w", newline="") as f:
+        writer = csv.DictWriter(f, fieldnames=columns)
+        writer.writeheader()
+        writer.writerows(rows)
+
+
+def _read_csv(path: Path) -> list[dict[str, float]]:
+    if not path.exists():
+        raise FileNotFoundError(f"no history at {path}: is {path.parent} a run folder written by `rlcourse train`?")
+    with open(path, newline="") as f:
+        return [{k: float(v) if v != "" else math.nan for k, v in row.items()} for row in csv.DictReader(f)]
+
+
+def seed_everything(seed: int) -> None:
+    """Seed Python, NumPy and torch, so the same seed gives the same run on the CPU."""
+    random.seed(seed)
+    np.random.seed(seed)
+    torch.manual_seed(seed)
+
+
+def progress_bar(total: int, enabled: bool, desc: str):
+    """A tqdm bar counting env steps (the notebook-friendly one in Jupyter); ``enabled=False`` hides it."""
+    from tqdm.auto import tqdm
+
+    return tqdm(total=total, disable=not enabled, desc=desc, unit="step", leave=False)
+
+
+def check_finite(history: History, iteration: int, **quantities: torch.Tensor) -> None:
+    """Stop with a message naming the iteration and the quantity if any of them is NaN or inf."""
+    for name, value in quantities.items():
+        if not torch.isfinite(value).all():
+            raise NonFiniteError(
+                f"training stopped at iteration {iteration}: the {name.replace('_', ' ')} is not finite "
+                f"({value.detach().flatten()[:4].tolist()}); the history up to there is kept. "
+                "A smaller learning rate or gradient clipping usually helps.",
+                history,
+            )
+
+
+@dataclass
+class Agent:
+    """A trained policy (and critic) with what is needed to save, reload and run it."""
+
+    algo: str
+    env_id: str
+    config: Any
+    policy: nn.Module
+    critic: nn.Module | None = None
+    extra: dict[str, Any] = field(default_factory=dict)
+
+    def modules(self) -> dict[str, nn.Module]:
+        return {k: v for k, v in {"policy": self.policy, "critic": self.critic}.items() if v is not None}
+
+    @torch.no_grad()
+    def act(self, obs: np.ndarray, greedy: bool = True) -> np.ndarray:
+        """Actions for a batch of observations: the most likely one (``greedy``) or a sample."""
+        device = next(self.policy.parameters()).device
+        obs_t = torch.as_tensor(obs, dtype=torch.float32, device=device)
+        actions = self.policy.greedy(obs_t) if greedy else self.policy(obs_t).sample()
+        return actions.cpu().numpy()
+
+
+@torch.no_grad()
+def evaluate(agent: Agent, episodes: int = 10, seed: int = 10_000, greedy: bool = True) -> np.ndarray:
+    """Returns of ``episodes`` evaluation episodes, run in parallel, one per environment copy."""
+    from rlcourse.envs import make_vec_env
+
+    envs = make_vec_env(agent.env_id, episodes)
+    obs, _ = envs.reset(seed=seed)
+    returns = np.zeros(episodes)
+    running = np.ones(episodes, dtype=bool)
+    space = envs.single_action_space
+    while running.any():
+        actions = agent.act(obs, greedy=greedy)
+        if isinstance(space, gym.spaces.Box):
+            actions = np.clip(actions, space.low, space.high)
+        obs, rewards, terminated, truncated, _ = envs.step(actions)
+        returns += rewards * running
+        running &= ~(terminated | truncated)
+    envs.close()
+    return returns
+
+
+CHECKPOINT_FORMAT = "rlcourse-checkpoint-1"
+
+
+def save_checkpoint(agent: Agent, path: str | Path) -> None:
+    """Write the agent atomically: a crash mid-write leaves any earlier file at ``path`` intact."""
+    from rlcourse.config import to_dict
+
+    path = Path(path)
+    payload = {
+        "format": CHECKPOINT_FORMAT,
+        "algo": agent.algo,
+        "env_id": agent.env_id,
+        "config": to_dict(agent.config),
+        "modules": {name: module.state_dict() for name, module in agent.modules().items()},
+    }
+    tmp = path.with_name(path.name + ".tmp")
+    torch.save(payload, tmp)
+    os.replace(tmp, path)
+
+
+def load_checkpoint(path: str | Path, algo: str | None = None, device: str = "cpu") -> Agent:
+    """Reload an agent saved by :func:`save_checkpoint`, with clear errors for bad files.
+
+    ``weights_only=True``: loading never runs code from the file.
+    """
+    from rlcourse.algos import get_algorithm
+    from rlcourse.config import from_dict, replace
+
+    path = Path(path)
+    if path.is_dir():
+        path = path / "checkpoint.pt"
+    if not path.exists():
+        raise CheckpointError(f"no checkpoint at {path}")
+    try:
+        payload = torch.load(path, map_location=device, weights_only=True)
+    except Exception as exc:  # torch raises several types for truncated or foreign files
+        raise CheckpointError(f"{path} is not a readable rlcourse checkpoint (corrupt or truncated?): {exc}") from exc
+    if not isinstance(payload, dict) or payload.get("format") != CHECKPOINT_FORMAT:
+        raise CheckpointError(f"{path} is not an rlcourse checkpoint (no '{CHECKPOINT_FORMAT}' marker)")
+    if algo is not None and payload["algo"] != algo:
+        raise CheckpointError(f"{path} holds a {payload['algo']} agent, not a {algo} agent")
+    module = get_algorithm(payload["algo"])
+    config = replace(from_dict(module.Config, payload["config"]), device=device)
+    agent = module.make_agent(config, payload["env_id"])
+    try:
+        for name, m in agent.modules().items():
+            m.load_state_dict(payload["modules"][name])
+    except (KeyError, RuntimeError) as exc:
+        raise CheckpointError(f"{path}: the saved weights do not fit the {payload['algo']} networks: {exc}") from exc
+    return agent
+
+
+def write_json(path: str | Path, data: dict) -> None:
+    Path(path).write_text(json.dumps(data, indent=2) + "\n")

@@ -1,0 +1,13 @@
+import os
+
+import pytest
+import torch
+
+# Keep runs small and single-threaded: the suite runs two workers on a 2-core machine.
+os.environ.setdefault("RLCOURSE_FAST", "1")
+torch.set_num_threads(1)
+
+
+@pytest.fixture
+def rng():
+    return torch.Generator().manual_seed(0)
