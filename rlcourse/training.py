@@ -226,7 +226,7 @@ def load_checkpoint(path: str | Path, algo: str | None = None, device: str = "cp
     if not isinstance(payload, dict) or payload.get("format") != CHECKPOINT_FORMAT:
         raise CheckpointError(f"{path} is not an rlcourse checkpoint (no '{CHECKPOINT_FORMAT}' marker)")
     if algo is not None and payload["algo"] != algo:
-        raise CheckpointError(f"{path} holds a {payload['algo']} agent, not a {algo} agent")
+        raise CheckpointError(f"{path} holds an agent trained with {payload['algo']}, not with {algo}")
     module = get_algorithm(payload["algo"])
     config = replace(from_dict(module.Config, payload["config"]), device=device)
     agent = module.make_agent(config, payload["env_id"])

@@ -78,14 +78,15 @@ def actor_critic_step(
     log_prob = pi.log_prob(actions)
     entropy = pi.entropy().mean()
     actor_loss = policy_gradient_loss(log_prob, advantages) - config.ent_coef * entropy
+    check_finite(history, iteration, actor_loss=actor_loss)
     loss = actor_loss
     stats: dict[str, float] = {}
     if values is not None:
         value_loss = critic_loss(values, targets)
+        check_finite(history, iteration, critic_loss=value_loss)
         loss = loss + value_loss
         stats["critic_loss"] = float(value_loss.detach())
         stats["explained_variance"] = explained_variance(values.detach(), targets)
-    check_finite(history, iteration, actor_loss=actor_loss, loss=loss)
 
     optimizer.zero_grad(set_to_none=True)
     loss.backward()
