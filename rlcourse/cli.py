@@ -45,7 +45,11 @@ def _hyperparameter_parser(config_cls: type, algo: str) -> argparse.ArgumentPars
             continue
         flags = [f"--{f.name.replace('_', '-')}"] + ([f"--{f.name}"] if "_" in f.name else [])
         kind = type(f.default)
-        kwargs: dict = {"dest": f.name, "default": argparse.SUPPRESS, "help": f"{f.metadata.get('help', '')} (default {f.default!r})"}
+        kwargs: dict = {
+            "dest": f.name,
+            "default": argparse.SUPPRESS,
+            "help": f"{f.metadata.get('help', '')} (default {f.default!r})",
+        }
         if kind is bool:
             kwargs.update(type=_bool, metavar="BOOL")
         elif kind is tuple:
@@ -71,7 +75,9 @@ def _train(args: argparse.Namespace, extra: list[str]) -> int:
     except SystemExit:
         raise UsageError(f"bad hyperparameter value in {' '.join(extra)}") from None
     if unknown:
-        names = ", ".join(f"--{f.name.replace('_', '-')}" for f in dataclasses.fields(module.Config) if f.name not in COMMON_FIELDS)
+        names = ", ".join(
+            f"--{f.name.replace('_', '-')}" for f in dataclasses.fields(module.Config) if f.name not in COMMON_FIELDS
+        )
         raise UsageError(f"unknown option(s) {' '.join(unknown)} for {args.algo}; its hyperparameters are {names}")
     overrides = vars(hp)
     for name, value in (("seed", args.seed), ("device", args.device), ("total_steps", args.steps)):
@@ -85,7 +91,9 @@ def _train(args: argparse.Namespace, extra: list[str]) -> int:
     out = Path(args.out or f"runs/{args.algo}-{args.env}-seed{config.seed}")
     existing = [name for name in RUN_FILES if (out / name).exists()]
     if existing and not args.force:
-        raise UsageError(f"{out} already holds a run ({', '.join(existing)}); choose another --out or pass --force to overwrite it")
+        raise UsageError(
+            f"{out} already holds a run ({', '.join(existing)}); choose another --out or pass --force to overwrite it"
+        )
     out.mkdir(parents=True, exist_ok=True)
     write_json(out / "config.json", {"algo": args.algo, "env_id": args.env, "config": to_dict(config)})
 
@@ -101,7 +109,8 @@ def _train(args: argparse.Namespace, extra: list[str]) -> int:
     fig = learning_curve(history, THRESHOLDS.get(args.env), title=f"{args.algo} on {args.env}")
     fig.savefig(out / "learning_curve.png", dpi=100)
     last = history.mean_return()
-    print(f"{args.algo} on {args.env}: {len(history.episodes)} episodes, mean return of the last 20: {last:.1f}; wrote {out}")
+    print(f"{args.algo} on {args.env}: {len(history.episodes)} episodes, mean return of the last 20: {last:.1f}")
+    print(f"wrote {out}")
     return 0
 
 
@@ -140,15 +149,22 @@ def _evaluate(args: argparse.Namespace) -> int:
 
     agent = load_checkpoint(Path(args.run), device=args.device)
     returns = evaluate(agent, episodes=args.episodes, seed=args.seed, greedy=not args.stochastic)
-    print(f"{agent.algo} on {agent.env_id}: mean return {returns.mean():.1f} ± {returns.std():.1f} over {len(returns)} episodes")
+    mean, std = returns.mean(), returns.std()
+    print(f"{agent.algo} on {agent.env_id}: mean return {mean:.1f} ± {std:.1f} over {len(returns)} episodes")
     return 0
 
 
 def build_parser() -> argparse.ArgumentParser:
-    parser = argparse.ArgumentParser(prog="rlcourse", description="Train, compare and evaluate the lecture's algorithms.")
+    parser = argparse.ArgumentParser(
+        prog="rlcourse", description="Train, compare and evaluate the lecture's algorithms."
+    )
     sub = parser.add_subparsers(dest="command", required=True)
 
-    p = sub.add_parser("train", help="train an algorithm; further --options set its hyperparameters (see `rlcourse train ALGO -h`)", add_help=False)
+    p = sub.add_parser(
+        "train",
+        help="train an algorithm; further --options set its hyperparameters (see `rlcourse train ALGO -h`)",
+        add_help=False,
+    )
     p.add_argument("algo", help=f"one of {', '.join(ALGORITHMS)}")
     p.add_argument("--env", required=True, help="gymnasium environment id, e.g. CartPole-v1")
     p.add_argument("--seed", type=int)

@@ -19,7 +19,6 @@ name                   meaning
 
 from __future__ import annotations
 
-import torch
 from torch import Tensor
 
 __all__ = ["explained_variance", "approx_kl", "advantage_stats"]

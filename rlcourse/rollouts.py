@@ -92,7 +92,7 @@ def collect_rollout(
     single_action_space = envs.single_action_space
     steps: list[tuple] = []
     finished = 0
-    for t in range(limit):
+    for _ in range(limit):
         obs_t = torch.as_tensor(obs, dtype=torch.float32, device=device)
         actions = policy(obs_t).sample()
         next_obs, rewards, terminated, truncated, info = envs.step(_to_env_actions(actions, single_action_space))
@@ -116,8 +116,8 @@ def collect_rollout(
         if min_episodes is not None:
             raise RuntimeError(f"only {finished} of {min_episodes} episodes finished within {max_steps} steps")
 
-    o, a, r, te, tr, no = zip(*steps)
-    as_t = lambda xs, dtype: torch.as_tensor(np.stack(xs), dtype=dtype, device=device)  # noqa: E731
+    o, a, r, te, tr, no = zip(*steps, strict=True)
+    as_t = lambda xs, dtype: torch.as_tensor(np.stack(xs), dtype=dtype, device=device)
     rollout = Rollout(
         obs=torch.stack(o),
         actions=torch.stack(a),

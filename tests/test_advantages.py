@@ -16,7 +16,6 @@ from rlcourse.advantages import (
 )
 
 
-
 def random_rollout(T, N, seed, p_term=0.15, p_trunc=0.1):
     """A (T, N) rollout whose values are consistent: next_values[t] = values[t+1] inside an episode."""
     g = np.random.default_rng(seed)
@@ -89,7 +88,7 @@ def test_td_errors_match_the_slide_formula():
 @pytest.mark.parametrize("seed", [0, 1, 2])
 def test_gae_matches_the_brute_force_sum(gamma, lam, seed):
     r, v, nv, term, trunc = random_rollout(25, 5, seed)
-    assert (term.any() and trunc.any()), "the rollout must contain both kinds of episode end"
+    assert term.any() and trunc.any(), "the rollout must contain both kinds of episode end"
     torch.testing.assert_close(gae(r, v, nv, term, trunc, gamma, lam), brute_gae(r, v, nv, term, trunc, gamma, lam))
 
 
@@ -144,7 +143,9 @@ def test_lambda_return_is_the_weighted_average_of_kstep_returns(lam):
 def test_gae_identity_lambda_return_minus_value(gamma, lam):
     """The slide's exercise: sum_k (gamma lambda)^k delta_{t+k} = v_t^lambda - v(S_t)."""
     r, v, nv, term, trunc = random_rollout(30, 4, seed=8)
-    torch.testing.assert_close(lambda_returns(r, nv, term, trunc, gamma, lam) - v, gae(r, v, nv, term, trunc, gamma, lam))
+    torch.testing.assert_close(
+        lambda_returns(r, nv, term, trunc, gamma, lam) - v, gae(r, v, nv, term, trunc, gamma, lam)
+    )
 
 
 # Property tests: the special cases of the GAE docstring, on random (T, N) rollouts.
@@ -194,15 +195,20 @@ def test_gae_never_looks_past_an_episode_end(shape, gamma, lam):
         assert torch.allclose(gae(r2, v2, nv2, term, trunc, gamma, lam)[: tau + 1, i], a[: tau + 1, i])
 
 
-@pytest.mark.parametrize("fn,args", [
-    (discounted_returns, dict(gamma=1.5)),
-    (gae, dict(gamma=0.9, gae_lambda=-0.1)),
-    (gae, dict(gamma=-0.1, gae_lambda=0.9)),
-])
+@pytest.mark.parametrize(
+    "fn,args",
+    [
+        (discounted_returns, dict(gamma=1.5)),
+        (gae, dict(gamma=0.9, gae_lambda=-0.1)),
+        (gae, dict(gamma=-0.1, gae_lambda=0.9)),
+    ],
+)
 def test_out_of_range_gamma_or_lambda_is_refused(fn, args):
     r, v, nv, term, trunc = random_rollout(5, 2, seed=0)
-    inputs = dict(rewards=r) if fn is discounted_returns else dict(
-        rewards=r, values=v, next_values=nv, terminated=term, truncated=trunc
+    inputs = (
+        dict(rewards=r)
+        if fn is discounted_returns
+        else dict(rewards=r, values=v, next_values=nv, terminated=term, truncated=trunc)
     )
     name = "gamma" if args["gamma"] not in (0.9,) else "gae_lambda"
     with pytest.raises(ValueError, match=name):

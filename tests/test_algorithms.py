@@ -2,9 +2,9 @@
 
 import numpy as np
 import pytest
+import testenvs  # noqa: F401
 import torch
 
-import testenvs  # noqa: F401
 from rlcourse.algos import a2c, get_algorithm, reinforce
 from rlcourse.training import NonFiniteError, evaluate
 
@@ -57,7 +57,12 @@ def test_a2c_gaussian_policy_learns_a_continuous_target():
 def test_a2c_critic_learns_the_infinite_horizon_value():
     """Reward 1 forever, cut by a time limit of 20: v(s) must approach 1 / (1 - gamma) = 10."""
     agent, _ = a2c.train(
-        "rlcourse-test/Constant-v0", progress=False, gamma=0.9, total_steps=30_000, critic_lr=3e-3, normalize_advantages=True
+        "rlcourse-test/Constant-v0",
+        progress=False,
+        gamma=0.9,
+        total_steps=30_000,
+        critic_lr=3e-3,
+        normalize_advantages=True,
     )
     value = agent.critic(torch.zeros(1, 1)).item()
     assert value == pytest.approx(10.0, rel=0.05)
@@ -107,6 +112,16 @@ def test_unsupported_action_space():
 
 
 def test_nan_stops_training_and_keeps_the_history():
-    with pytest.raises(NonFiniteError, match="training stopped at iteration 2: the (actor|critic) loss is not finite") as info:
-        a2c.train("CartPole-v1", progress=False, actor_lr=1e30, critic_lr=1e30, total_steps=5_000, max_grad_norm=1e30, rollout_steps=64)
+    with pytest.raises(
+        NonFiniteError, match="training stopped at iteration 2: the (actor|critic) loss is not finite"
+    ) as info:
+        a2c.train(
+            "CartPole-v1",
+            progress=False,
+            actor_lr=1e30,
+            critic_lr=1e30,
+            total_steps=5_000,
+            max_grad_norm=1e30,
+            rollout_steps=64,
+        )
     assert len(info.value.history.episodes) > 0  # what the first iteration saw is kept

@@ -18,8 +18,31 @@ def run(capsys, *args):
 @pytest.fixture(scope="module")
 def trained(tmp_path_factory):
     out = tmp_path_factory.mktemp("runs") / "a2c"
-    assert main(["train", "a2c", "--env", "CartPole-v1", "--steps", "3000", "--seed", "2", "--out", str(out),
-                 "--no-progress", "--gae-lambda", "0.9", "--hidden", "32", "32", "--normalize-advantages", "false"]) == 0
+    assert (
+        main(
+            [
+                "train",
+                "a2c",
+                "--env",
+                "CartPole-v1",
+                "--steps",
+                "3000",
+                "--seed",
+                "2",
+                "--out",
+                str(out),
+                "--no-progress",
+                "--gae-lambda",
+                "0.9",
+                "--hidden",
+                "32",
+                "32",
+                "--normalize-advantages",
+                "false",
+            ]
+        )
+        == 0
+    )
     return out
 
 
@@ -110,7 +133,25 @@ def test_checkpoint_errors(trained, tmp_path):
 
 def test_nan_keeps_the_history_so_far(tmp_path, capsys):
     out = tmp_path / "nan"
-    code, _, err = run(capsys, "train", "a2c", "--env", "CartPole-v1", "--steps", "20000", "--out", out, "--no-progress",
-                       "--actor-lr", "1e30", "--critic-lr", "1e30", "--max-grad-norm", "1e30", "--rollout-steps", "64")
+    code, _, err = run(
+        capsys,
+        "train",
+        "a2c",
+        "--env",
+        "CartPole-v1",
+        "--steps",
+        "20000",
+        "--out",
+        out,
+        "--no-progress",
+        "--actor-lr",
+        "1e30",
+        "--critic-lr",
+        "1e30",
+        "--max-grad-norm",
+        "1e30",
+        "--rollout-steps",
+        "64",
+    )
     assert code == 1 and "is not finite" in err and "history so far" in err
     assert (out / "history.csv").exists() and (out / "config.json").exists()

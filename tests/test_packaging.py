@@ -1,8 +1,9 @@
 """The two ways in (pip via pyproject.toml, conda via environment.yml) must not drift apart."""
 
 import re
-import tomllib
 from pathlib import Path
+
+import tomllib
 
 ROOT = Path(__file__).resolve().parents[1]
 # conda-forge spells some packages differently, and gymnasium's pip extras are separate packages there.

@@ -2,9 +2,9 @@
 
 import numpy as np
 import pytest
+import testenvs  # noqa: F401  (registers the test environments)
 import torch
 
-import testenvs  # noqa: F401  (registers the test environments)
 from rlcourse.advantages import gae, returns_to_go
 from rlcourse.envs import make_vec_env
 from rlcourse.nets import CategoricalPolicy
@@ -85,7 +85,9 @@ def test_returns_to_go_on_truncation_match_the_infinite_sum():
     v_true = torch.full(rollout.rewards.shape, 1 / (1 - gamma), dtype=torch.float64)
     g = returns_to_go(rollout.rewards.double(), v_true, rollout.terminated, rollout.truncated, gamma)
     torch.testing.assert_close(g, v_true)
-    g_wrong = returns_to_go(rollout.rewards.double(), v_true, rollout.terminated | rollout.truncated, rollout.truncated, gamma)
+    g_wrong = returns_to_go(
+        rollout.rewards.double(), v_true, rollout.terminated | rollout.truncated, rollout.truncated, gamma
+    )
     assert (g_wrong < v_true - 1.0).any()
 
 

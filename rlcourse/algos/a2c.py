@@ -63,8 +63,15 @@ class Config:
 # return of 475 over the last 20 training episodes within 38k-54k env steps.
 PRESETS: dict[str, Config] = {
     "CartPole-v1": Config(
-        advantage="gae", gamma=0.99, gae_lambda=0.95, num_envs=8, rollout_steps=8, actor_lr=3e-3, critic_lr=3e-3,
-        normalize_advantages=True, total_steps=150_000,
+        advantage="gae",
+        gamma=0.99,
+        gae_lambda=0.95,
+        num_envs=8,
+        rollout_steps=8,
+        actor_lr=3e-3,
+        critic_lr=3e-3,
+        normalize_advantages=True,
+        total_steps=150_000,
     ),
 }
 
@@ -73,7 +80,9 @@ def make_agent(config: Config, env_id: str) -> Agent:
     return make_actor_critic(NAME, config, env_id, critic=True)
 
 
-def train(env_id: str = "CartPole-v1", config: Config | None = None, progress: bool = True, **overrides) -> tuple[Agent, History]:
+def train(
+    env_id: str = "CartPole-v1", config: Config | None = None, progress: bool = True, **overrides
+) -> tuple[Agent, History]:
     """Train A2C on ``env_id``; return the agent and its history.
 
     ``config`` defaults to the preset for ``env_id`` (or ``Config()``); keyword ``overrides`` change

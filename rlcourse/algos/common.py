@@ -30,7 +30,9 @@ def check_on_policy_config(config: Any) -> None:
     check_positive("max_grad_norm", config.max_grad_norm)
     check_positive("ent_coef", config.ent_coef, zero_ok=True)
     if not config.hidden or not all(isinstance(h, int) and h > 0 for h in config.hidden):
-        raise ValueError(f"hidden={config.hidden!r} is not allowed: hidden must be a non-empty list of positive layer sizes")
+        raise ValueError(
+            f"hidden={config.hidden!r} is not allowed: hidden must be a non-empty list of positive layer sizes"
+        )
     check_device(config.device)
 
 

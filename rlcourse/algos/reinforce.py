@@ -66,7 +66,9 @@ def make_agent(config: Config, env_id: str) -> Agent:
     return make_actor_critic(NAME, config, env_id, critic=config.baseline)
 
 
-def train(env_id: str = "CartPole-v1", config: Config | None = None, progress: bool = True, **overrides) -> tuple[Agent, History]:
+def train(
+    env_id: str = "CartPole-v1", config: Config | None = None, progress: bool = True, **overrides
+) -> tuple[Agent, History]:
     """Train REINFORCE on ``env_id``; return the agent and its history (see :func:`rlcourse.algos.a2c.train`)."""
     config = replace(config or PRESETS.get(env_id, Config()), **overrides)
     seed_everything(config.seed)
