@@ -2,7 +2,8 @@
 
 A policy is an ``nn.Module`` whose ``forward(obs)`` returns a ``torch.distributions`` object, so an
 algorithm writes ``pi = policy(obs); pi.log_prob(actions); pi.entropy()`` just as the slides write
-``log pi_theta(A_t | S_t)``. ``log_prob`` and ``entropy`` of the Gaussian head sum over action
+``log pi_theta(A_t | S_t)``. ``policy.sample(obs)`` draws actions the cheap way for the rollout loop,
+``policy.greedy(obs)`` returns the most likely ones. ``log_prob`` and ``entropy`` of the Gaussian head sum over action
 dimensions (an ``Independent`` normal), so both heads give one number per state.
 """
 
@@ -58,6 +59,16 @@ class CategoricalPolicy(nn.Module):
     def forward(self, obs: torch.Tensor) -> Distribution:
         return Categorical(logits=self.logits(obs), validate_args=False)
 
+    def sample(self, obs: torch.Tensor) -> torch.Tensor:
+        """A draw from ``self(obs)``, by the Gumbel-max trick: ``argmax_a logits_a - log(-log U_a)``.
+
+        Same distribution as ``self(obs).sample()``, but without building the distribution object:
+        this runs at every environment step, where that overhead is a third of the policy's time.
+        """
+        logits = self.logits(obs)
+        gumbel = -torch.empty_like(logits).exponential_().log()  # -log E with E ~ Exp(1) is Gumbel(0, 1)
+        return (logits + gumbel).argmax(dim=-1)
+
     def greedy(self, obs: torch.Tensor) -> torch.Tensor:
         return self.logits(obs).argmax(dim=-1)
 
@@ -73,6 +84,11 @@ class GaussianPolicy(nn.Module):
     def forward(self, obs: torch.Tensor) -> Distribution:
         normal = Normal(self.mean(obs), self.log_std.exp(), validate_args=False)
         return Independent(normal, 1, validate_args=False)
+
+    def sample(self, obs: torch.Tensor) -> torch.Tensor:
+        """A draw from ``self(obs)``: ``mu(s) + sigma * eps`` with ``eps ~ N(0, I)``."""
+        mean = self.mean(obs)
+        return mean + self.log_std.exp() * torch.randn_like(mean)
 
     def greedy(self, obs: torch.Tensor) -> torch.Tensor:
         return self.mean(obs)

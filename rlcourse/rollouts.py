@@ -48,6 +48,8 @@ class EpisodeTracker:
         self.returns += rewards
         self.lengths += 1
         self.env_steps += len(rewards)
+        if not done.any():
+            return 0
         for i in np.flatnonzero(done):
             self.history.add_episode(self.env_steps, float(self.returns[i]), int(self.lengths[i]))
         self.returns[done] = 0.0
@@ -60,13 +62,14 @@ class EpisodeTracker:
         self.lengths[:] = 0
 
 
-def _to_env_actions(actions: Tensor, action_space: gym.Space) -> np.ndarray:
-    a = actions.cpu().numpy()
+def env_actions(action_space: gym.Space):
+    """The function that turns sampled action tensors into what ``envs.step`` takes."""
     if isinstance(action_space, gym.spaces.Box):
         # The Gaussian may sample outside the bounds; the env gets the clipped action, while the
         # rollout keeps the sampled one, whose log-probability the policy gradient needs.
-        return np.clip(a, action_space.low, action_space.high)
-    return a
+        low, high = action_space.low, action_space.high
+        return lambda actions: np.clip(actions.cpu().numpy(), low, high)
+    return lambda actions: actions.cpu().numpy()
 
 
 @torch.no_grad()
@@ -89,13 +92,13 @@ def collect_rollout(
     if (num_steps is None) == (min_episodes is None):
         raise ValueError("give exactly one of num_steps and min_episodes")
     limit = num_steps if num_steps is not None else max_steps
-    single_action_space = envs.single_action_space
+    to_env = env_actions(envs.single_action_space)
     steps: list[tuple] = []
     finished = 0
     for _ in range(limit):
         obs_t = torch.as_tensor(obs, dtype=torch.float32, device=device)
-        actions = policy(obs_t).sample()
-        next_obs, rewards, terminated, truncated, info = envs.step(_to_env_actions(actions, single_action_space))
+        actions = policy.sample(obs_t)
+        next_obs, rewards, terminated, truncated, info = envs.step(to_env(actions))
         done = terminated | truncated
         real_next = next_obs
         if done.any():
@@ -108,7 +111,7 @@ def collect_rollout(
                 f"the environment returned a non-finite observation at env step {tracker.env_steps}", tracker.history
             )
         steps.append((obs_t, actions, rewards, terminated, truncated, real_next))
-        finished += tracker.step(np.asarray(rewards, dtype=np.float64), done)
+        finished += tracker.step(rewards, done)
         obs = next_obs
         if min_episodes is not None and finished >= min_episodes:
             break

@@ -1,0 +1,163 @@
+"""A2C on CartPole-v1: rlcourse's preset against Stable-Baselines3, in one run.
+
+    python benchmarks/a2c_cartpole.py [--seeds 3] [--json results.json]
+
+Needs the optional `bench` extra (`pip install -e ".[bench]"`). Both libraries run with one torch
+thread, seeds alternating between them. For each run it reports the env steps and wall seconds until
+the mean return of the last 20 training episodes reaches 475, then the median over seeds. SB3 uses
+rl-zoo's CartPole settings (8 envs, ent_coef 0, defaults otherwise). It also reports the bare vector
+environment's step rate and rlcourse's rollout collection rate (policy in the loop, no updates).
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import platform
+import statistics
+import time
+
+import numpy as np
+import torch
+
+from rlcourse.algos import a2c
+from rlcourse.envs import make_vec_env
+from rlcourse.nets import make_policy
+from rlcourse.rollouts import EpisodeTracker, collect_rollout
+from rlcourse.training import History
+
+ENV_ID, THRESHOLD, WINDOW = "CartPole-v1", 475.0, 20
+
+
+def bare_env_rate(num_envs: int, vector_steps: int = 20_000, native: bool = False) -> float:
+    """Env steps per second of the vector env with random actions and nothing else in the loop."""
+    import gymnasium as gym
+
+    envs = (
+        gym.make_vec(ENV_ID, num_envs, vectorization_mode="vector_entry_point")
+        if native
+        else make_vec_env(ENV_ID, num_envs)
+    )
+    envs.reset(seed=0)
+    actions = np.random.default_rng(0).integers(0, 2, size=(vector_steps, num_envs))
+    start = time.perf_counter()
+    for a in actions:
+        envs.step(a)
+    return vector_steps * num_envs / (time.perf_counter() - start)
+
+
+def rollout_rate(config: a2c.Config, vector_steps: int = 20_000) -> float:
+    """Env steps per second of rlcourse's rollout collection with the preset's policy (no learning)."""
+    envs = make_vec_env(ENV_ID, config.num_envs)
+    obs, _ = envs.reset(seed=0)
+    policy = make_policy(envs.single_observation_space, envs.single_action_space, config.hidden, "a2c")
+    tracker = EpisodeTracker(config.num_envs, History())
+    start = time.perf_counter()
+    for _ in range(vector_steps // config.rollout_steps):
+        _, obs = collect_rollout(envs, policy, obs, tracker, num_steps=config.rollout_steps)
+    return tracker.env_steps / (time.perf_counter() - start)
+
+
+def run_rlcourse(seed: int) -> dict:
+    _, history = a2c.train(ENV_ID, seed=seed, progress=False)
+    hit = history.first_reaching(THRESHOLD, WINDOW)
+    return {"steps": hit["env_step"] if hit else None, "seconds": hit["wall_time"] if hit else None}
+
+
+def run_sb3(seed: int, budget: int = 500_000) -> dict:
+    from stable_baselines3 import A2C
+    from stable_baselines3.common.callbacks import BaseCallback
+    from stable_baselines3.common.env_util import make_vec_env as sb3_make_vec_env
+
+    class StopAtThreshold(BaseCallback):
+        def __init__(self):
+            super().__init__()
+            self.returns, self.hit = [], None
+
+        def _on_training_start(self):
+            self.start = time.perf_counter()
+
+        def _on_step(self):
+            for info in self.locals["infos"]:
+                if "episode" in info:
+                    self.returns.append(info["episode"]["r"])
+                    if len(self.returns) >= WINDOW and np.mean(self.returns[-WINDOW:]) >= THRESHOLD:
+                        self.hit = {"steps": self.num_timesteps, "seconds": time.perf_counter() - self.start}
+                        return False
+            return True
+
+    env = sb3_make_vec_env(ENV_ID, n_envs=8, seed=seed)
+    model = A2C("MlpPolicy", env, ent_coef=0.0, seed=seed, device="cpu")
+    callback = StopAtThreshold()
+    model.learn(budget, callback=callback)
+    return callback.hit or {"steps": None, "seconds": None}
+
+
+def median(values):
+    values = [v for v in values if v is not None]
+    return statistics.median(values) if values else None
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--seeds", type=int, default=3)
+    parser.add_argument("--json", help="also write the results to this file")
+    args = parser.parse_args()
+    torch.set_num_threads(1)
+    config = a2c.PRESETS[ENV_ID]
+
+    results: dict[str, list[dict]] = {"rlcourse": [], "sb3": []}
+    for seed in range(args.seeds):
+        # Alternate which library goes first, so slow drift of the machine hits both alike.
+        order = ("rlcourse", "sb3") if seed % 2 == 0 else ("sb3", "rlcourse")
+        for lib in order:
+            r = run_rlcourse(seed) if lib == "rlcourse" else run_sb3(seed)
+            results[lib].append(r)
+            print(
+                f"seed {seed} {lib:9s} steps {r['steps']}  seconds {r['seconds'] and round(r['seconds'], 2)}",
+                flush=True,
+            )
+
+    bare = bare_env_rate(config.num_envs)
+    native = bare_env_rate(config.num_envs, native=True)
+    collect = rollout_rate(config)
+    summary = {
+        lib: {
+            "median_steps": median(r["steps"] for r in rs),
+            "median_seconds": median(r["seconds"] for r in rs),
+            "solved": sum(r["steps"] is not None for r in rs),
+            "runs": rs,
+        }
+        for lib, rs in results.items()
+    }
+    print()
+    print(
+        f"A2C on {ENV_ID}, threshold {THRESHOLD:g} (mean of last {WINDOW} training episodes), {args.seeds} seeds, "
+        f"1 torch thread, {platform.processor() or platform.machine()}, torch {torch.__version__}"
+    )
+    print("| library | solved | env steps to threshold (median) | wall seconds to threshold (median) |")
+    print("|---|---|---|---|")
+    for lib, s in summary.items():
+        seconds = f"{s['median_seconds']:.2f}" if s["median_seconds"] is not None else "-"
+        print(f"| {lib} | {s['solved']}/{args.seeds} | {s['median_steps']} | {seconds} |")
+    print()
+    print(f"bare vector env (sync, same-step autoreset, {config.num_envs} envs): {bare:,.0f} steps/s")
+    print(f"bare vector env (gymnasium's native CartPole vector env):        {native:,.0f} steps/s")
+    print(
+        f"rlcourse rollout collection (policy in the loop):                {collect:,.0f} steps/s "
+        f"({collect / bare:.0%} of the sync env it steps)"
+    )
+    ours, sb3 = summary["rlcourse"], summary["sb3"]
+    if ours["median_seconds"] and sb3["median_seconds"]:
+        print(
+            f"wall-clock ratio rlcourse/SB3: {ours['median_seconds'] / sb3['median_seconds']:.2f} (target <= 0.5); "
+            f"env-step ratio: {ours['median_steps'] / sb3['median_steps']:.2f} (target <= 1)"
+        )
+    if args.json:
+        summary["rates"] = {"bare_sync": bare, "bare_native": native, "rollout": collect}
+        with open(args.json, "w") as f:
+            json.dump(summary, f, indent=2)
+
+
+if __name__ == "__main__":
+    main()
