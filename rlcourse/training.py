@@ -13,6 +13,8 @@ import math
 import os
 import random
 import time
+from collections.abc import Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -28,6 +30,7 @@ __all__ = [
     "CheckpointError",
     "Agent",
     "seed_everything",
+    "torch_threads",
     "progress_bar",
     "check_finite",
     "evaluate",
@@ -121,6 +124,21 @@ def seed_everything(seed: int) -> None:
     random.seed(seed)
     np.random.seed(seed)
     torch.manual_seed(seed)
+
+
+@contextmanager
+def torch_threads(n: int) -> Iterator[None]:
+    """Run the block with ``n`` torch threads, then restore the previous number.
+
+    One thread is the fastest for the lecture's small networks: with more, the threads wait on each
+    other, and on a busy 2-core laptop a run can become many times slower.
+    """
+    previous = torch.get_num_threads()
+    torch.set_num_threads(n)
+    try:
+        yield
+    finally:
+        torch.set_num_threads(previous)
 
 
 def progress_bar(total: int, enabled: bool, desc: str):

@@ -27,6 +27,7 @@ def check_on_policy_config(config: Any) -> None:
     check_positive("critic_lr", config.critic_lr)
     check_positive("total_steps", config.total_steps, integer=True)
     check_positive("num_envs", config.num_envs, integer=True)
+    check_positive("threads", config.threads, integer=True)
     check_positive("max_grad_norm", config.max_grad_norm)
     check_positive("ent_coef", config.ent_coef, zero_ok=True)
     if not config.hidden or not all(isinstance(h, int) and h > 0 for h in config.hidden):

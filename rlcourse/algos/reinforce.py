@@ -16,6 +16,7 @@ the return simply stops at the time limit.
 
 from __future__ import annotations
 
+from contextlib import closing
 from dataclasses import dataclass
 
 import torch
@@ -25,7 +26,7 @@ from rlcourse.algos.common import actor_critic_step, check_on_policy_config, mak
 from rlcourse.config import check_positive, param, replace
 from rlcourse.envs import make_vec_env
 from rlcourse.rollouts import EpisodeTracker, collect_rollout, complete_episodes_mask
-from rlcourse.training import Agent, History, progress_bar, seed_everything
+from rlcourse.training import Agent, History, progress_bar, seed_everything, torch_threads
 
 __all__ = ["Config", "PRESETS", "train", "make_agent"]
 
@@ -51,6 +52,7 @@ class Config:
     log_std_init: float = param(0.0, "initial log standard deviation of a Gaussian policy")
     seed: int = param(0, "random seed")
     device: str = param("cpu", "'cpu' or 'cuda'")
+    threads: int = param(1, "torch threads during training (1 is fastest for small networks)")
 
     def __post_init__(self):
         check_positive("batch_episodes", self.batch_episodes, integer=True)
@@ -82,7 +84,7 @@ def train(
     tracker = EpisodeTracker(config.num_envs, history)
     bar = progress_bar(config.total_steps, progress, "REINFORCE")
     iteration = 0
-    try:
+    with torch_threads(config.threads), closing(envs), bar:
         while tracker.env_steps < config.total_steps:
             iteration += 1
             # Sample complete episodes with pi_theta (fresh ones: the previous batch's policy is gone)
@@ -124,7 +126,4 @@ def train(
             history.add_iteration(iteration, tracker.env_steps, sps=tracker.env_steps / history.wall_time(), **stats)
             bar.update(tracker.env_steps - before)
             bar.set_postfix(mean_return=f"{history.mean_return():.1f}", refresh=False)
-    finally:
-        bar.close()
-        envs.close()
     return agent, history
