@@ -180,7 +180,8 @@ def kstep_returns(
     the steps left gives the same, longest return. ``k = 1`` is the one-step TD target
     ``R_{t+1} + gamma v(S_{t+1})``.
 
-    Note: the slide writes ``v(S_{t+1})`` inside ``v_t^(k)``; the bootstrap state is ``S_{t+k}``.
+    Note: the slide writes ``v(S_{t+1})`` inside ``v_t^(k)``; the bootstrap state is ``S_{t+k}``. Its
+    ``v_t^(2)`` also repeats ``R_{t+1}`` where ``gamma R_{t+2}`` belongs.
     """
     _check_unit_interval("gamma", gamma)
     if int(k) < 1:

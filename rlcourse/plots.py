@@ -35,14 +35,16 @@ def learning_curve(
 ):
     """Episode returns against env steps (or ``x="wall_time"``): faint dots, a rolling mean, the threshold.
 
-    Returns the matplotlib figure.
+    Returns the matplotlib figure. Without ``ax`` it is a new figure outside pyplot's state machine,
+    so a notebook shows it once, as the cell's value, and scripts can ``fig.savefig(...)``.
     """
-    import matplotlib.pyplot as plt
+    from matplotlib.figure import Figure
 
     if isinstance(histories, History):
         histories = {"": histories}
     if ax is None:
-        fig, ax = plt.subplots(figsize=(7, 4))
+        fig = Figure(figsize=(7, 4))
+        ax = fig.subplots()
     else:
         fig = ax.figure
     for i, (label, history) in enumerate(histories.items()):
