@@ -104,12 +104,7 @@ def collect_rollout(
         if done.any():
             # Same-step autoreset: next_obs already starts the new episode; the real S_{t+1} is here.
             real_next = next_obs.copy()
-            for i in np.flatnonzero(done):
-                real_next[i] = info["final_obs"][i]
-        if not np.isfinite(real_next).all():
-            raise NonFiniteError(
-                f"the environment returned a non-finite observation at env step {tracker.env_steps}", tracker.history
-            )
+            real_next[done] = np.stack(info["final_obs"][done])
         steps.append((obs_t, actions, rewards, terminated, truncated, real_next))
         finished += tracker.step(rewards, done)
         obs = next_obs
@@ -120,6 +115,11 @@ def collect_rollout(
             raise RuntimeError(f"only {finished} of {min_episodes} episodes finished within {max_steps} steps")
 
     o, a, r, te, tr, no = zip(*steps, strict=True)
+    next_obs_all = np.stack(no)
+    if not np.isfinite(next_obs_all).all():  # checked once per rollout: cheaper than at every step
+        t = int(np.flatnonzero(~np.isfinite(next_obs_all).reshape(len(no), -1).all(axis=1))[0])
+        step = tracker.env_steps - (len(no) - t) * next_obs_all.shape[1]
+        raise NonFiniteError(f"the environment returned a non-finite observation at env step {step}", tracker.history)
     as_t = lambda xs, dtype: torch.as_tensor(np.stack(xs), dtype=dtype, device=device)
     rollout = Rollout(
         obs=torch.stack(o),
@@ -127,7 +127,7 @@ def collect_rollout(
         rewards=as_t(r, torch.float32),
         terminated=as_t(te, torch.bool),
         truncated=as_t(tr, torch.bool),
-        next_obs=as_t(no, torch.float32),
+        next_obs=torch.as_tensor(next_obs_all, dtype=torch.float32, device=device),
     )
     return rollout, obs
 
