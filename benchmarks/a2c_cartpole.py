@@ -52,9 +52,10 @@ def rollout_rate(config: a2c.Config, vector_steps: int = 20_000) -> float:
     obs, _ = envs.reset(seed=0)
     policy = make_policy(envs.single_observation_space, envs.single_action_space, config.hidden, "a2c")
     tracker = EpisodeTracker(config.num_envs, History())
+    rng = np.random.default_rng(0)
     start = time.perf_counter()
     for _ in range(vector_steps // config.rollout_steps):
-        _, obs = collect_rollout(envs, policy, obs, tracker, num_steps=config.rollout_steps)
+        _, obs = collect_rollout(envs, policy, obs, tracker, rng, num_steps=config.rollout_steps)
     return tracker.env_steps / (time.perf_counter() - start)
 
 

@@ -63,21 +63,21 @@ class EpisodeTracker:
 
 
 def env_actions(action_space: gym.Space):
-    """The function that turns sampled action tensors into what ``envs.step`` takes."""
+    """The function that turns sampled actions into what ``envs.step`` takes."""
     if isinstance(action_space, gym.spaces.Box):
         # The Gaussian may sample outside the bounds; the env gets the clipped action, while the
         # rollout keeps the sampled one, whose log-probability the policy gradient needs.
         low, high = action_space.low, action_space.high
-        return lambda actions: np.clip(actions.cpu().numpy(), low, high)
-    return lambda actions: actions.cpu().numpy()
+        return lambda actions: np.clip(actions, low, high)
+    return lambda actions: actions
 
 
-@torch.no_grad()
 def collect_rollout(
     envs: gym.vector.VectorEnv,
     policy: nn.Module,
     obs: np.ndarray,
     tracker: EpisodeTracker,
+    rng: np.random.Generator,
     num_steps: int | None = None,
     min_episodes: int | None = None,
     device: str | torch.device = "cpu",
@@ -86,18 +86,19 @@ def collect_rollout(
     """Run ``policy`` in ``envs`` from observations ``obs``; return the rollout and the last observations.
 
     Stops after ``num_steps`` vector steps, or (for Monte Carlo methods) as soon as ``min_episodes``
-    episodes have finished during this call. Only the actor runs here, without autograd: values
-    and log-probabilities are computed afterwards for the whole rollout in one batched pass.
+    episodes have finished during this call. Only the actor runs here, as a NumPy copy drawing its
+    noise from ``rng`` (see :class:`rlcourse.nets.NumpyMLP`); values and log-probabilities are
+    computed afterwards, in torch, for the whole rollout in one batched pass.
     """
     if (num_steps is None) == (min_episodes is None):
         raise ValueError("give exactly one of num_steps and min_episodes")
     limit = num_steps if num_steps is not None else max_steps
     to_env = env_actions(envs.single_action_space)
+    sample = policy.numpy_sampler(rng)
     steps: list[tuple] = []
     finished = 0
     for _ in range(limit):
-        obs_t = torch.as_tensor(obs, dtype=torch.float32, device=device)
-        actions = policy.sample(obs_t)
+        actions = sample(obs)
         next_obs, rewards, terminated, truncated, info = envs.step(to_env(actions))
         done = terminated | truncated
         real_next = next_obs
@@ -105,7 +106,7 @@ def collect_rollout(
             # Same-step autoreset: next_obs already starts the new episode; the real S_{t+1} is here.
             real_next = next_obs.copy()
             real_next[done] = np.stack(info["final_obs"][done])
-        steps.append((obs_t, actions, rewards, terminated, truncated, real_next))
+        steps.append((obs, actions, rewards, terminated, truncated, real_next))
         finished += tracker.step(rewards, done)
         obs = next_obs
         if min_episodes is not None and finished >= min_episodes:
@@ -122,8 +123,8 @@ def collect_rollout(
         raise NonFiniteError(f"the environment returned a non-finite observation at env step {step}", tracker.history)
     as_t = lambda xs, dtype: torch.as_tensor(np.stack(xs), dtype=dtype, device=device)
     rollout = Rollout(
-        obs=torch.stack(o),
-        actions=torch.stack(a),
+        obs=as_t(o, torch.float32),
+        actions=as_t(a, torch.long if isinstance(envs.single_action_space, gym.spaces.Discrete) else torch.float32),
         rewards=as_t(r, torch.float32),
         terminated=as_t(te, torch.bool),
         truncated=as_t(tr, torch.bool),

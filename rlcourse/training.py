@@ -179,7 +179,7 @@ class Agent:
         """Actions for a batch of observations: the most likely one (``greedy``) or a sample."""
         device = next(self.policy.parameters()).device
         obs_t = torch.as_tensor(obs, dtype=torch.float32, device=device)
-        actions = self.policy.greedy(obs_t) if greedy else self.policy.sample(obs_t)
+        actions = self.policy.greedy(obs_t) if greedy else self.policy(obs_t).sample()
         return actions.cpu().numpy()
 
 

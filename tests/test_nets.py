@@ -1,34 +1,44 @@
-"""Policy heads: the cheap sampler draws from the same distribution as the distribution object."""
+"""Policy heads: the NumPy samplers of the rollout loop draw from the policy's own distribution."""
 
 import gymnasium as gym
+import numpy as np
 import pytest
 import torch
 
-from rlcourse.nets import CategoricalPolicy, GaussianPolicy, ValueNet, make_policy
+from rlcourse.nets import CategoricalPolicy, GaussianPolicy, NumpyMLP, ValueNet, make_policy, mlp
 
 
-def test_gumbel_max_sampling_matches_the_softmax_probabilities():
+def test_numpy_copy_computes_the_same_network():
+    torch.manual_seed(0)
+    for activation in (torch.nn.Tanh, torch.nn.ReLU):
+        net = mlp([5, 16, 16, 3], activation)
+        x = torch.randn(10, 5)
+        np.testing.assert_allclose(NumpyMLP(net)(x.numpy()), net(x).detach().numpy(), rtol=1e-5, atol=1e-6)
+
+
+def test_numpy_sampler_draws_from_the_softmax_probabilities():
     torch.manual_seed(0)
     policy = CategoricalPolicy(3, 4)
     with torch.no_grad():
         policy.logits[-1].weight.mul_(300.0)  # make the probabilities far from uniform
         obs = torch.randn(2, 3)
         probs = policy(obs).probs
-        draws = policy.sample(obs.repeat(20_000, 1)).view(20_000, 2)
+    sample = policy.numpy_sampler(np.random.default_rng(0))
+    draws = sample(np.repeat(obs.numpy(), 20_000, axis=0).reshape(2, 20_000, 3).transpose(1, 0, 2).reshape(-1, 3))
+    draws = torch.as_tensor(draws).view(20_000, 2)
     freq = torch.stack([torch.bincount(draws[:, i], minlength=4) for i in range(2)]).float() / 20_000
     assert probs.max() - probs.min() > 0.3
     torch.testing.assert_close(freq, probs, atol=0.015, rtol=0)
 
 
-def test_gaussian_sample_has_the_policy_mean_and_std():
+def test_gaussian_numpy_sampler_has_the_policy_mean_and_std():
     torch.manual_seed(0)
     policy = GaussianPolicy(2, 3, log_std_init=-0.5)
-    obs = torch.randn(1, 2).repeat(50_000, 1)
-    with torch.no_grad():
-        draws = policy.sample(obs)
-        mean = policy.greedy(obs[:1])
-    torch.testing.assert_close(draws.mean(0), mean[0], atol=0.02, rtol=0)
-    torch.testing.assert_close(draws.std(0), torch.full((3,), -0.5).exp(), atol=0.02, rtol=0)
+    obs = torch.randn(1, 2)
+    draws = policy.numpy_sampler(np.random.default_rng(0))(np.repeat(obs.numpy(), 50_000, axis=0))
+    mean = policy.greedy(obs).detach().numpy()[0]
+    np.testing.assert_allclose(draws.mean(0), mean, atol=0.02)
+    np.testing.assert_allclose(draws.std(0), np.exp(-0.5), atol=0.02)
 
 
 def test_log_prob_and_entropy_are_one_number_per_state():

@@ -18,7 +18,9 @@ def collect(env_id, num_envs, steps, seed=0):
     torch.manual_seed(seed)
     history = History()
     tracker = EpisodeTracker(num_envs, history)
-    rollout, obs = collect_rollout(envs, CategoricalPolicy(1, 2), obs, tracker, num_steps=steps)
+    rollout, obs = collect_rollout(
+        envs, CategoricalPolicy(1, 2), obs, tracker, np.random.default_rng(seed), num_steps=steps
+    )
     return rollout, obs, history
 
 
@@ -41,7 +43,7 @@ def test_collecting_until_enough_episodes_finish():
     envs = make_vec_env("rlcourse-test/Counter-v0", 2)
     obs, _ = envs.reset(seed=0)
     tracker = EpisodeTracker(2, History())
-    rollout, _ = collect_rollout(envs, CategoricalPolicy(1, 2), obs, tracker, min_episodes=3)
+    rollout, _ = collect_rollout(envs, CategoricalPolicy(1, 2), obs, tracker, np.random.default_rng(0), min_episodes=3)
     assert rollout.rewards.shape[0] == 10  # both finish at step 5, then both again at step 10
     mask = complete_episodes_mask(rollout.terminated, rollout.truncated)
     assert mask.all()
@@ -98,5 +100,6 @@ def test_non_finite_observation_stops_with_a_message():
     obs, _ = envs.reset(seed=0)
     history = History()
     with pytest.raises(NonFiniteError, match="non-finite observation at env step 60"):
-        collect_rollout(envs, CategoricalPolicy(1, 2), obs, EpisodeTracker(2, history), num_steps=100)
-    _ = np  # numpy is used by the test envs
+        collect_rollout(
+            envs, CategoricalPolicy(1, 2), obs, EpisodeTracker(2, history), np.random.default_rng(0), num_steps=100
+        )

@@ -19,6 +19,7 @@ from __future__ import annotations
 from contextlib import closing
 from dataclasses import dataclass
 
+import numpy as np
 import torch
 
 from rlcourse.advantages import returns_to_go
@@ -74,6 +75,7 @@ def train(
     """Train REINFORCE on ``env_id``; return the agent and its history (see :func:`rlcourse.algos.a2c.train`)."""
     config = replace(config or PRESETS.get(env_id, Config()), **overrides)
     seed_everything(config.seed)
+    rng = np.random.default_rng(config.seed)  # the actor's sampling noise in the rollouts
     envs = make_vec_env(env_id, config.num_envs)
     envs.action_space.seed(config.seed)
     obs, _ = envs.reset(seed=config.seed)
@@ -93,7 +95,7 @@ def train(
                 tracker.drop_unfinished()
             before = tracker.env_steps
             rollout, obs = collect_rollout(
-                envs, agent.policy, obs, tracker, min_episodes=config.batch_episodes, device=config.device
+                envs, agent.policy, obs, tracker, rng, min_episodes=config.batch_episodes, device=config.device
             )
             whole = complete_episodes_mask(rollout.terminated, rollout.truncated)
 
