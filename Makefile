@@ -19,8 +19,11 @@ $(BIN)/.rlcourse-installed: pyproject.toml
 	$(BIN)/python -m pip install -e ".[test]"
 	touch $@
 
+# Jupyter refuses to run as root unless told; a container or a CI box often is root.
+ROOT_FLAG := $(if $(filter 0,$(shell id -u)),--allow-root,)
+
 lab: $(BIN)/.rlcourse-installed
-	$(BIN)/jupyter lab notebooks/
+	$(BIN)/jupyter lab notebooks/ $(ROOT_FLAG)
 
 test: $(BIN)/.rlcourse-installed
 	RLCOURSE_FAST=1 $(BIN)/python -m pytest -n 2 --dist loadfile tests notebooks --nbval-lax -p no:cacheprovider
