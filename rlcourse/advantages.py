@@ -37,6 +37,7 @@ __all__ = [
     "gae",
     "kstep_returns",
     "lambda_returns",
+    "normalize",
 ]
 
 
@@ -233,3 +234,13 @@ def lambda_returns(
         running = rewards[t] + gamma * torch.where(done[t], bootstrap[t], blended)
         out[t] = running
     return out
+
+
+def normalize(advantages: Tensor, eps: float = 1e-8) -> Tensor:
+    """Standardise a batch of advantage estimates: ``(A - mean A) / (std A + eps)``.
+
+    Not on the slides: a common practice that makes the actor's step size independent of the
+    reward scale. It leaves the sign of each advantage relative to the batch mean, which is what
+    the gradient ranks actions by.
+    """
+    return (advantages - advantages.mean()) / (advantages.std() + eps)

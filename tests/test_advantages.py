@@ -11,6 +11,7 @@ from rlcourse.advantages import (
     gae,
     kstep_returns,
     lambda_returns,
+    normalize,
     returns_to_go,
     td_errors,
 )
@@ -219,3 +220,10 @@ def test_kstep_needs_a_positive_k():
     r, v, nv, term, trunc = random_rollout(5, 2, seed=0)
     with pytest.raises(ValueError, match="k must be"):
         kstep_returns(r, nv, term, trunc, 0.9, 0)
+
+
+def test_normalize_gives_zero_mean_unit_std():
+    a = torch.tensor([1.0, 2.0, 6.0, -3.0], dtype=torch.float64)
+    n = normalize(a)
+    assert abs(float(n.mean())) < 1e-12 and abs(float(n.std()) - 1.0) < 1e-6
+    assert torch.equal(torch.argsort(n), torch.argsort(a))

@@ -21,7 +21,7 @@ from dataclasses import dataclass
 import numpy as np
 import torch
 
-from rlcourse.advantages import gae, returns_to_go, td_errors
+from rlcourse.advantages import gae, normalize, returns_to_go, td_errors
 from rlcourse.algos.common import actor_critic_step, check_on_policy_config, make_actor_critic, make_optimizer
 from rlcourse.config import check_choice, check_positive, check_unit_interval, param, replace
 from rlcourse.envs import make_vec_env
@@ -129,7 +129,7 @@ def train(
                 advantages = gae(r, v, next_values, term, trunc, config.gamma, config.gae_lambda)
                 targets = advantages + v
             if config.normalize_advantages:
-                advantages = (advantages - advantages.mean()) / (advantages.std() + 1e-8)
+                advantages = normalize(advantages)
 
             # Minimize L_actor(theta) + L_critic(w) w.r.t. theta and w with Adam
             stats = actor_critic_step(
