@@ -30,6 +30,8 @@ from __future__ import annotations
 import torch
 from torch import Tensor
 
+from rlcourse.config import check_unit_interval
+
 __all__ = [
     "discounted_returns",
     "returns_to_go",
@@ -39,11 +41,6 @@ __all__ = [
     "lambda_returns",
     "normalize",
 ]
-
-
-def _check_unit_interval(name: str, value: float) -> None:
-    if not 0.0 <= float(value) <= 1.0:
-        raise ValueError(f"{name} must lie in [0, 1], got {value}")
 
 
 def _episode_ends(terminated: Tensor, truncated: Tensor | None) -> Tensor:
@@ -68,7 +65,7 @@ def discounted_returns(rewards: Tensor, gamma: float) -> Tensor:
     Returns:
         ``G`` with the shape of ``rewards``.
     """
-    _check_unit_interval("gamma", gamma)
+    check_unit_interval("gamma", gamma)
     returns = torch.empty_like(rewards)
     running = torch.zeros_like(rewards[0])
     for t in reversed(range(rewards.shape[0])):
@@ -97,7 +94,7 @@ def returns_to_go(
         rewards, next_values, terminated, truncated: ``(T,)`` or ``(T, N)``, see the module doc.
         gamma: discount factor in ``[0, 1]``.
     """
-    _check_unit_interval("gamma", gamma)
+    check_unit_interval("gamma", gamma)
     done = _episode_ends(terminated, truncated)
     bootstrap = gamma * next_values * (~terminated.bool())
     returns = torch.empty_like(rewards)
@@ -116,15 +113,16 @@ def td_errors(
     terminated: Tensor,
     gamma: float,
 ) -> Tensor:
-    """TD errors ``delta_t = R_{t+1} + gamma v(S_{t+1}) (1 - terminated_t) - v(S_t)`` (slide eq. 1).
+    """TD errors ``delta_t = R_{t+1} + gamma v(S_{t+1}) (1 - terminated_t) - v(S_t)``.
 
-    A truncated step still bootstraps: its ``S_{t+1}`` is not terminal.
+    The slide's eq. 1 drops the bootstrap at every episode end; here only a terminal ``S_{t+1}``
+    drops it. A step cut by a time limit still bootstraps: its ``S_{t+1}`` is not terminal.
 
     Args:
         rewards, values, next_values, terminated: ``(T,)`` or ``(T, N)``, see the module doc.
         gamma: discount factor in ``[0, 1]``.
     """
-    _check_unit_interval("gamma", gamma)
+    check_unit_interval("gamma", gamma)
     return rewards + gamma * next_values * (~terminated.bool()) - values
 
 
@@ -155,7 +153,7 @@ def gae(
     Returns:
         Advantages with the shape of ``rewards``.
     """
-    _check_unit_interval("gae_lambda", gae_lambda)
+    check_unit_interval("gae_lambda", gae_lambda)
     delta = td_errors(rewards, values, next_values, terminated, gamma)
     done = _episode_ends(terminated, truncated)
     advantages = torch.empty_like(delta)
@@ -184,7 +182,7 @@ def kstep_returns(
     Note: the slide writes ``v(S_{t+1})`` inside ``v_t^(k)``; the bootstrap state is ``S_{t+k}``. Its
     ``v_t^(2)`` also repeats ``R_{t+1}`` where ``gamma R_{t+2}`` belongs.
     """
-    _check_unit_interval("gamma", gamma)
+    check_unit_interval("gamma", gamma)
     if int(k) < 1:
         raise ValueError(f"k must be a positive number of steps, got {k}")
     done = _episode_ends(terminated, truncated)
@@ -223,8 +221,8 @@ def lambda_returns(
     Identity (the slide's exercise, checked in the tests and the notebook):
     ``lambda_returns(...) - values == gae(...)``.
     """
-    _check_unit_interval("gamma", gamma)
-    _check_unit_interval("gae_lambda", gae_lambda)
+    check_unit_interval("gamma", gamma)
+    check_unit_interval("gae_lambda", gae_lambda)
     done = _episode_ends(terminated, truncated)
     bootstrap = next_values * (~terminated.bool())
     out = torch.empty_like(rewards)
@@ -243,4 +241,6 @@ def normalize(advantages: Tensor, eps: float = 1e-8) -> Tensor:
     reward scale. It leaves the sign of each advantage relative to the batch mean, which is what
     the gradient ranks actions by.
     """
+    if advantages.numel() < 2:
+        raise ValueError("cannot standardise fewer than 2 advantages: their standard deviation is undefined")
     return (advantages - advantages.mean()) / (advantages.std() + eps)

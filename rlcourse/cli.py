@@ -38,9 +38,9 @@ def _bool(text: str) -> bool:
     raise argparse.ArgumentTypeError(f"expected true or false, got {text!r}")
 
 
-def _hyperparameter_parser(config_cls: type, algo: str) -> argparse.ArgumentParser:
-    parser = argparse.ArgumentParser(prog=f"rlcourse train {algo}", add_help=False)
-    for f in dataclasses.fields(config_cls):
+def _hyperparameter_parser(defaults: object, algo: str) -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(prog=f"rlcourse train {algo}", add_help=False, exit_on_error=False)
+    for f in dataclasses.fields(defaults):
         if f.name in COMMON_FIELDS:
             continue
         flags = [f"--{f.name.replace('_', '-')}"] + ([f"--{f.name}"] if "_" in f.name else [])
@@ -65,18 +65,27 @@ def _train(args: argparse.Namespace, extra: list[str]) -> int:
     from rlcourse.plots import THRESHOLDS, learning_curve
 
     module = get_algorithm(args.algo)
-    check_env_id(args.env)
-    hp_parser = _hyperparameter_parser(module.Config, args.algo)
-    if "-h" in extra or "--help" in extra:
-        hp_parser.print_help()
+    if args.env is not None:
+        check_env_id(args.env)
+    preset = module.PRESETS.get(args.env, module.Config())
+    hp_parser = _hyperparameter_parser(preset, args.algo)
+    if args.help:
+        print(args.train_parser.format_help())
+        source = f"the preset for {args.env}" if args.env in module.PRESETS else "the defaults"
+        print(f"defaults from {source}: --steps {preset.total_steps}, --seed {preset.seed}, --device {preset.device}\n")
+        lines = hp_parser.format_help().splitlines()
+        print(f"hyperparameters of {args.algo}:")
+        print("\n".join(lines[lines.index("options:") + 1 :]))
         return 0
+    if args.env is None:
+        raise UsageError("rlcourse train needs --env, e.g. --env CartPole-v1 (see `rlcourse train ALGO -h`)")
     try:
         hp, unknown = hp_parser.parse_known_args(extra)
-    except SystemExit:
-        raise UsageError(f"bad hyperparameter value in {' '.join(extra)}") from None
+    except argparse.ArgumentError as exc:
+        raise UsageError(str(exc)) from None
     if unknown:
         names = ", ".join(
-            f"--{f.name.replace('_', '-')}" for f in dataclasses.fields(module.Config) if f.name not in COMMON_FIELDS
+            f"--{f.name.replace('_', '-')}" for f in dataclasses.fields(preset) if f.name not in COMMON_FIELDS
         )
         raise UsageError(f"unknown option(s) {' '.join(unknown)} for {args.algo}; its hyperparameters are {names}")
     overrides = vars(hp)
@@ -85,31 +94,39 @@ def _train(args: argparse.Namespace, extra: list[str]) -> int:
             overrides[name] = value
     if "hidden" in overrides:
         overrides["hidden"] = tuple(overrides["hidden"])
-
-    preset = module.PRESETS.get(args.env, module.Config())
     config = replace(preset, **overrides)
+
     out = Path(args.out or f"runs/{args.algo}-{args.env}-seed{config.seed}")
+    if out.exists() and not out.is_dir():
+        raise UsageError(f"--out {out} is a file; give a folder for the run")
     existing = [name for name in RUN_FILES if (out / name).exists()]
     if existing and not args.force:
         raise UsageError(
             f"{out} already holds a run ({', '.join(existing)}); choose another --out or pass --force to overwrite it"
         )
-    out.mkdir(parents=True, exist_ok=True)
-    write_json(out / "config.json", {"algo": args.algo, "env_id": args.env, "config": to_dict(config)})
+
+    def write_run(history: History) -> None:
+        # Files are written only once training has ended, so a failed start leaves no half-made run.
+        out.mkdir(parents=True, exist_ok=True)
+        write_json(out / "config.json", {"algo": args.algo, "env_id": args.env, "config": to_dict(config)})
+        history.save(out)
 
     try:
         agent, history = module.train(args.env, config, progress=not args.no_progress)
     except NonFiniteError as exc:
         if exc.history is not None:
-            exc.history.save(out)
+            write_run(exc.history)
         print(f"rlcourse: {exc}\nThe history so far is in {out}.", file=sys.stderr)
         return 1
-    history.save(out)
+    write_run(history)
     save_checkpoint(agent, out / "checkpoint.pt")
     fig = learning_curve(history, THRESHOLDS.get(args.env), title=f"{args.algo} on {args.env}")
     fig.savefig(out / "learning_curve.png", dpi=100)
-    last = history.mean_return()
-    print(f"{args.algo} on {args.env}: {len(history.episodes)} episodes, mean return of the last 20: {last:.1f}")
+    if history.episodes:
+        last = f"mean return of the last 20: {history.mean_return():.1f}"
+    else:
+        last = "no episode finished (train longer with --steps)"
+    print(f"{args.algo} on {args.env}: {len(history.episodes)} episodes, {last}")
     print(f"wrote {out}")
     return 0
 
@@ -163,17 +180,20 @@ def build_parser() -> argparse.ArgumentParser:
     p = sub.add_parser(
         "train",
         help="train an algorithm; further --options set its hyperparameters (see `rlcourse train ALGO -h`)",
+        description="Train ALGO on --env. Any further --name VALUE sets a hyperparameter; "
+        "`rlcourse train ALGO --env ID -h` lists them with the preset's values.",
         add_help=False,
     )
+    p.add_argument("-h", "--help", action="store_true", help="show this help and the algorithm's hyperparameters")
     p.add_argument("algo", help=f"one of {', '.join(ALGORITHMS)}")
-    p.add_argument("--env", required=True, help="gymnasium environment id, e.g. CartPole-v1")
+    p.add_argument("--env", help="gymnasium environment id, e.g. CartPole-v1 (required)")
     p.add_argument("--seed", type=int)
     p.add_argument("--steps", type=int, help="total environment steps")
     p.add_argument("--out", help="run folder (default runs/ALGO-ENV-seedN)")
     p.add_argument("--device", choices=["cpu", "cuda"])
     p.add_argument("--force", action="store_true", help="overwrite a run already in --out")
     p.add_argument("--no-progress", action="store_true", help="hide the progress bar")
-    p.set_defaults(func=_train)
+    p.set_defaults(func=_train, train_parser=p)
 
     p = sub.add_parser("list", help="algorithms and their presets")
     p.set_defaults(func=_list)

@@ -8,7 +8,10 @@ the value given and what is allowed.
 
 from __future__ import annotations
 
+import copy
 import dataclasses
+import math
+import numbers
 from typing import Any
 
 __all__ = [
@@ -17,6 +20,8 @@ __all__ = [
     "check_positive",
     "check_choice",
     "check_device",
+    "check_seed",
+    "check_layers",
     "replace",
     "from_dict",
     "to_dict",
@@ -26,7 +31,7 @@ __all__ = [
 def param(default: Any, help: str) -> Any:  # noqa: A002 - mirrors argparse's name
     """A dataclass field with a default and a help text."""
     if isinstance(default, (list, dict)):
-        return dataclasses.field(default_factory=lambda: default, metadata={"help": help})
+        return dataclasses.field(default_factory=lambda: copy.deepcopy(default), metadata={"help": help})
     return dataclasses.field(default=default, metadata={"help": help})
 
 
@@ -35,7 +40,8 @@ def _fail(name: str, value: Any, allowed: str) -> None:
 
 
 def _number(name: str, value: Any) -> float:
-    if isinstance(value, bool) or not isinstance(value, (int, float)):
+    # numbers.Real also admits NumPy scalars such as np.float32(0.9) from a sweep over np.linspace.
+    if isinstance(value, bool) or not isinstance(value, numbers.Real):
         _fail(name, value, "a number")
     return float(value)
 
@@ -47,15 +53,29 @@ def check_unit_interval(name: str, value: Any) -> None:
         _fail(name, value, "in [0, 1]")
 
 
-def check_positive(name: str, value: Any, integer: bool = False, zero_ok: bool = False) -> None:
-    """``value`` must be > 0 (or >= 0 with ``zero_ok``), and a whole number if ``integer``."""
-    if integer and (isinstance(value, bool) or not isinstance(value, int)):
+def check_positive(name: str, value: Any, integer: bool = False, zero_ok: bool = False, inf_ok: bool = False) -> None:
+    """``value`` must be > 0 (or >= 0 with ``zero_ok``), a whole number if ``integer``, finite unless ``inf_ok``."""
+    if integer and (isinstance(value, bool) or not isinstance(value, numbers.Integral)):
         _fail(name, value, "a whole number")
     v = _number(name, value)
-    if v != v or v in (float("inf"), float("-inf")):
-        _fail(name, value, "a finite number")
+    if math.isnan(v) or (math.isinf(v) and not (inf_ok and v > 0)):
+        _fail(name, value, "a finite number" + (" or inf" if inf_ok else ""))
     if v < 0 or (v == 0 and not zero_ok):
         _fail(name, value, "at least 0" if zero_ok else "positive")
+
+
+def check_seed(value: Any) -> None:
+    """A seed is a whole number in [0, 2**32)."""
+    if isinstance(value, bool) or not isinstance(value, numbers.Integral) or not 0 <= value < 2**32:
+        _fail("seed", value, "a whole number in [0, 2**32)")
+
+
+def check_layers(name: str, value: Any) -> None:
+    """Hidden layer sizes: a non-empty tuple or list of positive whole numbers."""
+    ok = isinstance(value, (tuple, list)) and len(value) > 0
+    ok = ok and all(isinstance(h, numbers.Integral) and not isinstance(h, bool) and h > 0 for h in value)
+    if not ok:
+        _fail(name, value, "a non-empty list of positive layer sizes, e.g. (64, 64)")
 
 
 def check_choice(name: str, value: Any, choices: tuple) -> None:

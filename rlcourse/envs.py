@@ -26,9 +26,12 @@ def check_env_id(env_id: str) -> None:
 
 
 def make_env(env_id: str, **kwargs) -> gym.Env:
-    """One environment, with a clear error for an unknown id."""
+    """One environment, with a clear error for an unknown id or a missing optional dependency."""
     check_env_id(env_id)
-    return gym.make(env_id, **kwargs)
+    try:
+        return gym.make(env_id, **kwargs)
+    except gym.error.DependencyNotInstalled as exc:
+        raise ValueError(f"environment {env_id!r} needs a package that is not installed: {exc}") from None
 
 
 def make_vec_env(env_id: str, num_envs: int) -> gym.vector.VectorEnv:
@@ -39,9 +42,12 @@ def make_vec_env(env_id: str, num_envs: int) -> gym.vector.VectorEnv:
     check_env_id(env_id)
     if int(num_envs) < 1:
         raise ValueError(f"num_envs must be at least 1, got {num_envs}")
-    return gym.make_vec(
-        env_id,
-        num_envs=int(num_envs),
-        vectorization_mode="sync",
-        vector_kwargs={"autoreset_mode": AutoresetMode.SAME_STEP},
-    )
+    try:
+        return gym.make_vec(
+            env_id,
+            num_envs=int(num_envs),
+            vectorization_mode="sync",
+            vector_kwargs={"autoreset_mode": AutoresetMode.SAME_STEP},
+        )
+    except gym.error.DependencyNotInstalled as exc:
+        raise ValueError(f"environment {env_id!r} needs a package that is not installed: {exc}") from None

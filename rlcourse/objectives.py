@@ -1,8 +1,9 @@
 """Losses the algorithms minimise, as pure functions of tensors.
 
-The slides write sums over the rollout; these take means. With Adam the two differ only by a
-constant factor that Adam's normalisation removes, and a mean keeps the learning rate independent
-of the rollout size.
+The slides write sums over the rollout; these take means. A mean keeps the step size independent
+of the rollout's size (REINFORCE's batches differ in length from one update to the next); with
+Adam the two differ mostly by a rescaling that its normalisation absorbs, though gradient clipping
+sees the difference.
 """
 
 from __future__ import annotations

@@ -43,18 +43,17 @@ class EpisodeTracker:
         self.lengths = np.zeros(num_envs, dtype=np.int64)
         self.env_steps = 0
 
-    def step(self, rewards: np.ndarray, done: np.ndarray) -> int:
-        """Count one vector step; return how many episodes it finished."""
+    def step(self, rewards: np.ndarray, done: np.ndarray) -> None:
+        """Count one vector step of all environments; record the episodes it finished."""
         self.returns += rewards
         self.lengths += 1
         self.env_steps += len(rewards)
         if not done.any():
-            return 0
+            return
         for i in np.flatnonzero(done):
             self.history.add_episode(self.env_steps, float(self.returns[i]), int(self.lengths[i]))
         self.returns[done] = 0.0
         self.lengths[done] = 0
-        return int(done.sum())
 
     def drop_unfinished(self) -> None:
         """Forget the episodes in progress (after a reset of all environments)."""
@@ -79,24 +78,25 @@ def collect_rollout(
     tracker: EpisodeTracker,
     rng: np.random.Generator,
     num_steps: int | None = None,
-    min_episodes: int | None = None,
+    episodes_per_env: int | None = None,
     device: str | torch.device = "cpu",
     max_steps: int = 100_000,
 ) -> tuple[Rollout, np.ndarray]:
     """Run ``policy`` in ``envs`` from observations ``obs``; return the rollout and the last observations.
 
-    Stops after ``num_steps`` vector steps, or (for Monte Carlo methods) as soon as ``min_episodes``
-    episodes have finished during this call. Only the actor runs here, as a NumPy copy drawing its
-    noise from ``rng`` (see :class:`rlcourse.nets.NumpyMLP`); values and log-probabilities are
-    computed afterwards, in torch, for the whole rollout in one batched pass.
+    Stops after ``num_steps`` steps of every environment, or (for Monte Carlo methods) as soon as
+    every environment has finished ``episodes_per_env`` episodes during this call. Only the actor
+    runs here, as a NumPy copy drawing its noise from ``rng`` (see :class:`rlcourse.nets.NumpyMLP`);
+    values and log-probabilities are computed afterwards, in torch, for the whole rollout in one
+    batched pass.
     """
-    if (num_steps is None) == (min_episodes is None):
-        raise ValueError("give exactly one of num_steps and min_episodes")
+    if (num_steps is None) == (episodes_per_env is None):
+        raise ValueError("give exactly one of num_steps and episodes_per_env")
     limit = num_steps if num_steps is not None else max_steps
     to_env = env_actions(envs.single_action_space)
     sample = policy.numpy_sampler(rng)
     steps: list[tuple] = []
-    finished = 0
+    finished = np.zeros(len(obs), dtype=np.int64)  # episodes each environment finished in this call
     for _ in range(limit):
         actions = sample(obs)
         next_obs, rewards, terminated, truncated, info = envs.step(to_env(actions))
@@ -107,13 +107,16 @@ def collect_rollout(
             real_next = next_obs.copy()
             real_next[done] = np.stack(info["final_obs"][done])
         steps.append((obs, actions, rewards, terminated, truncated, real_next))
-        finished += tracker.step(rewards, done)
+        tracker.step(rewards, done)
+        finished += done
         obs = next_obs
-        if min_episodes is not None and finished >= min_episodes:
+        if episodes_per_env is not None and finished.min() >= episodes_per_env:
             break
     else:
-        if min_episodes is not None:
-            raise RuntimeError(f"only {finished} of {min_episodes} episodes finished within {max_steps} steps")
+        if episodes_per_env is not None:
+            raise RuntimeError(
+                f"an environment finished only {finished.min()} of {episodes_per_env} episodes in {max_steps} steps"
+            )
 
     o, a, r, te, tr, no = zip(*steps, strict=True)
     next_obs_all = np.stack(no)
@@ -133,12 +136,17 @@ def collect_rollout(
     return rollout, obs
 
 
-def complete_episodes_mask(terminated: Tensor, truncated: Tensor) -> Tensor:
-    """``mask[t, i]`` is True where step t of environment i belongs to an episode that ended in the rollout.
+def complete_episodes_mask(terminated: Tensor, truncated: Tensor, episodes_per_env: int | None = None) -> Tensor:
+    """``mask[t, i]``: step t of environment i belongs to one of that environment's first complete episodes.
 
-    Monte Carlo returns need whole episodes; the steps after an environment's last episode end are
-    an unfinished episode and are left out.
+    Monte Carlo returns need whole episodes, so the unfinished tail of each column is left out. With
+    ``episodes_per_env = k`` only each environment's first ``k`` episodes are kept: keeping every
+    episode that happened to finish by some moment would favour short ones (the long ones are the
+    ones still running), and bias the gradient estimate.
     """
-    done = (terminated | truncated).int()
-    # An episode end at or after t, seen by a reversed cumulative sum.
-    return done.flip(0).cumsum(0).flip(0) > 0
+    done = (terminated | truncated).long()
+    episode_index = done.cumsum(0) - done  # how many episodes of this environment ended before step t
+    complete = done.sum(0)
+    if episodes_per_env is not None:
+        complete = complete.clamp(max=episodes_per_env)
+    return episode_index < complete

@@ -188,6 +188,8 @@ def evaluate(agent: Agent, episodes: int = 10, seed: int = 10_000, greedy: bool 
     """Returns of ``episodes`` evaluation episodes, run in parallel, one per environment copy."""
     from rlcourse.envs import make_vec_env
 
+    if isinstance(episodes, bool) or not isinstance(episodes, int) or episodes < 1:
+        raise ValueError(f"episodes={episodes!r} is not allowed: evaluate needs at least 1 episode")
     envs = make_vec_env(agent.env_id, episodes)
     obs, _ = envs.reset(seed=seed)
     returns = np.zeros(episodes)
@@ -230,7 +232,7 @@ def load_checkpoint(path: str | Path, algo: str | None = None, device: str = "cp
     ``weights_only=True``: loading never runs code from the file.
     """
     from rlcourse.algos import get_algorithm
-    from rlcourse.config import from_dict, replace
+    from rlcourse.config import from_dict
 
     path = Path(path)
     if path.is_dir():
@@ -246,7 +248,8 @@ def load_checkpoint(path: str | Path, algo: str | None = None, device: str = "cp
     if algo is not None and payload["algo"] != algo:
         raise CheckpointError(f"{path} holds an agent trained with {payload['algo']}, not with {algo}")
     module = get_algorithm(payload["algo"])
-    config = replace(from_dict(module.Config, payload["config"]), device=device)
+    # The device it was trained on may not exist here (trained on a GPU, evaluated on a laptop).
+    config = from_dict(module.Config, {**payload["config"], "device": device})
     agent = module.make_agent(config, payload["env_id"])
     try:
         for name, m in agent.modules().items():

@@ -186,14 +186,15 @@ def test_gae_never_looks_past_an_episode_end(shape, gamma, lam):
     r, v, nv, term, trunc = random_rollout(*shape)
     T, N = r.shape
     a = gae(r, v, nv, term, trunc, gamma, lam)
-    t, i = 0, 0
-    tau = episode_end(t, i, term, trunc)
-    if tau + 1 < T:
-        r2, v2, nv2 = r.clone(), v.clone(), nv.clone()
-        r2[tau + 1 :, i] += 100.0
-        v2[tau + 1 :, i] -= 50.0
-        nv2[tau + 1 :, i] += 7.0
-        assert torch.allclose(gae(r2, v2, nv2, term, trunc, gamma, lam)[: tau + 1, i], a[: tau + 1, i])
+    for i in range(N):
+        for t in range(T):
+            tau = episode_end(t, i, term, trunc)
+            if tau + 1 < T:
+                r2, v2, nv2 = r.clone(), v.clone(), nv.clone()
+                r2[tau + 1 :, i] += 100.0
+                v2[tau + 1 :, i] -= 50.0
+                nv2[tau + 1 :, i] += 7.0
+                assert torch.allclose(gae(r2, v2, nv2, term, trunc, gamma, lam)[t, i], a[t, i])
 
 
 @pytest.mark.parametrize(

@@ -5,8 +5,10 @@ import pytest
 import testenvs  # noqa: F401
 import torch
 
+from rlcourse.advantages import lambda_returns
 from rlcourse.algos import a2c, get_algorithm, reinforce
-from rlcourse.training import NonFiniteError, evaluate
+from rlcourse.algos.common import actor_critic_step, make_optimizer
+from rlcourse.training import History, NonFiniteError, evaluate
 
 RANDOM_CARTPOLE = 22.0  # mean return of uniformly random actions
 
@@ -62,18 +64,96 @@ def test_a2c_gaussian_policy_learns_a_continuous_target():
     assert history.mean_return() > -0.3
 
 
-def test_a2c_critic_learns_the_infinite_horizon_value():
-    """Reward 1 forever, cut by a time limit of 20: v(s) must approach 1 / (1 - gamma) = 10."""
-    agent, _ = a2c.train(
-        "rlcourse-test/Constant-v0",
-        progress=False,
-        gamma=0.9,
-        total_steps=30_000,
-        critic_lr=3e-3,
-        normalize_advantages=True,
+@pytest.mark.parametrize(
+    "module,changes",
+    [(a2c, dict(advantage="gae")), (a2c, dict(advantage="td")), (reinforce, dict(episodes_per_env=1))],
+    ids=["a2c-gae", "a2c-td", "reinforce"],
+)
+def test_critic_learns_the_infinite_horizon_value(module, changes):
+    """Reward 1 forever, cut by a time limit of 20: v(s) must approach 1 / (1 - gamma) = 10.
+
+    Only a critic whose targets bootstrap at the time limit gets there; one that takes the limit for
+    a terminal state settles near the mean of (1 - gamma^(20-t)) / (1 - gamma), about 6.
+    """
+    agent, _ = module.train(
+        "rlcourse-test/Constant-v0", progress=False, gamma=0.9, total_steps=30_000, critic_lr=3e-3, **changes
     )
     value = agent.critic(torch.zeros(1, 1)).item()
     assert value == pytest.approx(10.0, rel=0.05)
+
+
+def random_rollout(T=12, N=3, seed=0):
+    g = torch.Generator().manual_seed(seed)
+    rewards, values, next_values = (torch.randn(T, N, generator=g, dtype=torch.float64) for _ in range(3))
+    next_values[:-1] = values[1:]
+    terminated = torch.zeros(T, N, dtype=torch.bool)
+    truncated = torch.zeros(T, N, dtype=torch.bool)
+    terminated[3, 0], truncated[5, 1], truncated[2, 2] = True, True, True
+    ended = terminated | truncated
+    next_values[ended] = torch.randn(int(ended.sum()), generator=g, dtype=torch.float64)
+    return rewards, values, next_values, terminated, truncated
+
+
+def test_a2c_gae_targets_are_lambda_returns():
+    """Slide eq. 2: the critic's targets are the lambda-returns, and the actor's advantages are GAE."""
+    r, v, nv, term, trunc = random_rollout()
+    for lam in (0.0, 0.6, 1.0):
+        config = a2c.Config(advantage="gae", gamma=0.9, gae_lambda=lam)
+        advantages, targets = a2c.advantages_and_targets(r, v, nv, term, trunc, config)
+        torch.testing.assert_close(targets, lambda_returns(r, nv, term, trunc, 0.9, lam))
+        torch.testing.assert_close(advantages, targets - v)
+
+
+def test_a2c_td_uses_td_errors_and_bootstrapped_returns_to_go():
+    """Slide A2C: delta_t for the actor, G_t for the critic, bootstrapped at the truncation and rollout end."""
+    r, v, nv, term, trunc = random_rollout()
+    advantages, targets = a2c.advantages_and_targets(r, v, nv, term, trunc, a2c.Config(advantage="td", gamma=0.9))
+    torch.testing.assert_close(advantages, r + 0.9 * nv * (~term) - v)
+    # Environment 1 was truncated after step 5: G_5 = R_6 + gamma v(S_6), G_4 = R_5 + gamma G_5.
+    torch.testing.assert_close(targets[5, 1], r[5, 1] + 0.9 * nv[5, 1])
+    torch.testing.assert_close(targets[4, 1], r[4, 1] + 0.9 * targets[5, 1])
+    # Environment 0 terminated after step 3: G_3 = R_4, nothing bootstrapped.
+    torch.testing.assert_close(targets[3, 0], r[3, 0])
+
+
+def test_reinforce_advantages_subtract_the_baseline_and_bootstrap_a_truncation():
+    r, v, nv, term, trunc = random_rollout()
+    returns, advantages = reinforce.returns_and_advantages(r, v, nv, term, trunc, 0.9)
+    torch.testing.assert_close(advantages, returns - v)
+    torch.testing.assert_close(returns[5, 1], r[5, 1] + 0.9 * nv[5, 1])
+    torch.testing.assert_close(returns[3, 0], r[3, 0])
+    # Without a baseline the advantage is the return itself.
+    returns0, advantages0 = reinforce.returns_and_advantages(r, None, torch.zeros_like(nv), term, trunc, 0.9)
+    torch.testing.assert_close(advantages0, returns0)
+    torch.testing.assert_close(returns0[5, 1], r[5, 1])
+
+
+def test_entropy_bonus_raises_the_entropy():
+    """With zero advantages only the entropy term moves the actor: its entropy must go up."""
+    torch.manual_seed(0)
+    config = a2c.Config(ent_coef=0.1, actor_lr=1e-2)
+    agent = a2c.make_agent(config, "CartPole-v1")
+    with torch.no_grad():
+        agent.policy.logits[-1].bias.copy_(torch.tensor([3.0, -3.0]))  # start from a confident policy
+    optimizer = make_optimizer(agent, config)
+    obs, actions = torch.randn(64, 4), torch.randint(0, 2, (64,))
+    before = agent.policy(obs).entropy().mean().item()
+    for i in range(20):
+        actor_critic_step(agent, optimizer, obs, actions, torch.zeros(64), None, None, config, History(), i)
+    assert agent.policy(obs).entropy().mean().item() > before + 0.05
+
+
+def test_evaluate_counts_each_episode_once():
+    """Counter pays 1 per step and is cut after 5 steps: every evaluation episode returns exactly 5."""
+    agent = a2c.make_agent(a2c.Config(), "rlcourse-test/Counter-v0")
+    np.testing.assert_array_equal(evaluate(agent, episodes=3), [5.0, 5.0, 5.0])
+    with pytest.raises(ValueError, match="episodes=0 is not allowed"):
+        evaluate(agent, episodes=0)
+
+
+def test_numpy_numbers_are_accepted_as_hyperparameters():
+    config = a2c.Config(gamma=np.float32(0.9), num_envs=np.int64(4), gae_lambda=np.linspace(0, 1, 3)[1])
+    assert config.num_envs == 4
 
 
 def test_pendulum_runs_with_clipped_gaussian_actions():
@@ -98,7 +178,12 @@ def test_pendulum_runs_with_clipped_gaussian_actions():
         (a2c, dict(device="tpu"), "device='tpu' is not allowed"),
         (a2c, dict(gamma="0.9"), "gamma must be a number"),
         (a2c, dict(learning_rate=1e-3), "has no hyperparameter learning_rate"),
-        (reinforce, dict(batch_episodes=0), "batch_episodes=0 is not allowed"),
+        (reinforce, dict(episodes_per_env=0), "episodes_per_env=0 is not allowed"),
+        (a2c, dict(hidden=64), "hidden=64 is not allowed: hidden must be a non-empty list"),
+        (a2c, dict(seed=-1), "seed=-1 is not allowed: seed must be a whole number in \\[0, 2\\*\\*32\\)"),
+        (a2c, dict(seed=1.5), "seed=1.5 is not allowed"),
+        (a2c, dict(max_grad_norm=0.0), "max_grad_norm=0.0 is not allowed"),
+        (a2c, dict(num_envs=1, rollout_steps=1), "normalize_advantages=True needs at least 2 steps"),
         (reinforce, dict(total_steps=-5), "total_steps"),
     ],
 )

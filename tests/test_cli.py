@@ -104,7 +104,11 @@ def test_plot_draws_several_runs(trained, tmp_path, capsys):
         (["train", "a2c", "--env", "CartPole-v1", "--actor-lr", "0"], "actor_lr=0.0 is not allowed"),
         (["train", "a2c", "--env", "CartPole-v1", "--rollout-steps", "-1"], "rollout_steps=-1 is not allowed"),
         (["train", "a2c", "--env", "CartPole-v1", "--batch-episodes", "3"], "unknown option(s) --batch-episodes"),
-        (["train", "a2c", "--env", "CartPole-v1", "--gamma", "high"], "bad hyperparameter value"),
+        (["train", "a2c", "--env", "CartPole-v1", "--gamma", "high"], "argument --gamma: invalid float value: 'high'"),
+        (["train", "a2c", "--env", "CartPole-v1", "--seed", "-1"], "seed=-1 is not allowed"),
+        (["train", "a2c"], "rlcourse train needs --env"),
+        (["train", "a2c", "--env", "FrozenLake-v1"], "observation space Discrete(16) is not supported"),
+        (["evaluate", "/no/such/run", "--episodes", "0"], "no checkpoint at"),
         (["evaluate", "/no/such/run"], "no checkpoint at /no/such/run"),
         (["plot", "/no/such/run"], "not a run folder"),
     ],
@@ -114,6 +118,32 @@ def test_bad_input_is_named(args, message, capsys, tmp_path):
     assert code == 2
     assert message in err
     assert not (tmp_path / "x" / "config.json").exists()
+
+
+def test_help_lists_the_options_and_the_presets_values(capsys):
+    code, out, _ = run(capsys, "train", "a2c", "--env", "CartPole-v1", "-h")
+    assert code == 0
+    for text in ("--steps", "--seed", "--out", "--force", "--gae-lambda", "--steps 150000", "(default 0.95)"):
+        assert text in out, text
+
+
+def test_a_failed_start_leaves_no_run_behind(tmp_path, capsys):
+    out = tmp_path / "run"
+    code, _, err = run(capsys, "train", "a2c", "--env", "FrozenLake-v1", "--out", out)
+    assert code == 2 and not out.exists()
+    code, _, err = run(capsys, "train", "a2c", "--env", "CartPole-v1", "--out", tmp_path / "file.txt", "--steps", "100")
+    assert code == 0
+    (tmp_path / "afile").write_text("x")
+    code, _, err = run(capsys, "train", "a2c", "--env", "CartPole-v1", "--out", tmp_path / "afile")
+    assert code == 2 and "is a file" in err
+
+
+def test_gpu_checkpoint_loads_on_the_cpu(trained, tmp_path):
+    payload = torch.load(trained / "checkpoint.pt", weights_only=True)
+    payload["config"]["device"] = "cuda"
+    torch.save(payload, tmp_path / "gpu.pt")
+    agent = load_checkpoint(tmp_path / "gpu.pt", device="cpu")
+    assert agent.config.device == "cpu"
 
 
 def test_checkpoint_errors(trained, tmp_path):

@@ -39,14 +39,14 @@ def test_next_obs_is_the_real_next_state_also_at_a_time_limit():
     assert history.episodes[-1]["env_step"] == 30
 
 
-def test_collecting_until_enough_episodes_finish():
+def test_collecting_until_every_environment_finished_its_episodes():
     envs = make_vec_env("rlcourse-test/Counter-v0", 2)
     obs, _ = envs.reset(seed=0)
     tracker = EpisodeTracker(2, History())
-    rollout, _ = collect_rollout(envs, CategoricalPolicy(1, 2), obs, tracker, np.random.default_rng(0), min_episodes=3)
+    rng = np.random.default_rng(0)
+    rollout, _ = collect_rollout(envs, CategoricalPolicy(1, 2), obs, tracker, rng, episodes_per_env=2)
     assert rollout.rewards.shape[0] == 10  # both finish at step 5, then both again at step 10
-    mask = complete_episodes_mask(rollout.terminated, rollout.truncated)
-    assert mask.all()
+    assert complete_episodes_mask(rollout.terminated, rollout.truncated, 2).all()
 
 
 def test_complete_episodes_mask_drops_the_unfinished_tail():
@@ -54,6 +54,31 @@ def test_complete_episodes_mask_drops_the_unfinished_tail():
     mask = complete_episodes_mask(done, torch.zeros_like(done))
     expected = torch.tensor([[1, 1], [1, 1], [0, 1], [0, 1], [0, 0]], dtype=torch.bool)
     assert torch.equal(mask, expected)
+
+
+def test_complete_episodes_mask_keeps_the_first_k_episodes_of_each_environment():
+    # env 0: episodes end at 0, 1, 4 (three short ones); env 1: one long episode ending at 5
+    terminated = torch.zeros(6, 2, dtype=torch.bool)
+    terminated[[0, 1, 4], 0] = True
+    truncated = torch.zeros_like(terminated)
+    truncated[5, 1] = True
+    mask = complete_episodes_mask(terminated, truncated, episodes_per_env=1)
+    assert mask[:, 0].tolist() == [True, False, False, False, False, False]
+    assert mask[:, 1].all()
+
+
+def test_first_k_episodes_per_environment_are_an_unbiased_sample_of_lengths():
+    """Keeping whichever episodes finished first favours short ones; k per environment does not."""
+    g = np.random.default_rng(0)
+    T, N, k = 400, 2000, 1
+    lengths = g.choice([2, 20], size=(N, 20))  # each env plays episodes of length 2 or 20, equally likely
+    done = torch.zeros(T, N, dtype=torch.bool)
+    for i in range(N):
+        ends = np.cumsum(lengths[i]) - 1
+        done[ends[ends < T], i] = True
+    mask = complete_episodes_mask(done, torch.zeros_like(done), episodes_per_env=k)
+    kept_lengths = mask.sum(0).float()  # one episode per environment
+    assert abs(kept_lengths.mean().item() - 11.0) < 0.5  # the true mean length
 
 
 @pytest.mark.parametrize("gae_lambda", [0.0, 0.95, 1.0])
@@ -103,3 +128,17 @@ def test_non_finite_observation_stops_with_a_message():
         collect_rollout(
             envs, CategoricalPolicy(1, 2), obs, EpisodeTracker(2, history), np.random.default_rng(0), num_steps=100
         )
+
+
+def test_gaussian_actions_are_clipped_before_the_environment():
+    """Target pays -(a - s)^2 with s in [-1, 1] and a clipped to [-2, 2]: never below -9, however wide the policy."""
+    from rlcourse.nets import GaussianPolicy
+
+    envs = make_vec_env("rlcourse-test/Target-v0", 4)
+    obs, _ = envs.reset(seed=0)
+    policy = GaussianPolicy(1, 1, log_std_init=3.0)  # sigma = 20: most draws fall outside [-2, 2]
+    rollout, _ = collect_rollout(
+        envs, policy, obs, EpisodeTracker(4, History()), np.random.default_rng(0), num_steps=50
+    )
+    assert rollout.rewards.min() >= -9.0
+    assert rollout.actions.abs().max() > 2.0  # the rollout keeps the sampled (unclipped) actions

@@ -38,6 +38,8 @@ def test_checkpoint_round_trip_gives_the_same_actions(module, tmp_path):
     back = load_checkpoint(tmp_path / "c.pt", algo=module.NAME)
     obs = np.random.default_rng(0).normal(size=(50, 4)).astype(np.float32)
     np.testing.assert_array_equal(agent.act(obs), back.act(obs))
+    if agent.critic is not None:
+        torch.testing.assert_close(back.critic(torch.as_tensor(obs)), agent.critic(torch.as_tensor(obs)))
     assert back.config == agent.config
 
 

@@ -9,8 +9,9 @@ A2C", "A2C + GAE".
 returns-to-go ``G_t``. ``advantage="gae"`` is the slide "A2C + GAE": advantages are the GAE estimates,
 critic targets the lambda-returns ``A_t^GAE + v_w(S_t)`` (eq. 2).
 
-Both bootstrap where the rollout shows only part of an episode (time-limit truncation, rollout end)
-and never from a terminal state; the slides fold this into ``tau_t``.
+Both bootstrap where the rollout shows only part of an episode (a time-limit truncation or the
+rollout's end) and never from a terminal state. The slides stop every sum at ``tau_t`` without
+bootstrapping; ``notebooks/02_advantage_estimation.ipynb`` shows why a time limit needs the bootstrap.
 """
 
 from __future__ import annotations
@@ -20,6 +21,7 @@ from dataclasses import dataclass
 
 import numpy as np
 import torch
+from torch import Tensor
 
 from rlcourse.advantages import gae, normalize, returns_to_go, td_errors
 from rlcourse.algos.common import actor_critic_step, check_on_policy_config, make_actor_critic, make_optimizer
@@ -28,7 +30,7 @@ from rlcourse.envs import make_vec_env
 from rlcourse.rollouts import EpisodeTracker, collect_rollout
 from rlcourse.training import Agent, History, progress_bar, seed_everything, torch_threads
 
-__all__ = ["Config", "PRESETS", "train", "make_agent"]
+__all__ = ["Config", "PRESETS", "train", "make_agent", "advantages_and_targets"]
 
 NAME = "a2c"
 SUMMARY = "advantage actor-critic (TD-error or GAE advantages), on-policy"
@@ -49,7 +51,7 @@ class Config:
     hidden: tuple = param((64, 64), "hidden layer sizes of actor and critic")
     normalize_advantages: bool = param(True, "standardise advantages in each rollout (not on the slide)")
     ent_coef: float = param(0.0, "weight of an entropy bonus in the actor loss (0 = the slide's loss)")
-    max_grad_norm: float = param(0.5, "clip each network's gradient norm to this")
+    max_grad_norm: float = param(0.5, "clip each network's gradient norm to this (inf: no clipping, as on the slide)")
     log_std_init: float = param(0.0, "initial log standard deviation of a Gaussian policy")
     seed: int = param(0, "random seed")
     device: str = param("cpu", "'cpu' or 'cuda'")
@@ -59,6 +61,12 @@ class Config:
         check_choice("advantage", self.advantage, ("td", "gae"))
         check_unit_interval("gae_lambda", self.gae_lambda)
         check_positive("rollout_steps", self.rollout_steps, integer=True)
+        if self.normalize_advantages and self.num_envs * self.rollout_steps < 2:
+            raise ValueError(
+                "normalize_advantages=True needs at least 2 steps per rollout (num_envs * rollout_steps): the "
+                "standard deviation of one advantage is undefined; set normalize_advantages=False for one-step "
+                "actor-critic"
+            )
         check_on_policy_config(self)
 
 
@@ -79,6 +87,23 @@ PRESETS: dict[str, Config] = {
 }
 
 
+def advantages_and_targets(
+    rewards: Tensor, values: Tensor, next_values: Tensor, terminated: Tensor, truncated: Tensor, config: Config
+) -> tuple[Tensor, Tensor]:
+    """The advantage estimates for the actor and the targets for the critic, in the slide's two forms.
+
+    ``advantage="td"`` (slide A2C): TD errors ``delta_t`` and returns-to-go ``G_t``.
+    ``advantage="gae"`` (slide A2C + GAE): ``A_t^GAE`` and lambda-returns ``A_t^GAE + v_w(S_t)`` (eq. 2).
+    """
+    if config.advantage == "td":
+        # Compute returns-to-go G_t; compute TD errors delta_t based on the current critic
+        targets = returns_to_go(rewards, next_values, terminated, truncated, config.gamma)
+        return td_errors(rewards, values, next_values, terminated, config.gamma), targets
+    # Compute advantage estimates A_t^GAE and TD(lambda) targets v_t^lambda = A_t^GAE + v_w(S_t)
+    advantages = gae(rewards, values, next_values, terminated, truncated, config.gamma, config.gae_lambda)
+    return advantages, advantages + values
+
+
 def make_agent(config: Config, env_id: str) -> Agent:
     return make_actor_critic(NAME, config, env_id, critic=True)
 
@@ -96,7 +121,6 @@ def train(
     rng = np.random.default_rng(config.seed)  # the actor's sampling noise in the rollouts
     envs = make_vec_env(env_id, config.num_envs)
     obs, _ = envs.reset(seed=config.seed)
-    envs.action_space.seed(config.seed)
 
     # Initialize the actor parameters theta and the critic parameters w
     agent = make_agent(config, env_id)
@@ -113,21 +137,14 @@ def train(
             rollout, obs = collect_rollout(
                 envs, agent.policy, obs, tracker, rng, num_steps=config.rollout_steps, device=config.device
             )
-            # v_w(S_t) keeps its graph for the critic loss; everything built from it below is a
-            # constant target (the slides' stop-gradient brackets).
+            # v_w(S_t) keeps its graph for the critic loss; the advantages and targets built from it
+            # are constants (the slides' stop-gradient brackets).
             values = agent.critic(rollout.obs)
             with torch.no_grad():
                 next_values = agent.critic(rollout.next_obs)
-            v = values.detach()
-            r, term, trunc = rollout.rewards, rollout.terminated, rollout.truncated
-            if config.advantage == "td":
-                # Compute returns-to-go G_t and TD errors delta_t based on the current critic
-                targets = returns_to_go(r, next_values, term, trunc, config.gamma)
-                advantages = td_errors(r, v, next_values, term, config.gamma)
-            else:
-                # Compute advantage estimates A_t^GAE and TD(lambda) targets v_t^lambda = A_t^GAE + v_w(S_t)
-                advantages = gae(r, v, next_values, term, trunc, config.gamma, config.gae_lambda)
-                targets = advantages + v
+            advantages, targets = advantages_and_targets(
+                rollout.rewards, values.detach(), next_values, rollout.terminated, rollout.truncated, config
+            )
             if config.normalize_advantages:
                 advantages = normalize(advantages)
 

@@ -10,7 +10,7 @@ from typing import Any
 import torch
 from torch import Tensor
 
-from rlcourse.config import check_device, check_positive, check_unit_interval
+from rlcourse.config import check_device, check_layers, check_positive, check_seed, check_unit_interval
 from rlcourse.diagnostics import advantage_stats, approx_kl, explained_variance
 from rlcourse.envs import make_env
 from rlcourse.nets import ValueNet, make_policy, obs_dim
@@ -28,12 +28,10 @@ def check_on_policy_config(config: Any) -> None:
     check_positive("total_steps", config.total_steps, integer=True)
     check_positive("num_envs", config.num_envs, integer=True)
     check_positive("threads", config.threads, integer=True)
-    check_positive("max_grad_norm", config.max_grad_norm)
+    check_positive("max_grad_norm", config.max_grad_norm, inf_ok=True)
     check_positive("ent_coef", config.ent_coef, zero_ok=True)
-    if not config.hidden or not all(isinstance(h, int) and h > 0 for h in config.hidden):
-        raise ValueError(
-            f"hidden={config.hidden!r} is not allowed: hidden must be a non-empty list of positive layer sizes"
-        )
+    check_layers("hidden", config.hidden)
+    check_seed(config.seed)
     check_device(config.device)
 
 

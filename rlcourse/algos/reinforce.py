@@ -4,10 +4,11 @@ Williams (1992), "Simple statistical gradient-following algorithms for connectio
 reinforcement learning". Slides: the policy gradient theorem recalled on "Advantage Estimation"
 and the summary table's REINFORCE row.
 
-Each iteration collects complete episodes with the current policy and ascends
-``mean_t grad log pi_theta(A_t|S_t) (G_t - b(S_t))``, with ``G_t`` the return-to-go and
-``b = v_w`` a learned baseline (or ``b = 0``). Episodes still running when the batch is full are
-dropped: Monte Carlo needs whole episodes.
+Each iteration collects complete episodes with the current policy, the first ``episodes_per_env``
+of every environment, and ascends ``mean_t grad log pi_theta(A_t|S_t) (G_t - b(S_t))``, with
+``G_t`` the return-to-go and ``b = v_w`` a learned baseline (or ``b = 0``). Steps after those
+episodes are dropped: Monte Carlo needs whole episodes, and taking a fixed number from every
+environment (rather than whichever finished first) keeps long episodes as likely as they are.
 
 Truncation: with a baseline, a time-limit truncation is bootstrapped from ``v_w(S_{T})``, because
 the episode did not really end there. Without a critic there is nothing to bootstrap from, and
@@ -21,6 +22,7 @@ from dataclasses import dataclass
 
 import numpy as np
 import torch
+from torch import Tensor
 
 from rlcourse.advantages import normalize, returns_to_go
 from rlcourse.algos.common import actor_critic_step, check_on_policy_config, make_actor_critic, make_optimizer
@@ -29,7 +31,7 @@ from rlcourse.envs import make_vec_env
 from rlcourse.rollouts import EpisodeTracker, collect_rollout, complete_episodes_mask
 from rlcourse.training import Agent, History, progress_bar, seed_everything, torch_threads
 
-__all__ = ["Config", "PRESETS", "train", "make_agent"]
+__all__ = ["Config", "PRESETS", "train", "make_agent", "returns_and_advantages"]
 
 NAME = "reinforce"
 SUMMARY = "Monte Carlo policy gradient with an optional learned baseline, on-policy"
@@ -41,22 +43,22 @@ class Config:
 
     baseline: bool = param(True, "subtract a learned state-value baseline b(s) = v_w(s)")
     gamma: float = param(0.99, "discount factor [gamma], in [0, 1]")
-    batch_episodes: int = param(16, "complete episodes per policy update")
     num_envs: int = param(8, "environments stepped in parallel")
+    episodes_per_env: int = param(2, "complete episodes each environment contributes to one policy update")
     total_steps: int = param(300_000, "environment steps for the whole run")
     actor_lr: float = param(3e-3, "Adam learning rate of the policy [theta]")
     critic_lr: float = param(3e-3, "Adam learning rate of the baseline [w]")
     hidden: tuple = param((64, 64), "hidden layer sizes of policy and baseline")
     normalize_advantages: bool = param(True, "standardise G_t - b(S_t) in each batch (not on the slide)")
     ent_coef: float = param(0.0, "weight of an entropy bonus (0 = plain REINFORCE)")
-    max_grad_norm: float = param(0.5, "clip each network's gradient norm to this")
+    max_grad_norm: float = param(0.5, "clip each network's gradient norm to this (inf: no clipping, as on the slide)")
     log_std_init: float = param(0.0, "initial log standard deviation of a Gaussian policy")
     seed: int = param(0, "random seed")
     device: str = param("cpu", "'cpu' or 'cuda'")
     threads: int = param(1, "torch threads during training (1 is fastest for small networks)")
 
     def __post_init__(self):
-        check_positive("batch_episodes", self.batch_episodes, integer=True)
+        check_positive("episodes_per_env", self.episodes_per_env, integer=True)
         check_on_policy_config(self)
 
 
@@ -65,6 +67,18 @@ class Config:
 PRESETS: dict[str, Config] = {
     "CartPole-v1": Config(),
 }
+
+
+def returns_and_advantages(
+    rewards: Tensor, values: Tensor | None, next_values: Tensor, terminated: Tensor, truncated: Tensor, gamma: float
+) -> tuple[Tensor, Tensor]:
+    """Returns-to-go ``G_t`` and the advantages ``G_t - b(S_t)`` (``G_t`` itself without a baseline).
+
+    ``values`` are ``b(S_t) = v_w(S_t)`` or ``None``; ``next_values`` bootstrap a truncated episode
+    (zeros without a critic). The advantages are constants for the actor (no gradient to ``w``).
+    """
+    returns = returns_to_go(rewards, next_values, terminated, truncated, gamma)
+    return returns, returns - values.detach() if values is not None else returns
 
 
 def make_agent(config: Config, env_id: str) -> Agent:
@@ -79,7 +93,6 @@ def train(
     seed_everything(config.seed)
     rng = np.random.default_rng(config.seed)  # the actor's sampling noise in the rollouts
     envs = make_vec_env(env_id, config.num_envs)
-    envs.action_space.seed(config.seed)
     obs, _ = envs.reset(seed=config.seed)
 
     agent = make_agent(config, env_id)
@@ -97,9 +110,9 @@ def train(
                 tracker.drop_unfinished()
             before = tracker.env_steps
             rollout, obs = collect_rollout(
-                envs, agent.policy, obs, tracker, rng, min_episodes=config.batch_episodes, device=config.device
+                envs, agent.policy, obs, tracker, rng, episodes_per_env=config.episodes_per_env, device=config.device
             )
-            whole = complete_episodes_mask(rollout.terminated, rollout.truncated)
+            whole = complete_episodes_mask(rollout.terminated, rollout.truncated, config.episodes_per_env)
 
             # Returns-to-go G_t, and the advantage G_t - b(S_t)
             if agent.critic is not None:
@@ -108,8 +121,9 @@ def train(
                     next_values = agent.critic(rollout.next_obs)
             else:
                 values, next_values = None, torch.zeros_like(rollout.rewards)
-            returns = returns_to_go(rollout.rewards, next_values, rollout.terminated, rollout.truncated, config.gamma)
-            advantages = returns - values.detach() if values is not None else returns
+            returns, advantages = returns_and_advantages(
+                rollout.rewards, values, next_values, rollout.terminated, rollout.truncated, config.gamma
+            )
             advantages = advantages[whole]
             if config.normalize_advantages:
                 advantages = normalize(advantages)
