@@ -51,6 +51,17 @@ def _episode_ends(terminated: Tensor, truncated: Tensor | None) -> Tensor:
     return done
 
 
+def _episode_end_index(terminated: Tensor, truncated: Tensor) -> Tensor:
+    """``tau_t`` for every step: the first ``k >= t`` where the episode (or the rollout) ends."""
+    done = _episode_ends(terminated, truncated)
+    tau = torch.empty(done.shape, dtype=torch.long, device=done.device)
+    next_end = torch.full_like(tau[0], done.shape[0] - 1)
+    for t in reversed(range(done.shape[0])):
+        next_end = torch.where(done[t], t, next_end)
+        tau[t] = next_end
+    return tau
+
+
 def discounted_returns(rewards: Tensor, gamma: float) -> Tensor:
     """Returns-to-go of one complete episode: ``G_t = sum_{k>=0} gamma^k R_{t+k+1}``.
 
@@ -94,16 +105,8 @@ def returns_to_go(
         rewards, next_values, terminated, truncated: ``(T,)`` or ``(T, N)``, see the module doc.
         gamma: discount factor in ``[0, 1]``.
     """
-    check_unit_interval("gamma", gamma)
-    done = _episode_ends(terminated, truncated)
-    bootstrap = gamma * next_values * (~terminated.bool())
-    returns = torch.empty_like(rewards)
-    running = torch.zeros_like(rewards[0])
-    for t in reversed(range(rewards.shape[0])):
-        # At an episode's end the future is v(S_{t+1}) (or 0 if terminal), not the next episode.
-        running = rewards[t] + torch.where(done[t], bootstrap[t], gamma * running)
-        returns[t] = running
-    return returns
+    # The lambda-return with lambda = 1: every k-step return gets weight 0 but the longest.
+    return lambda_returns(rewards, next_values, terminated, truncated, gamma, 1.0)
 
 
 def td_errors(
@@ -185,21 +188,17 @@ def kstep_returns(
     check_unit_interval("gamma", gamma)
     if int(k) < 1:
         raise ValueError(f"k must be a positive number of steps, got {k}")
-    done = _episode_ends(terminated, truncated)
-    bootstrap = next_values * (~terminated.bool())
     T = rewards.shape[0]
+    tau = _episode_end_index(terminated, truncated)
+    bootstrap = next_values * (~terminated.bool())
     out = torch.empty_like(rewards)
     for t in range(T):
+        last = tau[t].clamp(max=t + k - 1)  # the window's last step: k steps, or the episode's end
         total = torch.zeros_like(rewards[0])
-        alive = torch.ones_like(done[0])  # still inside the episode that t belongs to
-        discount = 1.0
         for j in range(t, min(t + k, T)):
-            total = total + discount * rewards[j] * alive
-            last = alive & (done[j] | (j == t + k - 1))
-            total = total + discount * gamma * bootstrap[j] * last
-            alive = alive & ~done[j]
-            discount *= gamma
-        out[t] = total
+            total = total + gamma ** (j - t) * rewards[j] * (j <= last)
+        discount = torch.full_like(rewards[0], gamma) ** (last - t + 1)
+        out[t] = total + discount * bootstrap.gather(0, last.unsqueeze(0)).squeeze(0)
     return out
 
 

@@ -30,7 +30,8 @@ class Rollout:
     next_obs: Tensor  # (T, N, obs_dim)   S_{t+1}, the real one
 
     @property
-    def num_steps(self) -> int:
+    def num_transitions(self) -> int:
+        """T x N: all environments' steps together."""
         return self.rewards.numel()
 
 

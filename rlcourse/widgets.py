@@ -26,6 +26,7 @@ import numpy as np
 import torch
 
 from rlcourse.advantages import gae
+from rlcourse.config import check_unit_interval
 from rlcourse.tabular import FiniteMDP
 from rlcourse.training import History
 
@@ -92,10 +93,8 @@ def table(columns: Mapping[str, Sequence], digits: int = 3, index: str | None = 
 
 
 def _check_lambda(name: str, value: float) -> float:
-    value = float(value)
-    if not 0.0 <= value <= 1.0:
-        raise ValueError(f"{name}={value!r} is not allowed: {name} must lie in [0, 1]")
-    return value
+    check_unit_interval(name, value)
+    return float(value)
 
 
 def noisy_critic(values: np.ndarray, error: float, terminal: np.ndarray, seed: int = 0) -> np.ndarray:

@@ -153,7 +153,7 @@ def train(
                 agent, optimizer, rollout.obs, rollout.actions, advantages, values, targets, config, history, iteration
             )
             history.add_iteration(iteration, tracker.env_steps, sps=tracker.env_steps / history.wall_time(), **stats)
-            bar.update(rollout.num_steps)
+            bar.update(rollout.num_transitions)
             if history.episodes:
                 bar.set_postfix(mean_return=f"{history.mean_return():.1f}", refresh=False)
     return agent, history
