@@ -21,6 +21,8 @@ __all__ = [
     "check_choice",
     "check_device",
     "check_seed",
+    "check_bool",
+    "check_number",
     "check_layers",
     "replace",
     "from_dict",
@@ -62,6 +64,17 @@ def check_positive(name: str, value: Any, integer: bool = False, zero_ok: bool =
         _fail(name, value, "a finite number" + (" or inf" if inf_ok else ""))
     if v < 0 or (v == 0 and not zero_ok):
         _fail(name, value, "at least 0" if zero_ok else "positive")
+
+
+def check_bool(name: str, value: Any) -> None:
+    if not isinstance(value, bool):
+        _fail(name, value, "True or False")
+
+
+def check_number(name: str, value: Any) -> None:
+    """Any finite number (e.g. an initial log standard deviation)."""
+    if not math.isfinite(_number(name, value)):
+        _fail(name, value, "a finite number")
 
 
 def check_seed(value: Any) -> None:

@@ -10,7 +10,15 @@ from typing import Any
 import torch
 from torch import Tensor
 
-from rlcourse.config import check_device, check_layers, check_positive, check_seed, check_unit_interval
+from rlcourse.config import (
+    check_bool,
+    check_device,
+    check_layers,
+    check_number,
+    check_positive,
+    check_seed,
+    check_unit_interval,
+)
 from rlcourse.diagnostics import advantage_stats, approx_kl, explained_variance
 from rlcourse.envs import make_env
 from rlcourse.nets import ValueNet, make_policy, obs_dim
@@ -31,6 +39,8 @@ def check_on_policy_config(config: Any) -> None:
     check_positive("max_grad_norm", config.max_grad_norm, inf_ok=True)
     check_positive("ent_coef", config.ent_coef, zero_ok=True)
     check_layers("hidden", config.hidden)
+    check_bool("normalize_advantages", config.normalize_advantages)
+    check_number("log_std_init", config.log_std_init)
     check_seed(config.seed)
     check_device(config.device)
 

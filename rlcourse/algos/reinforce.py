@@ -26,7 +26,7 @@ from torch import Tensor
 
 from rlcourse.advantages import normalize, returns_to_go
 from rlcourse.algos.common import actor_critic_step, check_on_policy_config, make_actor_critic, make_optimizer
-from rlcourse.config import check_positive, param, replace
+from rlcourse.config import check_bool, check_positive, param, replace
 from rlcourse.envs import make_vec_env
 from rlcourse.rollouts import EpisodeTracker, collect_rollout, complete_episodes_mask
 from rlcourse.training import Agent, History, progress_bar, seed_everything, torch_threads
@@ -59,6 +59,7 @@ class Config:
 
     def __post_init__(self):
         check_positive("episodes_per_env", self.episodes_per_env, integer=True)
+        check_bool("baseline", self.baseline)
         check_on_policy_config(self)
 
 
