@@ -18,7 +18,17 @@ import torch
 from torch import nn
 from torch.distributions import Categorical, Distribution, Independent, Normal
 
-__all__ = ["mlp", "NumpyMLP", "CategoricalPolicy", "GaussianPolicy", "ValueNet", "make_policy", "obs_dim"]
+__all__ = [
+    "mlp",
+    "NumpyMLP",
+    "polyak_update",
+    "QNetwork",
+    "CategoricalPolicy",
+    "GaussianPolicy",
+    "ValueNet",
+    "make_policy",
+    "obs_dim",
+]
 
 
 def mlp(sizes: Sequence[int], activation: type[nn.Module] = nn.Tanh, out_gain: float = 1.0) -> nn.Sequential:
@@ -121,6 +131,45 @@ class GaussianPolicy(nn.Module):
 
     def greedy(self, obs: torch.Tensor) -> torch.Tensor:
         return self.mean(obs)
+
+
+class QNetwork(nn.Module):
+    """``q_w(s, .)``: one action value per action of a finite action set (DQN)."""
+
+    def __init__(self, obs_size: int, n_actions: int, hidden: Sequence[int] = (64, 64)):
+        super().__init__()
+        # ReLU, as in Mnih et al.: with tanh the values of neighbouring actions stay too close.
+        self.q = mlp([obs_size, *hidden, n_actions], activation=nn.ReLU, out_gain=1.0)
+        self.n_actions = n_actions
+
+    def forward(self, obs: torch.Tensor) -> torch.Tensor:
+        return self.q(obs)
+
+    def greedy(self, obs: torch.Tensor) -> torch.Tensor:
+        return self.q(obs).argmax(dim=-1)
+
+    def numpy_sampler(self, rng: np.random.Generator):
+        """``(obs, epsilon) -> actions``: epsilon-greedy in NumPy with this moment's weights (see :class:`NumpyMLP`)."""
+        q = NumpyMLP(self.q)
+
+        def act(obs: np.ndarray, epsilon: float = 0.0) -> np.ndarray:
+            greedy = q(obs).argmax(-1)
+            explore = rng.random(len(obs)) < epsilon
+            return np.where(explore, rng.integers(self.n_actions, size=len(obs)), greedy)
+
+        return act
+
+
+@torch.no_grad()
+def polyak_update(target: nn.Module, online: nn.Module, rho: float) -> None:
+    """``target <- rho * target + (1 - rho) * online``, parameter by parameter (the slides' rho).
+
+    ``rho = 0`` copies the online network (DQN's periodic hard update); ``rho`` close to 1 makes the
+    target a slowly moving average (DDPG, TD3, SAC). One fused call for all parameters.
+    """
+    if not 0.0 <= float(rho) <= 1.0:
+        raise ValueError(f"rho={rho!r} is not allowed: rho must be in [0, 1]")
+    torch._foreach_lerp_(list(target.parameters()), list(online.parameters()), 1.0 - float(rho))
 
 
 class ValueNet(nn.Module):

@@ -17,7 +17,7 @@ from torch import Tensor, nn
 
 from rlcourse.training import History, NonFiniteError
 
-__all__ = ["Rollout", "EpisodeTracker", "collect_rollout", "complete_episodes_mask"]
+__all__ = ["Rollout", "EpisodeTracker", "step_envs", "collect_rollout", "complete_episodes_mask"]
 
 
 @dataclass
@@ -72,6 +72,22 @@ def env_actions(action_space: gym.Space):
     return lambda actions: actions
 
 
+def step_envs(envs: gym.vector.VectorEnv, actions: np.ndarray) -> tuple[np.ndarray, ...]:
+    """One step of all environments: ``next_obs, rewards, terminated, truncated, real_next_obs``.
+
+    ``next_obs`` is what the policy sees next (a new episode's first observation where one ended);
+    ``real_next_obs`` is the ``S_{t+1}`` each step really produced, the one to bootstrap from.
+    """
+    next_obs, rewards, terminated, truncated, info = envs.step(actions)
+    real_next = next_obs
+    done = terminated | truncated
+    if done.any():
+        # Same-step autoreset: next_obs already starts the new episode; the real S_{t+1} is here.
+        real_next = next_obs.copy()
+        real_next[done] = np.stack(info["final_obs"][done])
+    return next_obs, rewards, terminated, truncated, real_next
+
+
 def collect_rollout(
     envs: gym.vector.VectorEnv,
     policy: nn.Module,
@@ -100,13 +116,8 @@ def collect_rollout(
     finished = np.zeros(len(obs), dtype=np.int64)  # episodes each environment finished in this call
     for _ in range(limit):
         actions = sample(obs)
-        next_obs, rewards, terminated, truncated, info = envs.step(to_env(actions))
+        next_obs, rewards, terminated, truncated, real_next = step_envs(envs, to_env(actions))
         done = terminated | truncated
-        real_next = next_obs
-        if done.any():
-            # Same-step autoreset: next_obs already starts the new episode; the real S_{t+1} is here.
-            real_next = next_obs.copy()
-            real_next[done] = np.stack(info["final_obs"][done])
         steps.append((obs, actions, rewards, terminated, truncated, real_next))
         tracker.step(rewards, done)
         finished += done

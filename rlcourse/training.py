@@ -177,10 +177,11 @@ class Agent:
     @torch.no_grad()
     def act(self, obs: np.ndarray, greedy: bool = True) -> np.ndarray:
         """Actions for a batch of observations: the most likely one (``greedy``) or a sample."""
+        if not greedy:
+            return self.policy.numpy_sampler(np.random.default_rng())(np.asarray(obs))
         device = next(self.policy.parameters()).device
         obs_t = torch.as_tensor(obs, dtype=torch.float32, device=device)
-        actions = self.policy.greedy(obs_t) if greedy else self.policy(obs_t).sample()
-        return actions.cpu().numpy()
+        return self.policy.greedy(obs_t).cpu().numpy()
 
 
 @torch.no_grad()

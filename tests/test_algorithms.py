@@ -6,7 +6,7 @@ import testenvs  # noqa: F401
 import torch
 
 from rlcourse.advantages import lambda_returns
-from rlcourse.algos import a2c, get_algorithm, reinforce
+from rlcourse.algos import a2c, dqn, get_algorithm, reinforce
 from rlcourse.algos.common import actor_critic_step, make_optimizer
 from rlcourse.training import History, NonFiniteError, evaluate
 
@@ -198,8 +198,13 @@ def test_bad_hyperparameters_are_named(module, changes, message):
 def test_unknown_environment_and_algorithm():
     with pytest.raises(ValueError, match="unknown environment id 'CartPol-v1'.*did you mean CartPole-v1"):
         a2c.train("CartPol-v1", progress=False)
-    with pytest.raises(ValueError, match="unknown algorithm 'ppo2': allowed are reinforce, a2c"):
+    with pytest.raises(ValueError, match="unknown algorithm 'ppo2': allowed are dqn, reinforce, a2c"):
         get_algorithm("ppo2")
+
+
+def test_dqn_refuses_continuous_actions():
+    with pytest.raises(ValueError, match="dqn cannot handle the action space Box.*needs a finite action set"):
+        dqn.train("Pendulum-v1", progress=False, total_steps=100)
 
 
 def test_unsupported_action_space():

@@ -4,9 +4,9 @@ from __future__ import annotations
 
 from types import ModuleType
 
-from rlcourse.algos import a2c, reinforce
+from rlcourse.algos import a2c, dqn, reinforce
 
-ALGORITHMS: dict[str, ModuleType] = {"reinforce": reinforce, "a2c": a2c}
+ALGORITHMS: dict[str, ModuleType] = {"dqn": dqn, "reinforce": reinforce, "a2c": a2c}
 
 __all__ = ["ALGORITHMS", "get_algorithm"]
 

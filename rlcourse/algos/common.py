@@ -25,24 +25,29 @@ from rlcourse.nets import ValueNet, make_policy, obs_dim
 from rlcourse.objectives import critic_loss, policy_gradient_loss
 from rlcourse.training import Agent, History, check_finite
 
-__all__ = ["check_on_policy_config", "make_actor_critic", "make_optimizer", "actor_critic_step"]
+__all__ = ["check_common_config", "check_on_policy_config", "make_actor_critic", "make_optimizer", "actor_critic_step"]
 
 
-def check_on_policy_config(config: Any) -> None:
-    """The checks every on-policy config needs: gamma, learning rates, sizes, device."""
+def check_common_config(config: Any) -> None:
+    """Checks every algorithm's config needs: gamma, sizes, clipping, layers, seed, device."""
     check_unit_interval("gamma", config.gamma)
-    check_positive("actor_lr", config.actor_lr)
-    check_positive("critic_lr", config.critic_lr)
     check_positive("total_steps", config.total_steps, integer=True)
     check_positive("num_envs", config.num_envs, integer=True)
     check_positive("threads", config.threads, integer=True)
     check_positive("max_grad_norm", config.max_grad_norm, inf_ok=True)
-    check_positive("ent_coef", config.ent_coef, zero_ok=True)
     check_layers("hidden", config.hidden)
-    check_bool("normalize_advantages", config.normalize_advantages)
-    check_number("log_std_init", config.log_std_init)
     check_seed(config.seed)
     check_device(config.device)
+
+
+def check_on_policy_config(config: Any) -> None:
+    """The common checks plus those of the actor-critic fields of REINFORCE and A2C."""
+    check_common_config(config)
+    check_positive("actor_lr", config.actor_lr)
+    check_positive("critic_lr", config.critic_lr)
+    check_positive("ent_coef", config.ent_coef, zero_ok=True)
+    check_bool("normalize_advantages", config.normalize_advantages)
+    check_number("log_std_init", config.log_std_init)
 
 
 def make_actor_critic(algo: str, config: Any, env_id: str, critic: bool) -> Agent:

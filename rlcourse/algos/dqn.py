@@ -1,0 +1,173 @@
+"""DQN: Q-learning with a deep network, a replay buffer and a target network.
+
+Mnih et al. (2015), "Human-level control through deep reinforcement learning"; the double-DQN
+target of van Hasselt et al. (2016) as an option. Slides: the history and the summary table
+(DQN: value-based, off-policy, finite actions). The loop has the same shape as the slides' DDPG box,
+which grew out of it: act, store, sample a minibatch, regress on targets from a target network.
+"""
+
+from __future__ import annotations
+
+import copy
+from contextlib import closing
+from dataclasses import dataclass
+
+import gymnasium as gym
+import numpy as np
+import torch
+import torch.nn.functional as F
+
+from rlcourse.algos.common import check_common_config
+from rlcourse.buffers import ReplayBuffer
+from rlcourse.config import check_choice, check_positive, check_unit_interval, param, replace
+from rlcourse.envs import make_env, make_vec_env
+from rlcourse.nets import QNetwork, obs_dim, polyak_update
+from rlcourse.objectives import double_dqn_target, dqn_target
+from rlcourse.rollouts import EpisodeTracker, step_envs
+from rlcourse.training import Agent, History, check_finite, progress_bar, seed_everything, torch_threads
+
+__all__ = ["Config", "PRESETS", "train", "make_agent", "epsilon_at"]
+
+NAME = "dqn"
+SUMMARY = "deep Q-network with replay buffer and target network (double DQN optional), off-policy"
+
+
+@dataclass
+class Config:
+    """DQN hyperparameters."""
+
+    gamma: float = param(0.99, "discount factor [gamma], in [0, 1]")
+    lr: float = param(1e-3, "Adam learning rate of the Q-network [w]")
+    buffer_size: int = param(50_000, "capacity N of the replay buffer")
+    batch_size: int = param(64, "minibatch size")
+    learning_starts: int = param(1_000, "env steps of experience before the first update")
+    train_every: int = param(64, "env steps between training phases")
+    gradient_steps: int = param(32, "gradient steps per training phase")
+    target_update_every: int = param(10, "gradient steps between target-network updates")
+    rho: float = param(0.0, "target update w- <- rho w- + (1 - rho) w; 0 copies the network (Mnih et al.)")
+    epsilon_start: float = param(1.0, "exploration rate at the start")
+    epsilon_end: float = param(0.04, "exploration rate after the decay")
+    exploration_fraction: float = param(0.2, "fraction of total_steps over which epsilon decays linearly")
+    double: bool = param(True, "double-DQN target: the online network picks the next action")
+    loss: str = param("huber", "'huber' or 'mse' regression loss")
+    num_envs: int = param(4, "environments stepped in parallel")
+    total_steps: int = param(60_000, "environment steps for the whole run")
+    hidden: tuple = param((128, 128), "hidden layer sizes of the Q-network")
+    max_grad_norm: float = param(10.0, "clip the gradient norm to this (inf: no clipping)")
+    seed: int = param(0, "random seed")
+    device: str = param("cpu", "'cpu' or 'cuda'")
+    threads: int = param(1, "torch threads during training (1 is fastest for small networks)")
+
+    def __post_init__(self):
+        check_unit_interval("gamma", self.gamma)
+        check_unit_interval("rho", self.rho)
+        check_unit_interval("epsilon_start", self.epsilon_start)
+        check_unit_interval("epsilon_end", self.epsilon_end)
+        check_unit_interval("exploration_fraction", self.exploration_fraction)
+        check_positive("lr", self.lr)
+        for name in ("buffer_size", "batch_size", "train_every", "gradient_steps", "target_update_every"):
+            check_positive(name, getattr(self, name), integer=True)
+        check_positive("learning_starts", self.learning_starts, integer=True, zero_ok=True)
+        check_choice("loss", self.loss, ("huber", "mse"))
+        check_common_config(self)
+
+
+PRESETS: dict[str, Config] = {}
+
+
+def make_agent(config: Config, env_id: str) -> Agent:
+    env = make_env(env_id)
+    try:
+        if not isinstance(env.action_space, gym.spaces.Discrete):
+            raise ValueError(
+                f"dqn cannot handle the action space {env.action_space}: DQN needs a finite action set "
+                "(Discrete(n)); for continuous actions use ddpg, td3 or sac"
+            )
+        q = QNetwork(obs_dim(env.observation_space), int(env.action_space.n), config.hidden)
+    finally:
+        env.close()
+    return Agent(algo=NAME, env_id=env_id, config=config, policy=q.to(config.device))
+
+
+def epsilon_at(step: int, config: Config) -> float:
+    """Linear decay from ``epsilon_start`` to ``epsilon_end`` over ``exploration_fraction * total_steps``."""
+    decay_steps = config.exploration_fraction * config.total_steps
+    progress = min(1.0, step / decay_steps) if decay_steps > 0 else 1.0
+    return config.epsilon_start + progress * (config.epsilon_end - config.epsilon_start)
+
+
+def train(
+    env_id: str = "CartPole-v1", config: Config | None = None, progress: bool = True, **overrides
+) -> tuple[Agent, History]:
+    """Train DQN on ``env_id``; return the agent (its ``policy`` is the Q-network) and its history."""
+    config = replace(config or PRESETS.get(env_id, Config()), **overrides)
+    seed_everything(config.seed)
+    rng = np.random.default_rng(config.seed)  # exploration noise
+    envs = make_vec_env(env_id, config.num_envs)
+    obs, _ = envs.reset(seed=config.seed)
+
+    # Initialize the replay buffer B with capacity N, the Q-network w and the target network w- <- w
+    agent = make_agent(config, env_id)
+    q_net = agent.policy
+    q_target = copy.deepcopy(q_net).requires_grad_(False)
+    optimizer = torch.optim.Adam(q_net.parameters(), lr=config.lr, fused=True)
+    buffer = ReplayBuffer(config.buffer_size, envs.single_observation_space.shape, device=config.device)
+    history = History()
+    tracker = EpisodeTracker(config.num_envs, history)
+    bar = progress_bar(config.total_steps, progress, "DQN")
+    act = q_net.numpy_sampler(rng)
+    updates, phase, last_phase_step = 0, 0, 0
+    with torch_threads(config.threads), closing(envs), bar:
+        while tracker.env_steps < config.total_steps:
+            # Observe S and select A epsilon-greedily w.r.t. q_w; execute A, observe R and S'
+            epsilon = epsilon_at(tracker.env_steps, config)
+            actions = act(obs, epsilon)
+            next_obs, rewards, terminated, truncated, real_next = step_envs(envs, actions)
+            # Store (S, A, R, S') in B, with S' the real next state (also at a time limit)
+            buffer.add(obs, actions, rewards, real_next, terminated, truncated)
+            tracker.step(rewards, terminated | truncated)
+            obs = next_obs
+            bar.update(config.num_envs)
+            if tracker.env_steps < config.learning_starts or tracker.env_steps - last_phase_step < config.train_every:
+                continue
+            last_phase_step = tracker.env_steps
+            phase += 1
+            losses, q_means = [], []
+            for _ in range(config.gradient_steps):
+                # Sample a random minibatch of transitions from B
+                batch = buffer.sample(config.batch_size)
+                # Compute the targets y_j from the target network (no gradient flows into them)
+                with torch.no_grad():
+                    next_q = q_target(batch.next_obs)
+                    if config.double:
+                        y = double_dqn_target(
+                            batch.rewards, next_q, q_net(batch.next_obs), batch.terminated, config.gamma
+                        )
+                    else:
+                        y = dqn_target(batch.rewards, next_q, batch.terminated, config.gamma)
+                # Perform a gradient descent step on (y_j - q_w(S_j, A_j))^2 (or its Huber version)
+                q = q_net(batch.obs).gather(1, batch.actions.unsqueeze(1)).squeeze(1)
+                loss = F.smooth_l1_loss(q, y) if config.loss == "huber" else 0.5 * F.mse_loss(q, y)
+                check_finite(history, phase, q_loss=loss)
+                optimizer.zero_grad(set_to_none=True)
+                loss.backward()
+                torch.nn.utils.clip_grad_norm_(q_net.parameters(), config.max_grad_norm)
+                optimizer.step()
+                updates += 1
+                # Update the target network w- <- rho w- + (1 - rho) w
+                if updates % config.target_update_every == 0:
+                    polyak_update(q_target, q_net, config.rho)
+                losses.append(loss.detach())
+                q_means.append(q.detach().mean())
+            act = q_net.numpy_sampler(rng)  # act with the new weights from now on
+            history.add_iteration(
+                phase,
+                tracker.env_steps,
+                q_loss=float(torch.stack(losses).mean()),
+                q_mean=float(torch.stack(q_means).mean()),
+                epsilon=epsilon,
+                sps=tracker.env_steps / history.wall_time(),
+            )
+            if history.episodes:
+                bar.set_postfix(mean_return=f"{history.mean_return():.1f}", epsilon=f"{epsilon:.2f}", refresh=False)
+    return agent, history

@@ -1,0 +1,84 @@
+"""The replay buffer B of the off-policy algorithms (DQN, DDPG, TD3, SAC).
+
+Transitions ``(S, A, R, S', terminated, truncated)`` live in preallocated tensors that wrap around
+when full (the oldest transition is overwritten first). ``terminated`` and ``truncated`` are kept
+apart: a target bootstraps from ``S'`` unless ``S'`` is terminal, and a time limit does not make
+it terminal. ``next_obs`` is the real ``S'`` (see :func:`rlcourse.rollouts.step_envs`).
+"""
+
+from __future__ import annotations
+
+from typing import NamedTuple
+
+import numpy as np
+import torch
+from torch import Tensor
+
+__all__ = ["Batch", "ReplayBuffer"]
+
+
+class Batch(NamedTuple):
+    obs: Tensor  # (B, obs_dim)   S_j
+    actions: Tensor  # (B,) or (B, act_dim)   A_j
+    rewards: Tensor  # (B,)   R_{j+1}
+    next_obs: Tensor  # (B, obs_dim)   S_{j+1}
+    terminated: Tensor  # (B,) bool
+    truncated: Tensor  # (B,) bool
+
+
+class ReplayBuffer:
+    """A circular buffer of ``capacity`` transitions with uniform sampling."""
+
+    def __init__(
+        self,
+        capacity: int,
+        obs_shape: tuple[int, ...],
+        action_shape: tuple[int, ...] = (),
+        action_dtype: torch.dtype = torch.long,
+        device: str | torch.device = "cpu",
+    ):
+        if int(capacity) < 1:
+            raise ValueError(f"capacity={capacity!r} is not allowed: capacity must be at least 1")
+        self.capacity = int(capacity)
+        self.device = torch.device(device)
+        self.obs = torch.zeros((capacity, *obs_shape), dtype=torch.float32, device=device)
+        self.next_obs = torch.zeros_like(self.obs)
+        self.actions = torch.zeros((capacity, *action_shape), dtype=action_dtype, device=device)
+        self.rewards = torch.zeros(capacity, dtype=torch.float32, device=device)
+        self.terminated = torch.zeros(capacity, dtype=torch.bool, device=device)
+        self.truncated = torch.zeros(capacity, dtype=torch.bool, device=device)
+        self.position = 0  # where the next transition goes
+        self.size = 0
+
+    def __len__(self) -> int:
+        return self.size
+
+    def add(self, obs, actions, rewards, next_obs, terminated, truncated) -> None:
+        """Store a batch of ``n`` transitions (one per environment); the oldest are overwritten when full."""
+        n = len(rewards)
+        idx = torch.arange(self.position, self.position + n) % self.capacity
+        for store, value in (
+            (self.obs, obs),
+            (self.actions, actions),
+            (self.rewards, rewards),
+            (self.next_obs, next_obs),
+            (self.terminated, terminated),
+            (self.truncated, truncated),
+        ):
+            store[idx.to(self.device)] = torch.as_tensor(np.asarray(value), dtype=store.dtype, device=self.device)
+        self.position = (self.position + n) % self.capacity
+        self.size = min(self.size + n, self.capacity)
+
+    def sample(self, batch_size: int, generator: torch.Generator | None = None) -> Batch:
+        """``batch_size`` transitions drawn uniformly, with replacement, from what is stored."""
+        if self.size == 0:
+            raise ValueError("cannot sample from an empty replay buffer")
+        idx = torch.randint(0, self.size, (batch_size,), generator=generator).to(self.device)
+        return Batch(
+            self.obs[idx],
+            self.actions[idx],
+            self.rewards[idx],
+            self.next_obs[idx],
+            self.terminated[idx],
+            self.truncated[idx],
+        )

@@ -1,0 +1,91 @@
+"""Replay buffer, Polyak averaging and the off-policy targets against their definitions."""
+
+import numpy as np
+import pytest
+import torch
+
+from rlcourse.buffers import ReplayBuffer
+from rlcourse.nets import mlp, polyak_update
+from rlcourse.objectives import double_dqn_target, dqn_target, soft_td_target, td3_target
+
+
+def test_replay_buffer_wraps_around_and_overwrites_the_oldest():
+    buffer = ReplayBuffer(5, (1,))
+    for step in range(3):  # 3 vector steps of 2 environments: 6 transitions into 5 slots
+        obs = np.array([[2 * step], [2 * step + 1]], dtype=np.float32)
+        buffer.add(obs, np.array([0, 1]), obs[:, 0], obs + 1, np.array([False, True]), np.array([True, False]))
+    assert len(buffer) == 5
+    # Transition 0 was overwritten by transition 5, which went to slot 0.
+    assert sorted(buffer.obs[:, 0].tolist()) == [1.0, 2.0, 3.0, 4.0, 5.0]
+    assert buffer.obs[0, 0] == 5.0 and buffer.next_obs[0, 0] == 6.0
+    # terminated and truncated are stored apart.
+    assert buffer.terminated.tolist() == [True, True, False, True, False]
+    assert buffer.truncated.tolist() == [False, False, True, False, True]
+
+
+def test_replay_buffer_samples_uniformly_what_it_holds():
+    buffer = ReplayBuffer(100, (1,))
+    buffer.add(
+        np.arange(10, dtype=np.float32)[:, None],
+        np.zeros(10),
+        np.arange(10),
+        np.zeros((10, 1)),
+        np.zeros(10, bool),
+        np.zeros(10, bool),
+    )
+    batch = buffer.sample(20_000, generator=torch.Generator().manual_seed(0))
+    counts = torch.bincount(batch.obs[:, 0].long(), minlength=10).float() / 20_000
+    assert counts.shape == (10,)  # only the 10 stored transitions are ever drawn
+    torch.testing.assert_close(counts, torch.full((10,), 0.1), atol=0.015, rtol=0)
+    torch.testing.assert_close(batch.rewards, batch.obs[:, 0])  # rows stay together
+    with pytest.raises(ValueError, match="empty replay buffer"):
+        ReplayBuffer(3, (1,)).sample(1)
+
+
+@pytest.mark.parametrize("rho", [0.0, 0.5, 0.995, 1.0])
+def test_polyak_update_is_the_slides_average(rho):
+    torch.manual_seed(0)
+    target, online = mlp([3, 4, 2]), mlp([3, 4, 2])
+    before = [p.clone() for p in target.parameters()]
+    polyak_update(target, online, rho)
+    for old, new, w in zip(before, target.parameters(), online.parameters(), strict=True):
+        torch.testing.assert_close(new, rho * old + (1 - rho) * w)
+    with pytest.raises(ValueError, match="rho=1.5 is not allowed"):
+        polyak_update(target, online, 1.5)
+
+
+def batch(seed=0, B=16):
+    g = torch.Generator().manual_seed(seed)
+    rewards = torch.randn(B, generator=g)
+    terminated = torch.rand(B, generator=g) < 0.3
+    return g, rewards, terminated
+
+
+def test_dqn_targets():
+    g, r, term = batch()
+    next_q_target, next_q_online = torch.randn(16, 3, generator=g), torch.randn(16, 3, generator=g)
+    for j in range(16):
+        boot = 0.0 if term[j] else 0.9 * next_q_target[j].max()
+        assert dqn_target(r, next_q_target, term, 0.9)[j] == pytest.approx(float(r[j] + boot))
+        a_star = next_q_online[j].argmax()
+        boot = 0.0 if term[j] else 0.9 * next_q_target[j, a_star]
+        assert double_dqn_target(r, next_q_target, next_q_online, term, 0.9)[j] == pytest.approx(float(r[j] + boot))
+
+
+def test_td3_target_takes_the_smaller_critic_and_stops_at_termination():
+    g, r, term = batch(1)
+    q1, q2 = torch.randn(16, generator=g), torch.randn(16, generator=g)
+    expected = torch.tensor([r[j] + (0.0 if term[j] else 0.99 * min(q1[j], q2[j])) for j in range(16)])
+    torch.testing.assert_close(td3_target(rewards=r, next_q1=q1, next_q2=q2, terminated=term, gamma=0.99), expected)
+    assert term.any() and (~term).any()
+
+
+def test_soft_td_target_matches_the_contract():
+    g, r, term = batch(2)
+    next_q, next_log_prob = torch.randn(16, generator=g), torch.randn(16, generator=g)
+    got = soft_td_target(rewards=r, next_q=next_q, next_log_prob=next_log_prob, terminated=term, gamma=0.9, alpha=0.2)
+    expected = r + 0.9 * (1 - term.float()) * (next_q - 0.2 * next_log_prob)
+    torch.testing.assert_close(got, expected)
+    # alpha = 0 is the ordinary (hard) target.
+    hard = soft_td_target(r, next_q, next_log_prob, term, 0.9, 0.0)
+    torch.testing.assert_close(hard, r + 0.9 * (1 - term.float()) * next_q)
