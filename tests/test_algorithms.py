@@ -202,6 +202,16 @@ def test_unknown_environment_and_algorithm():
         get_algorithm("ppo2")
 
 
+def test_dqn_learns_cartpole():
+    changes = dict(hidden=(64, 64), train_every=64, gradient_steps=64, target_update_every=64, exploration_fraction=0.2)
+    agent, history = dqn.train("CartPole-v1", progress=False, seed=0, total_steps=20_000, **changes)
+    assert np.mean(history.column("return")[:20]) < 2 * RANDOM_CARTPOLE
+    assert history.mean_return() > 4 * RANDOM_CARTPOLE
+    assert evaluate(agent, episodes=5).mean() > 4 * RANDOM_CARTPOLE
+    q_mean = history.column("q_mean", "iterations")
+    assert q_mean[-1] > 5 * q_mean[0]  # the values grew with the episodes
+
+
 def test_dqn_refuses_continuous_actions():
     with pytest.raises(ValueError, match="dqn cannot handle the action space Box.*needs a finite action set"):
         dqn.train("Pendulum-v1", progress=False, total_steps=100)

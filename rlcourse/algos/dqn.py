@@ -34,25 +34,25 @@ SUMMARY = "deep Q-network with replay buffer and target network (double DQN opti
 
 @dataclass
 class Config:
-    """DQN hyperparameters."""
+    """DQN hyperparameters. The defaults are rl-zoo's CartPole settings for Stable-Baselines3's DQN."""
 
     gamma: float = param(0.99, "discount factor [gamma], in [0, 1]")
-    lr: float = param(1e-3, "Adam learning rate of the Q-network [w]")
-    buffer_size: int = param(50_000, "capacity N of the replay buffer")
+    lr: float = param(2.3e-3, "Adam learning rate of the Q-network [w]")
+    buffer_size: int = param(100_000, "capacity N of the replay buffer")
     batch_size: int = param(64, "minibatch size")
     learning_starts: int = param(1_000, "env steps of experience before the first update")
-    train_every: int = param(64, "env steps between training phases")
-    gradient_steps: int = param(32, "gradient steps per training phase")
-    target_update_every: int = param(10, "gradient steps between target-network updates")
+    train_every: int = param(256, "env steps between training phases")
+    gradient_steps: int = param(128, "gradient steps per training phase")
+    target_update_every: int = param(128, "gradient steps between target-network updates")
     rho: float = param(0.0, "target update w- <- rho w- + (1 - rho) w; 0 copies the network (Mnih et al.)")
     epsilon_start: float = param(1.0, "exploration rate at the start")
     epsilon_end: float = param(0.04, "exploration rate after the decay")
-    exploration_fraction: float = param(0.2, "fraction of total_steps over which epsilon decays linearly")
-    double: bool = param(True, "double-DQN target: the online network picks the next action")
+    exploration_fraction: float = param(0.16, "fraction of total_steps over which epsilon decays linearly")
+    double: bool = param(False, "double-DQN target: the online network picks the next action")
     loss: str = param("huber", "'huber' or 'mse' regression loss")
-    num_envs: int = param(4, "environments stepped in parallel")
-    total_steps: int = param(60_000, "environment steps for the whole run")
-    hidden: tuple = param((128, 128), "hidden layer sizes of the Q-network")
+    num_envs: int = param(1, "environments stepped in parallel")
+    total_steps: int = param(50_000, "environment steps for the whole run")
+    hidden: tuple = param((256, 256), "hidden layer sizes of the Q-network")
     max_grad_norm: float = param(10.0, "clip the gradient norm to this (inf: no clipping)")
     seed: int = param(0, "random seed")
     device: str = param("cpu", "'cpu' or 'cuda'")
