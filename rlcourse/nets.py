@@ -160,6 +160,49 @@ class QNetwork(nn.Module):
         return act
 
 
+class DeterministicPolicy(nn.Module):
+    """``mu_theta(s)``: a deterministic action inside the Box ``[low, high]`` (DDPG, TD3).
+
+    ``mu(s) = center + scale * tanh(f_theta(s))`` keeps every action in bounds, so exploration noise
+    and target smoothing are added to a valid action and clipped back.
+    """
+
+    def __init__(self, obs_size: int, low: np.ndarray, high: np.ndarray, hidden: Sequence[int] = (256, 256)):
+        super().__init__()
+        self.net = mlp([obs_size, *hidden, len(low)], activation=nn.ReLU)
+        self.register_buffer("center", torch.as_tensor((high + low) / 2, dtype=torch.float32))
+        self.register_buffer("scale", torch.as_tensor((high - low) / 2, dtype=torch.float32))
+
+    def forward(self, obs: torch.Tensor) -> torch.Tensor:
+        return self.center + self.scale * torch.tanh(self.net(obs))
+
+    def greedy(self, obs: torch.Tensor) -> torch.Tensor:
+        return self(obs)
+
+    def numpy_sampler(self, rng: np.random.Generator, noise: float = 0.0):
+        """``obs -> mu(s) + eps``, ``eps ~ N(0, (noise * scale)^2)``, clipped to the bounds, in NumPy."""
+        net = NumpyMLP(self.net)
+        center, scale = self.center.cpu().numpy(), self.scale.cpu().numpy()
+
+        def act(obs: np.ndarray) -> np.ndarray:
+            mu = center + scale * np.tanh(net(obs))
+            eps = noise * scale * rng.standard_normal(mu.shape, dtype=np.float32)
+            return np.clip(mu + eps, center - scale, center + scale)
+
+        return act
+
+
+class QCritic(nn.Module):
+    """``q_w(s, a)`` for continuous actions: an MLP on the concatenated state and action."""
+
+    def __init__(self, obs_size: int, act_size: int, hidden: Sequence[int] = (256, 256)):
+        super().__init__()
+        self.q = mlp([obs_size + act_size, *hidden, 1], activation=nn.ReLU)
+
+    def forward(self, obs: torch.Tensor, actions: torch.Tensor) -> torch.Tensor:
+        return self.q(torch.cat([obs, actions], dim=-1)).squeeze(-1)
+
+
 @torch.no_grad()
 def polyak_update(target: nn.Module, online: nn.Module, rho: float) -> None:
     """``target <- rho * target + (1 - rho) * online``, parameter by parameter (the slides' rho).

@@ -11,7 +11,15 @@ from __future__ import annotations
 import torch
 from torch import Tensor
 
-__all__ = ["policy_gradient_loss", "critic_loss", "dqn_target", "double_dqn_target", "td3_target", "soft_td_target"]
+__all__ = [
+    "policy_gradient_loss",
+    "critic_loss",
+    "dqn_target",
+    "double_dqn_target",
+    "ddpg_target",
+    "td3_target",
+    "soft_td_target",
+]
 
 
 def policy_gradient_loss(log_prob: Tensor, advantages: Tensor) -> Tensor:
@@ -54,6 +62,14 @@ def double_dqn_target(
     """
     best = next_q_online.argmax(dim=-1, keepdim=True)
     return rewards + gamma * _not_terminal(terminated, rewards) * next_q_target.gather(-1, best).squeeze(-1)
+
+
+def ddpg_target(rewards: Tensor, next_q: Tensor, terminated: Tensor, gamma: float) -> Tensor:
+    """DDPG's target ``y_j = R_{j+1} + gamma (1 - terminated_j) q_{w-}(S_{j+1}, mu_{theta-}(S_{j+1}))``.
+
+    ``next_q``: the target critic at the target policy's action. Slide "DDPG Algorithm".
+    """
+    return rewards + gamma * _not_terminal(terminated, rewards) * next_q
 
 
 def td3_target(rewards: Tensor, next_q1: Tensor, next_q2: Tensor, terminated: Tensor, gamma: float) -> Tensor:

@@ -17,7 +17,7 @@ from torch import Tensor, nn
 
 from rlcourse.training import History, NonFiniteError
 
-__all__ = ["Rollout", "EpisodeTracker", "step_envs", "collect_rollout", "complete_episodes_mask"]
+__all__ = ["Rollout", "EpisodeTracker", "step_envs", "step_and_store", "collect_rollout", "complete_episodes_mask"]
 
 
 @dataclass
@@ -86,6 +86,18 @@ def step_envs(envs: gym.vector.VectorEnv, actions: np.ndarray) -> tuple[np.ndarr
         real_next = next_obs.copy()
         real_next[done] = np.stack(info["final_obs"][done])
     return next_obs, rewards, terminated, truncated, real_next
+
+
+def step_and_store(envs: gym.vector.VectorEnv, obs: np.ndarray, actions: np.ndarray, buffer, tracker: EpisodeTracker):
+    """Execute ``A`` in every environment, observe ``R`` and ``S'``, store ``(S, A, R, S')`` in the replay buffer.
+
+    The stored ``S'`` is the real next state, also where a time limit cut the episode. Returns the
+    observations to act on next.
+    """
+    next_obs, rewards, terminated, truncated, real_next = step_envs(envs, actions)
+    buffer.add(obs, actions, rewards, real_next, terminated, truncated)
+    tracker.step(rewards, terminated | truncated)
+    return next_obs
 
 
 def collect_rollout(

@@ -6,7 +6,7 @@ import testenvs  # noqa: F401
 import torch
 
 from rlcourse.advantages import lambda_returns
-from rlcourse.algos import a2c, dqn, get_algorithm, reinforce
+from rlcourse.algos import a2c, dqn, get_algorithm, reinforce, td3
 from rlcourse.algos.common import actor_critic_step, make_optimizer
 from rlcourse.training import History, NonFiniteError, evaluate
 
@@ -198,7 +198,7 @@ def test_bad_hyperparameters_are_named(module, changes, message):
 def test_unknown_environment_and_algorithm():
     with pytest.raises(ValueError, match="unknown environment id 'CartPol-v1'.*did you mean CartPole-v1"):
         a2c.train("CartPol-v1", progress=False)
-    with pytest.raises(ValueError, match="unknown algorithm 'ppo2': allowed are dqn, reinforce, a2c"):
+    with pytest.raises(ValueError, match="unknown algorithm 'ppo2': allowed are dqn, reinforce, a2c, td3"):
         get_algorithm("ppo2")
 
 
@@ -210,6 +210,35 @@ def test_dqn_learns_cartpole():
     assert evaluate(agent, episodes=5).mean() > 4 * RANDOM_CARTPOLE
     q_mean = history.column("q_mean", "iterations")
     assert q_mean[-1] > 5 * q_mean[0]  # the values grew with the episodes
+
+
+def test_td3_learns_pendulum():
+    """Random actions score about -1200 on Pendulum; a few thousand TD3 steps swing the pole up."""
+    agent, history = td3.train(
+        "Pendulum-v1", progress=False, seed=0, total_steps=6_000, hidden=(64, 64), actor_lr=2e-3, critic_lr=2e-3
+    )
+    assert np.mean(history.column("return")[:5]) < -900
+    assert evaluate(agent, episodes=5).mean() > -400
+    assert len(agent.critic) == 2
+
+
+def test_td3_without_its_fixes_has_one_critic_and_still_runs():
+    agent, history = td3.train(
+        "Pendulum-v1",
+        progress=False,
+        total_steps=1_200,
+        learning_starts=1_000,
+        twin=False,
+        policy_delay=1,
+        target_noise=0.0,
+        hidden=(16,),
+    )
+    assert len(agent.critic) == 1 and len(history.episodes) == 6
+
+
+def test_td3_refuses_discrete_actions():
+    with pytest.raises(ValueError, match="td3 cannot handle the action space Discrete\\(2\\).*continuous actions"):
+        td3.train("CartPole-v1", progress=False, total_steps=100)
 
 
 def test_dqn_refuses_continuous_actions():

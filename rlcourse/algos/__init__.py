@@ -4,9 +4,9 @@ from __future__ import annotations
 
 from types import ModuleType
 
-from rlcourse.algos import a2c, dqn, reinforce
+from rlcourse.algos import a2c, dqn, reinforce, td3
 
-ALGORITHMS: dict[str, ModuleType] = {"dqn": dqn, "reinforce": reinforce, "a2c": a2c}
+ALGORITHMS: dict[str, ModuleType] = {"dqn": dqn, "reinforce": reinforce, "a2c": a2c, "td3": td3}
 
 __all__ = ["ALGORITHMS", "get_algorithm"]
 

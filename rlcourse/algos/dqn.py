@@ -23,7 +23,7 @@ from rlcourse.config import check_choice, check_positive, check_unit_interval, p
 from rlcourse.envs import make_env, make_vec_env
 from rlcourse.nets import QNetwork, obs_dim, polyak_update
 from rlcourse.objectives import double_dqn_target, dqn_target
-from rlcourse.rollouts import EpisodeTracker, step_envs
+from rlcourse.rollouts import EpisodeTracker, step_and_store
 from rlcourse.training import Agent, History, check_finite, progress_bar, seed_everything, torch_threads
 
 __all__ = ["Config", "PRESETS", "train", "make_agent", "epsilon_at"]
@@ -121,12 +121,8 @@ def train(
         while tracker.env_steps < config.total_steps:
             # Observe S and select A epsilon-greedily w.r.t. q_w; execute A, observe R and S'
             epsilon = epsilon_at(tracker.env_steps, config)
-            actions = act(obs, epsilon)
-            next_obs, rewards, terminated, truncated, real_next = step_envs(envs, actions)
             # Store (S, A, R, S') in B, with S' the real next state (also at a time limit)
-            buffer.add(obs, actions, rewards, real_next, terminated, truncated)
-            tracker.step(rewards, terminated | truncated)
-            obs = next_obs
+            obs = step_and_store(envs, obs, act(obs, epsilon), buffer, tracker)
             bar.update(config.num_envs)
             if tracker.env_steps < config.learning_starts or tracker.env_steps - last_phase_step < config.train_every:
                 continue

@@ -1,0 +1,87 @@
+"""What DDPG and TD3 share: the actor and critics, and their two kinds of gradient step.
+
+The training loops stay in :mod:`rlcourse.algos.ddpg` and :mod:`rlcourse.algos.td3`, each in the
+order of its slide.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+import gymnasium as gym
+import torch
+from torch import nn
+
+from rlcourse.algos.common import check_common_config
+from rlcourse.buffers import Batch
+from rlcourse.config import check_positive, check_unit_interval
+from rlcourse.envs import make_env
+from rlcourse.nets import DeterministicPolicy, QCritic, obs_dim
+from rlcourse.objectives import critic_loss
+from rlcourse.training import Agent, History, check_finite
+
+__all__ = ["check_deterministic_config", "make_agent", "critic_step", "actor_step"]
+
+
+def check_deterministic_config(config: Any) -> None:
+    check_common_config(config)
+    check_unit_interval("rho", config.rho)
+    check_positive("actor_lr", config.actor_lr)
+    check_positive("critic_lr", config.critic_lr)
+    check_positive("exploration_noise", config.exploration_noise, zero_ok=True)
+    for name in ("buffer_size", "batch_size"):
+        check_positive(name, getattr(config, name), integer=True)
+    check_positive("learning_starts", config.learning_starts, integer=True, zero_ok=True)
+
+
+def make_agent(algo: str, config: Any, env_id: str, num_critics: int) -> Agent:
+    """``mu_theta`` for the environment's Box action space and ``num_critics`` critics ``q_w``."""
+    env = make_env(env_id)
+    try:
+        space = env.action_space
+        if not isinstance(space, gym.spaces.Box) or len(space.shape) != 1:
+            raise ValueError(
+                f"{algo} cannot handle the action space {space}: a deterministic policy gradient needs "
+                "continuous actions (a flat Box); for finite action sets use dqn, a2c or sac"
+            )
+        n = obs_dim(env.observation_space)
+        actor = DeterministicPolicy(n, space.low, space.high, config.hidden)
+        critics = nn.ModuleList(QCritic(n, space.shape[0], config.hidden) for _ in range(num_critics))
+    finally:
+        env.close()
+    return Agent(
+        algo=algo, env_id=env_id, config=config, policy=actor.to(config.device), critic=critics.to(config.device)
+    )
+
+
+def critic_step(
+    critics: nn.ModuleList,
+    optimizer: torch.optim.Optimizer,
+    batch: Batch,
+    targets: torch.Tensor,
+    history: History,
+    step: int,
+) -> float:
+    """One gradient descent step on ``1/2 mean (y_j - q_w(S_j, A_j))^2`` for every critic."""
+    loss = sum(critic_loss(q(batch.obs, batch.actions), targets) for q in critics)
+    check_finite(history, step, critic_loss=loss)
+    optimizer.zero_grad(set_to_none=True)
+    loss.backward()
+    optimizer.step()
+    return float(loss.detach())
+
+
+def actor_step(
+    actor: nn.Module, critic: nn.Module, optimizer: torch.optim.Optimizer, batch: Batch, history: History, step: int
+) -> float:
+    """One gradient ascent step on ``mean q_w(S_j, mu_theta(S_j))`` w.r.t. the actor's parameters only.
+
+    The critic's weights get gradients too (the chain rule passes through them) but its optimiser
+    never sees them: they are zeroed before the next critic step.
+    """
+    loss = -critic(batch.obs, actor(batch.obs)).mean()
+    check_finite(history, step, actor_loss=loss)
+    optimizer.zero_grad(set_to_none=True)
+    loss.backward()
+    optimizer.step()
+    return float(loss.detach())
