@@ -6,7 +6,7 @@ import testenvs  # noqa: F401
 import torch
 
 from rlcourse.advantages import lambda_returns
-from rlcourse.algos import a2c, dqn, get_algorithm, reinforce, td3
+from rlcourse.algos import a2c, ddpg, dqn, get_algorithm, reinforce, td3
 from rlcourse.algos.common import actor_critic_step, make_optimizer
 from rlcourse.training import History, NonFiniteError, evaluate
 
@@ -198,7 +198,7 @@ def test_bad_hyperparameters_are_named(module, changes, message):
 def test_unknown_environment_and_algorithm():
     with pytest.raises(ValueError, match="unknown environment id 'CartPol-v1'.*did you mean CartPole-v1"):
         a2c.train("CartPol-v1", progress=False)
-    with pytest.raises(ValueError, match="unknown algorithm 'ppo2': allowed are dqn, reinforce, a2c, td3"):
+    with pytest.raises(ValueError, match="unknown algorithm 'ppo2': allowed are dqn, reinforce, a2c, ddpg, td3"):
         get_algorithm("ppo2")
 
 
@@ -220,6 +220,15 @@ def test_td3_learns_pendulum():
     assert np.mean(history.column("return")[:5]) < -900
     assert evaluate(agent, episodes=5).mean() > -400
     assert len(agent.critic) == 2
+
+
+def test_ddpg_learns_pendulum():
+    agent, history = ddpg.train(
+        "Pendulum-v1", progress=False, seed=0, total_steps=6_000, hidden=(64, 64), actor_lr=2e-3, critic_lr=2e-3
+    )
+    assert np.mean(history.column("return")[:5]) < -900
+    assert evaluate(agent, episodes=5).mean() > -400
+    assert len(agent.critic) == 1
 
 
 def test_td3_without_its_fixes_has_one_critic_and_still_runs():

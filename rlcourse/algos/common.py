@@ -29,12 +29,11 @@ __all__ = ["check_common_config", "check_on_policy_config", "make_actor_critic",
 
 
 def check_common_config(config: Any) -> None:
-    """Checks every algorithm's config needs: gamma, sizes, clipping, layers, seed, device."""
+    """Checks every algorithm's config needs: gamma, sizes, layers, seed, device."""
     check_unit_interval("gamma", config.gamma)
     check_positive("total_steps", config.total_steps, integer=True)
     check_positive("num_envs", config.num_envs, integer=True)
     check_positive("threads", config.threads, integer=True)
-    check_positive("max_grad_norm", config.max_grad_norm, inf_ok=True)
     check_layers("hidden", config.hidden)
     check_seed(config.seed)
     check_device(config.device)
@@ -45,6 +44,7 @@ def check_on_policy_config(config: Any) -> None:
     check_common_config(config)
     check_positive("actor_lr", config.actor_lr)
     check_positive("critic_lr", config.critic_lr)
+    check_positive("max_grad_norm", config.max_grad_norm, inf_ok=True)
     check_positive("ent_coef", config.ent_coef, zero_ok=True)
     check_bool("normalize_advantages", config.normalize_advantages)
     check_number("log_std_init", config.log_std_init)

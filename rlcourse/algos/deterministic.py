@@ -6,21 +6,32 @@ order of its slide.
 
 from __future__ import annotations
 
+import copy
+from dataclasses import dataclass
 from typing import Any
 
 import gymnasium as gym
+import numpy as np
 import torch
 from torch import nn
 
 from rlcourse.algos.common import check_common_config
-from rlcourse.buffers import Batch
+from rlcourse.buffers import Batch, ReplayBuffer
 from rlcourse.config import check_positive, check_unit_interval
 from rlcourse.envs import make_env
 from rlcourse.nets import DeterministicPolicy, QCritic, obs_dim
 from rlcourse.objectives import critic_loss
 from rlcourse.training import Agent, History, check_finite
 
-__all__ = ["check_deterministic_config", "make_agent", "critic_step", "actor_step"]
+__all__ = [
+    "check_deterministic_config",
+    "make_agent",
+    "Learner",
+    "make_learner",
+    "explore",
+    "critic_step",
+    "actor_step",
+]
 
 
 def check_deterministic_config(config: Any) -> None:
@@ -52,6 +63,42 @@ def make_agent(algo: str, config: Any, env_id: str, num_critics: int) -> Agent:
     return Agent(
         algo=algo, env_id=env_id, config=config, policy=actor.to(config.device), critic=critics.to(config.device)
     )
+
+
+@dataclass
+class Learner:
+    """The online networks, their targets, optimisers and the replay buffer of one run."""
+
+    actor: nn.Module
+    critics: nn.ModuleList
+    actor_target: nn.Module
+    critics_target: nn.ModuleList
+    actor_opt: torch.optim.Optimizer
+    critic_opt: torch.optim.Optimizer
+    buffer: ReplayBuffer
+
+
+def make_learner(agent: Agent, envs: gym.vector.VectorEnv, config: Any) -> Learner:
+    """Targets theta- <- theta and w- <- w (no gradients), Adam for actor and critics, an empty buffer B."""
+    space = envs.single_action_space
+    return Learner(
+        actor=agent.policy,
+        critics=agent.critic,
+        actor_target=copy.deepcopy(agent.policy).requires_grad_(False),
+        critics_target=copy.deepcopy(agent.critic).requires_grad_(False),
+        actor_opt=torch.optim.Adam(agent.policy.parameters(), lr=config.actor_lr, fused=True),
+        critic_opt=torch.optim.Adam(agent.critic.parameters(), lr=config.critic_lr, fused=True),
+        buffer=ReplayBuffer(
+            config.buffer_size, envs.single_observation_space.shape, space.shape, torch.float32, config.device
+        ),
+    )
+
+
+def explore(act, obs: np.ndarray, env_steps: int, space: gym.spaces.Box, config: Any, rng: np.random.Generator):
+    """``A = mu_theta(S) + epsilon``; before ``learning_starts`` env steps, uniformly random actions."""
+    if env_steps < config.learning_starts:
+        return rng.uniform(space.low, space.high, (len(obs), *space.shape)).astype(np.float32)
+    return act(obs)
 
 
 def critic_step(

@@ -69,6 +69,7 @@ class Config:
             check_positive(name, getattr(self, name), integer=True)
         check_positive("learning_starts", self.learning_starts, integer=True, zero_ok=True)
         check_choice("loss", self.loss, ("huber", "mse"))
+        check_positive("max_grad_norm", self.max_grad_norm, inf_ok=True)
         check_common_config(self)
 
 

@@ -10,7 +10,6 @@ The fixes, as the slide lists them: ``twin`` critics with the min target (agains
 
 from __future__ import annotations
 
-import copy
 from contextlib import closing
 from dataclasses import dataclass
 
@@ -18,7 +17,6 @@ import numpy as np
 import torch
 
 from rlcourse.algos import deterministic
-from rlcourse.buffers import ReplayBuffer
 from rlcourse.config import check_bool, check_positive, param, replace
 from rlcourse.envs import make_vec_env
 from rlcourse.nets import polyak_update
@@ -51,7 +49,6 @@ class Config:
     num_envs: int = param(1, "environments stepped in parallel")
     total_steps: int = param(20_000, "environment steps for the whole run")
     hidden: tuple = param((256, 256), "hidden layer sizes of actor and critics")
-    max_grad_norm: float = param(float("inf"), "not used: TD3 does not clip gradients")
     seed: int = param(0, "random seed")
     device: str = param("cpu", "'cpu' or 'cuda'")
     threads: int = param(1, "torch threads during training (1 is fastest for small networks)")
@@ -95,15 +92,9 @@ def train(
 
     # Initialize B, the actor theta and the critics w^1, w^2, and their targets theta- <- theta, w- <- w
     agent = make_agent(config, env_id)
-    actor, critics = agent.policy, agent.critic
-    actor_target = copy.deepcopy(actor).requires_grad_(False)
-    critics_target = copy.deepcopy(critics).requires_grad_(False)
-    actor_opt = torch.optim.Adam(actor.parameters(), lr=config.actor_lr, fused=True)
-    critic_opt = torch.optim.Adam(critics.parameters(), lr=config.critic_lr, fused=True)
+    learner = deterministic.make_learner(agent, envs, config)
+    actor, critics, buffer = learner.actor, learner.critics, learner.buffer
     space = envs.single_action_space
-    buffer = ReplayBuffer(
-        config.buffer_size, envs.single_observation_space.shape, space.shape, torch.float32, config.device
-    )
     history = History()
     tracker = EpisodeTracker(config.num_envs, history)
     bar = progress_bar(config.total_steps, progress, "TD3")
@@ -112,10 +103,7 @@ def train(
     with torch_threads(config.threads), closing(envs), bar:
         while tracker.env_steps < config.total_steps:
             # Select A = mu_theta(S) + epsilon (uniformly random actions before learning starts)
-            if tracker.env_steps < config.learning_starts:
-                actions = rng.uniform(space.low, space.high, (config.num_envs, *space.shape)).astype(np.float32)
-            else:
-                actions = act(obs)
+            actions = deterministic.explore(act, obs, tracker.env_steps, space, config, rng)
             # Execute A, observe R and S', store (S, A, R, S') in B
             obs = step_and_store(envs, obs, actions, buffer, tracker)
             bar.update(config.num_envs)
@@ -126,20 +114,20 @@ def train(
                 batch = buffer.sample(config.batch_size)
                 # Compute the targets y_j with the target networks (and smoothing noise)
                 with torch.no_grad():
-                    next_action = smoothed_target_action(actor_target, batch.next_obs, config)
-                    next_q = [q(batch.next_obs, next_action) for q in critics_target]
+                    next_action = smoothed_target_action(learner.actor_target, batch.next_obs, config)
+                    next_q = [q(batch.next_obs, next_action) for q in learner.critics_target]
                     if config.twin:
                         y = td3_target(batch.rewards, next_q[0], next_q[1], batch.terminated, config.gamma)
                     else:
                         y = ddpg_target(batch.rewards, next_q[0], batch.terminated, config.gamma)
                 # Gradient descent on (y_j - q_w^i(S_j, A_j))^2 for both critics
-                critic_loss = deterministic.critic_step(critics, critic_opt, batch, y, history, updates)
+                critic_loss = deterministic.critic_step(critics, learner.critic_opt, batch, y, history, updates)
                 updates += 1
                 # Every k updates: gradient ascent on q_w^1(S_j, mu_theta(S_j)), then the target networks
                 if updates % config.policy_delay == 0:
-                    actor_loss = deterministic.actor_step(actor, critics[0], actor_opt, batch, history, updates)
-                    polyak_update(actor_target, actor, config.rho)
-                    polyak_update(critics_target, critics, config.rho)
+                    actor_loss = deterministic.actor_step(actor, critics[0], learner.actor_opt, batch, history, updates)
+                    polyak_update(learner.actor_target, actor, config.rho)
+                    polyak_update(learner.critics_target, critics, config.rho)
             act = actor.numpy_sampler(rng, config.exploration_noise)
             if updates % 1000 < config.num_envs:
                 history.add_iteration(

@@ -1,0 +1,118 @@
+"""DDPG: deep deterministic policy gradient, as in the slide's box.
+
+Lillicrap et al. (2015), "Continuous control with deep reinforcement learning", on the deterministic
+policy gradient theorem of Silver et al. (2014). Slides: "Deterministic Policy Gradient Theorem",
+"(Deep) Deterministic Policy Gradient", "DDPG Algorithm". TD3 (:mod:`rlcourse.algos.td3`) adds
+three fixes to this loop.
+"""
+
+from __future__ import annotations
+
+from contextlib import closing
+from dataclasses import dataclass
+
+import numpy as np
+import torch
+
+from rlcourse.algos import deterministic
+from rlcourse.config import param, replace
+from rlcourse.envs import make_vec_env
+from rlcourse.nets import polyak_update
+from rlcourse.objectives import ddpg_target
+from rlcourse.rollouts import EpisodeTracker, step_and_store
+from rlcourse.training import Agent, History, progress_bar, seed_everything, torch_threads
+
+__all__ = ["Config", "PRESETS", "train", "make_agent"]
+
+NAME = "ddpg"
+SUMMARY = "deep deterministic policy gradient (replay buffer, target actor and critic), off-policy"
+
+
+@dataclass
+class Config:
+    """DDPG hyperparameters; the slides' symbols in brackets."""
+
+    gamma: float = param(0.99, "discount factor [gamma]")
+    rho: float = param(0.995, "target networks: theta- <- rho theta- + (1 - rho) theta [rho]")
+    actor_lr: float = param(1e-3, "Adam learning rate of the actor [theta]")
+    critic_lr: float = param(1e-3, "Adam learning rate of the critic [w]")
+    exploration_noise: float = param(0.1, "std of the Gaussian exploration noise [epsilon], times the action scale")
+    buffer_size: int = param(200_000, "capacity N of the replay buffer")
+    batch_size: int = param(256, "minibatch size")
+    learning_starts: int = param(1_000, "env steps of random actions before learning starts")
+    num_envs: int = param(1, "environments stepped in parallel")
+    total_steps: int = param(20_000, "environment steps for the whole run")
+    hidden: tuple = param((256, 256), "hidden layer sizes of actor and critic")
+    seed: int = param(0, "random seed")
+    device: str = param("cpu", "'cpu' or 'cuda'")
+    threads: int = param(1, "torch threads during training (1 is fastest for small networks)")
+
+    def __post_init__(self):
+        deterministic.check_deterministic_config(self)
+
+
+PRESETS: dict[str, Config] = {}
+
+
+def make_agent(config: Config, env_id: str) -> Agent:
+    return deterministic.make_agent(NAME, config, env_id, num_critics=1)
+
+
+def train(
+    env_id: str = "Pendulum-v1", config: Config | None = None, progress: bool = True, **overrides
+) -> tuple[Agent, History]:
+    """Train DDPG on ``env_id``; return the agent and its history."""
+    config = replace(config or PRESETS.get(env_id, Config()), **overrides)
+    seed_everything(config.seed)
+    rng = np.random.default_rng(config.seed)
+    envs = make_vec_env(env_id, config.num_envs)
+    obs, _ = envs.reset(seed=config.seed)
+
+    # Initialize the replay buffer B with capacity N, the actor theta and the critic w,
+    # and the target networks theta- <- theta, w- <- w
+    agent = make_agent(config, env_id)
+    learner = deterministic.make_learner(agent, envs, config)
+    actor, critics, buffer = learner.actor, learner.critics, learner.buffer
+    space = envs.single_action_space
+    history = History()
+    tracker = EpisodeTracker(config.num_envs, history)
+    bar = progress_bar(config.total_steps, progress, "DDPG")
+    act = actor.numpy_sampler(rng, config.exploration_noise)
+    updates = 0
+    with torch_threads(config.threads), closing(envs), bar:
+        # loop for every iteration
+        while tracker.env_steps < config.total_steps:
+            # Observe S and select A = mu_theta(S) + epsilon (random actions before learning starts)
+            actions = deterministic.explore(act, obs, tracker.env_steps, space, config, rng)
+            # Execute A and observe S' and R; store (S, A, R, S') in B
+            obs = step_and_store(envs, obs, actions, buffer, tracker)
+            bar.update(config.num_envs)
+            if tracker.env_steps < config.learning_starts:
+                continue
+            for _ in range(config.num_envs):  # one gradient step per env step
+                # Sample a random minibatch of transitions (S_j, A_j, R_{j+1}, S_{j+1}) from B
+                batch = buffer.sample(config.batch_size)
+                # Compute the targets y_j = R_{j+1} + gamma q_{w-}(S_{j+1}, mu_{theta-}(S_{j+1})) (R_{j+1} if terminal)
+                with torch.no_grad():
+                    next_q = learner.critics_target[0](batch.next_obs, learner.actor_target(batch.next_obs))
+                    y = ddpg_target(batch.rewards, next_q, batch.terminated, config.gamma)
+                # Gradient descent step on (y_j - q_w(S_j, A_j))^2 w.r.t. w
+                critic_loss = deterministic.critic_step(critics, learner.critic_opt, batch, y, history, updates)
+                # Gradient ascent step on q_w(S_j, mu_theta(S_j)) w.r.t. theta
+                actor_loss = deterministic.actor_step(actor, critics[0], learner.actor_opt, batch, history, updates)
+                # Update the target networks theta- <- rho theta- + (1 - rho) theta, w- <- rho w- + (1 - rho) w
+                polyak_update(learner.actor_target, actor, config.rho)
+                polyak_update(learner.critics_target, critics, config.rho)
+                updates += 1
+            act = actor.numpy_sampler(rng, config.exploration_noise)
+            if updates % 1000 < config.num_envs:
+                history.add_iteration(
+                    updates,
+                    tracker.env_steps,
+                    critic_loss=critic_loss,
+                    actor_loss=actor_loss,
+                    sps=tracker.env_steps / history.wall_time(),
+                )
+                if history.episodes:
+                    bar.set_postfix(mean_return=f"{history.mean_return(10):.1f}", refresh=False)
+    return agent, history
