@@ -15,6 +15,7 @@ from collections.abc import Sequence
 import gymnasium as gym
 import numpy as np
 import torch
+import torch.nn.functional as F
 from torch import nn
 from torch.distributions import Categorical, Distribution, Independent, Normal
 
@@ -188,6 +189,52 @@ class DeterministicPolicy(nn.Module):
             mu = center + scale * np.tanh(net(obs))
             eps = noise * scale * rng.standard_normal(mu.shape, dtype=np.float32)
             return np.clip(mu + eps, center - scale, center + scale)
+
+        return act
+
+
+class TanhGaussianPolicy(nn.Module):
+    """SAC's actor: ``a = center + scale * tanh(u)``, ``u ~ N(mu_theta(s), sigma_theta(s)^2)``.
+
+    The squashing keeps actions in the Box; its log-density is the Gaussian's minus the log of the
+    Jacobian, ``log pi(a|s) = log N(u) - sum_i log(scale_i (1 - tanh(u_i)^2))`` (Haarnoja et al. 2018,
+    appendix C), computed in the stable form ``log(1 - tanh(u)^2) = 2 (log 2 - u - softplus(-2u))``.
+    """
+
+    LOG_STD_MIN, LOG_STD_MAX = -20.0, 2.0
+
+    def __init__(self, obs_size: int, low: np.ndarray, high: np.ndarray, hidden: Sequence[int] = (256, 256)):
+        super().__init__()
+        self.act_size = len(low)
+        self.net = mlp([obs_size, *hidden, 2 * self.act_size], activation=nn.ReLU)  # mean and log std
+        self.register_buffer("center", torch.as_tensor((high + low) / 2, dtype=torch.float32))
+        self.register_buffer("scale", torch.as_tensor((high - low) / 2, dtype=torch.float32))
+
+    def _mean_log_std(self, obs: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+        mean, log_std = self.net(obs).split(self.act_size, dim=-1)
+        return mean, log_std.clamp(self.LOG_STD_MIN, self.LOG_STD_MAX)
+
+    def sample(self, obs: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+        """A reparameterised draw ``a`` (differentiable in theta) and its ``log pi(a|s)``."""
+        mean, log_std = self._mean_log_std(obs)
+        u = mean + log_std.exp() * torch.randn_like(mean)
+        log_prob = Normal(mean, log_std.exp(), validate_args=False).log_prob(u)
+        log_jacobian = torch.log(self.scale) + 2 * (np.log(2.0) - u - F.softplus(-2 * u))
+        return self.center + self.scale * torch.tanh(u), (log_prob - log_jacobian).sum(-1)
+
+    def greedy(self, obs: torch.Tensor) -> torch.Tensor:
+        return self.center + self.scale * torch.tanh(self._mean_log_std(obs)[0])
+
+    def numpy_sampler(self, rng: np.random.Generator):
+        """``obs -> a ~ pi(.|s)`` in NumPy (see :class:`NumpyMLP`)."""
+        net = NumpyMLP(self.net)
+        center, scale, k = self.center.cpu().numpy(), self.scale.cpu().numpy(), self.act_size
+
+        def act(obs: np.ndarray) -> np.ndarray:
+            out = net(obs)
+            mean, log_std = out[:, :k], np.clip(out[:, k:], self.LOG_STD_MIN, self.LOG_STD_MAX)
+            u = mean + np.exp(log_std) * rng.standard_normal(mean.shape, dtype=np.float32)
+            return center + scale * np.tanh(u)
 
         return act
 

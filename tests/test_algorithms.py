@@ -6,7 +6,7 @@ import testenvs  # noqa: F401
 import torch
 
 from rlcourse.advantages import lambda_returns
-from rlcourse.algos import a2c, ddpg, dqn, get_algorithm, reinforce, td3
+from rlcourse.algos import a2c, ddpg, dqn, get_algorithm, reinforce, sac, td3
 from rlcourse.algos.common import actor_critic_step, make_optimizer
 from rlcourse.training import History, NonFiniteError, evaluate
 
@@ -198,7 +198,7 @@ def test_bad_hyperparameters_are_named(module, changes, message):
 def test_unknown_environment_and_algorithm():
     with pytest.raises(ValueError, match="unknown environment id 'CartPol-v1'.*did you mean CartPole-v1"):
         a2c.train("CartPol-v1", progress=False)
-    with pytest.raises(ValueError, match="unknown algorithm 'ppo2': allowed are dqn, reinforce, a2c, ddpg, td3"):
+    with pytest.raises(ValueError, match="unknown algorithm 'ppo2': allowed are dqn, reinforce, a2c, ddpg, td3, sac"):
         get_algorithm("ppo2")
 
 
@@ -243,6 +243,21 @@ def test_td3_without_its_fixes_has_one_critic_and_still_runs():
         hidden=(16,),
     )
     assert len(agent.critic) == 1 and len(history.episodes) == 6
+
+
+def test_sac_learns_pendulum_and_tunes_its_temperature():
+    agent, history = sac.train("Pendulum-v1", progress=False, seed=0, total_steps=6_000, hidden=(64, 64), actor_lr=1e-3)
+    assert np.mean(history.column("return")[:5]) < -900
+    assert evaluate(agent, episodes=5).mean() > -400
+    alpha = history.column("alpha", "iterations")
+    assert alpha[-1] < 0.2  # it fell from its start value as the policy's entropy dropped to the target
+
+
+def test_discrete_sac_learns_cartpole():
+    agent, history = sac.train("CartPole-v1", progress=False, seed=0, total_steps=6_000, hidden=(64, 64), actor_lr=1e-3)
+    assert np.mean(history.column("return")[:20]) < 2 * RANDOM_CARTPOLE
+    assert evaluate(agent, episodes=5).mean() > 3 * RANDOM_CARTPOLE
+    assert np.isfinite(history.column("alpha", "iterations")).all()
 
 
 def test_td3_refuses_discrete_actions():

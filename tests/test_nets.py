@@ -54,3 +54,26 @@ def test_unsupported_spaces_are_named():
         make_policy(box, gym.spaces.Tuple((gym.spaces.Discrete(2),)), (8,), "reinforce")
     with pytest.raises(ValueError, match="observation space .* is not supported"):
         make_policy(gym.spaces.Box(-1, 1, (3, 4)), gym.spaces.Discrete(2), (8,), "a2c")
+
+
+def test_tanh_gaussian_log_prob_is_the_density_of_the_squashed_action():
+    """Compare exp(log pi(a|s)) with the derivative of the squashed Gaussian's CDF, by finite differences."""
+    from rlcourse.nets import TanhGaussianPolicy
+
+    torch.manual_seed(0)
+    policy = TanhGaussianPolicy(3, np.array([-2.0]), np.array([2.0]), hidden=(16,))
+    obs = torch.randn(1, 3).repeat(200, 1)
+    with torch.no_grad():
+        actions, log_prob = policy.sample(obs)
+        mean, log_std = policy._mean_log_std(obs[:1])
+    normal = torch.distributions.Normal(mean.double()[0, 0], log_std.exp().double()[0, 0])
+
+    def cdf(a):
+        return normal.cdf(torch.atanh(a.double() / 2.0))
+
+    h = 1e-4
+    a = actions[:, 0].double().clamp(-2 + 2e-3, 2 - 2e-3)
+    density = (cdf(a + h) - cdf(a - h)) / (2 * h)
+    inside = actions[:, 0].abs() < 2 - 2e-3
+    torch.testing.assert_close(log_prob.double()[inside], density.log()[inside], atol=1e-3, rtol=1e-3)
+    assert actions.abs().max() <= 2.0

@@ -4,10 +4,17 @@ from __future__ import annotations
 
 from types import ModuleType
 
-from rlcourse.algos import a2c, ddpg, dqn, reinforce, td3
+from rlcourse.algos import a2c, ddpg, dqn, reinforce, sac, td3
 
 # In the order of the slides' summary table.
-ALGORITHMS: dict[str, ModuleType] = {"dqn": dqn, "reinforce": reinforce, "a2c": a2c, "ddpg": ddpg, "td3": td3}
+ALGORITHMS: dict[str, ModuleType] = {
+    "dqn": dqn,
+    "reinforce": reinforce,
+    "a2c": a2c,
+    "ddpg": ddpg,
+    "td3": td3,
+    "sac": sac,
+}
 
 __all__ = ["ALGORITHMS", "get_algorithm"]
 

@@ -1,0 +1,236 @@
+"""SAC: soft actor-critic, for continuous actions and in its discrete variant.
+
+Haarnoja et al. (2018), "Soft actor-critic: off-policy maximum entropy deep reinforcement learning
+with a stochastic actor" (with the automatic temperature of their follow-up paper); Christodoulou
+(2019), "Soft actor-critic for discrete action settings". Slides: "Entropy-Regularized RL",
+"Soft Actor-Critic", "Soft Actor-Critic Algorithm". The slides call the temperature lambda; the code
+calls it ``alpha``, as the papers do.
+
+Continuous actions: a tanh-squashed Gaussian actor, twin soft critics ``q_w(s, a)``, the soft target
+``y = R + gamma (min_i q_{w-}^i(S', A') - alpha log pi(A'|S'))`` with ``A' ~ pi(.|S')``, and the actor
+minimising ``E[alpha log pi(A|S) - min_i q_w^i(S, A)]``, the slide's KL up to a constant.
+Finite actions: the critics give ``q_w(s, .)`` for every action, so the expectations over ``A'`` and
+``A`` are exact sums weighted by ``pi`` instead of single samples.
+"""
+
+from __future__ import annotations
+
+import math
+from contextlib import closing
+from dataclasses import dataclass
+
+import gymnasium as gym
+import numpy as np
+import torch
+from torch import nn
+
+from rlcourse.algos.common import check_common_config
+from rlcourse.algos.deterministic import Learner
+from rlcourse.buffers import Batch, ReplayBuffer
+from rlcourse.config import check_bool, check_positive, check_unit_interval, param, replace
+from rlcourse.envs import make_env, make_vec_env
+from rlcourse.nets import CategoricalPolicy, QCritic, QNetwork, TanhGaussianPolicy, obs_dim, polyak_update
+from rlcourse.objectives import critic_loss, soft_td_target
+from rlcourse.rollouts import EpisodeTracker, step_and_store
+from rlcourse.training import Agent, History, check_finite, progress_bar, seed_everything, torch_threads
+
+__all__ = ["Config", "PRESETS", "train", "make_agent"]
+
+NAME = "sac"
+SUMMARY = "soft actor-critic, continuous (tanh-Gaussian) or discrete actions, fixed or tuned temperature, off-policy"
+
+
+@dataclass
+class Config:
+    """SAC hyperparameters; the slides' symbols in brackets."""
+
+    alpha: float = param(0.2, "temperature [lambda]: weight of the entropy; the start value when autotune is on")
+    autotune: bool = param(True, "tune alpha so that the policy's entropy stays near target_entropy")
+    target_entropy_scale: float = param(
+        1.0, "target entropy: -scale * action dims (continuous) or scale * 0.5 log(n actions) (discrete)"
+    )
+    gamma: float = param(0.99, "discount factor [gamma]")
+    rho: float = param(0.995, "target critics: w- <- rho w- + (1 - rho) w [rho]")
+    actor_lr: float = param(3e-4, "Adam learning rate of the actor [theta]")
+    critic_lr: float = param(1e-3, "Adam learning rate of the critics [w]")
+    alpha_lr: float = param(1e-3, "Adam learning rate of log alpha")
+    buffer_size: int = param(200_000, "capacity N of the replay buffer")
+    batch_size: int = param(256, "minibatch size")
+    learning_starts: int = param(1_000, "env steps of random actions before learning starts")
+    num_envs: int = param(1, "environments stepped in parallel")
+    total_steps: int = param(20_000, "environment steps for the whole run")
+    hidden: tuple = param((256, 256), "hidden layer sizes of actor and critics")
+    seed: int = param(0, "random seed")
+    device: str = param("cpu", "'cpu' or 'cuda'")
+    threads: int = param(1, "torch threads during training (1 is fastest for small networks)")
+
+    def __post_init__(self):
+        check_common_config(self)
+        check_positive("alpha", self.alpha, zero_ok=not self.autotune)
+        check_bool("autotune", self.autotune)
+        check_positive("target_entropy_scale", self.target_entropy_scale)
+        check_unit_interval("rho", self.rho)
+        for name in ("actor_lr", "critic_lr", "alpha_lr"):
+            check_positive(name, getattr(self, name))
+        for name in ("buffer_size", "batch_size"):
+            check_positive(name, getattr(self, name), integer=True)
+        check_positive("learning_starts", self.learning_starts, integer=True, zero_ok=True)
+
+
+PRESETS: dict[str, Config] = {}
+
+
+def make_agent(config: Config, env_id: str) -> Agent:
+    """Box: a tanh-Gaussian actor and twin ``q_w(s, a)``; Discrete: a categorical actor and twin ``q_w(s, .)``."""
+    env = make_env(env_id)
+    try:
+        n, space = obs_dim(env.observation_space), env.action_space
+        if isinstance(space, gym.spaces.Discrete):
+            actor = CategoricalPolicy(n, int(space.n), config.hidden)
+            critics = nn.ModuleList(QNetwork(n, int(space.n), config.hidden) for _ in range(2))
+        elif isinstance(space, gym.spaces.Box) and len(space.shape) == 1:
+            actor = TanhGaussianPolicy(n, space.low, space.high, config.hidden)
+            critics = nn.ModuleList(QCritic(n, space.shape[0], config.hidden) for _ in range(2))
+        else:
+            raise ValueError(f"sac cannot handle the action space {space}: allowed are Discrete(n) and a flat Box(k,)")
+    finally:
+        env.close()
+    return Agent(
+        algo=NAME, env_id=env_id, config=config, policy=actor.to(config.device), critic=critics.to(config.device)
+    )
+
+
+def soft_targets(learner: Learner, batch: Batch, alpha: float, gamma: float, discrete: bool) -> torch.Tensor:
+    """``y_j = R_{j+1} + gamma (1 - terminated_j) (min_i q_{w-}^i(S', A') - alpha log pi(A'|S'))``.
+
+    Continuous: one ``A' ~ pi(.|S')``. Discrete: the exact expectation over ``A'``, i.e. the target
+    of every action weighted by ``pi(A'|S')``.
+    """
+    with torch.no_grad():
+        if discrete:
+            pi = learner.actor(batch.next_obs)
+            next_q = torch.minimum(*(q(batch.next_obs) for q in learner.critics_target))
+            per_action = soft_td_target(
+                batch.rewards[:, None], next_q, pi.logits, batch.terminated[:, None], gamma, alpha
+            )
+            return (pi.probs * per_action).sum(-1)
+        next_action, next_log_prob = learner.actor.sample(batch.next_obs)
+        next_q = torch.minimum(*(q(batch.next_obs, next_action) for q in learner.critics_target))
+        return soft_td_target(batch.rewards, next_q, next_log_prob, batch.terminated, gamma, alpha)
+
+
+def actor_loss_and_entropy(learner: Learner, batch: Batch, alpha: float, discrete: bool):
+    """The slide's KL up to a constant, ``E_{A~pi}[alpha log pi(A|S) - min_i q_w^i(S, A)]``, and ``-E[log pi]``."""
+    if discrete:
+        pi = learner.actor(batch.obs)
+        with torch.no_grad():
+            q = torch.minimum(*(critic(batch.obs) for critic in learner.critics))
+        loss = (pi.probs * (alpha * pi.logits - q)).sum(-1).mean()
+        return loss, pi.entropy()
+    action, log_prob = learner.actor.sample(batch.obs)
+    q = torch.minimum(*(critic(batch.obs, action) for critic in learner.critics))
+    return (alpha * log_prob - q).mean(), -log_prob
+
+
+def train(
+    env_id: str = "Pendulum-v1", config: Config | None = None, progress: bool = True, **overrides
+) -> tuple[Agent, History]:
+    """Train SAC on ``env_id``; return the agent and its history."""
+    import copy
+
+    config = replace(config or PRESETS.get(env_id, Config()), **overrides)
+    seed_everything(config.seed)
+    rng = np.random.default_rng(config.seed)
+    envs = make_vec_env(env_id, config.num_envs)
+    obs, _ = envs.reset(seed=config.seed)
+    space = envs.single_action_space
+    discrete = isinstance(space, gym.spaces.Discrete)
+
+    # Initialize B, the actor theta, the critics w and the target critics w- <- w
+    agent = make_agent(config, env_id)
+    actor, critics = agent.policy, agent.critic
+    learner = Learner(
+        actor=actor,
+        critics=critics,
+        actor_target=actor,  # SAC has no target actor
+        critics_target=copy.deepcopy(critics).requires_grad_(False),
+        actor_opt=torch.optim.Adam(actor.parameters(), lr=config.actor_lr, fused=True),
+        critic_opt=torch.optim.Adam(critics.parameters(), lr=config.critic_lr, fused=True),
+        buffer=ReplayBuffer(
+            config.buffer_size,
+            envs.single_observation_space.shape,
+            () if discrete else space.shape,
+            torch.long if discrete else torch.float32,
+            config.device,
+        ),
+    )
+    log_alpha = torch.tensor(math.log(max(config.alpha, 1e-8)), requires_grad=True, device=config.device)
+    alpha_opt = torch.optim.Adam([log_alpha], lr=config.alpha_lr)
+    if discrete:
+        # Christodoulou proposes 0.98 log n, close to the uniform policy's entropy; on CartPole that
+        # target is out of reach once the policy learns, and alpha grows without bound.
+        target_entropy = config.target_entropy_scale * 0.5 * math.log(space.n)
+    else:
+        target_entropy = -config.target_entropy_scale * space.shape[0]
+    alpha = config.alpha
+    history = History()
+    tracker = EpisodeTracker(config.num_envs, history)
+    bar = progress_bar(config.total_steps, progress, "SAC")
+    act = actor.numpy_sampler(rng)
+    updates = 0
+    with torch_threads(config.threads), closing(envs), bar:
+        while tracker.env_steps < config.total_steps:
+            # Observe S and select A ~ pi_theta(.|S) (random actions before learning starts)
+            if tracker.env_steps < config.learning_starts:
+                actions = np.array([space.sample() for _ in range(config.num_envs)])
+            else:
+                actions = act(obs)
+            # Execute A, observe S' and R, store (S, A, R, S') in B
+            obs = step_and_store(envs, obs, actions, learner.buffer, tracker)
+            bar.update(config.num_envs)
+            if tracker.env_steps < config.learning_starts:
+                continue
+            for _ in range(config.num_envs):
+                # Sample a random minibatch of transitions from B; compute the soft targets y_j
+                batch = learner.buffer.sample(config.batch_size)
+                y = soft_targets(learner, batch, alpha, config.gamma, discrete)
+                # Gradient descent step on (y_j - q_w(S_j, A_j))^2 for both critics
+                if discrete:
+                    q_taken = [q(batch.obs).gather(1, batch.actions[:, None]).squeeze(1) for q in critics]
+                else:
+                    q_taken = [q(batch.obs, batch.actions) for q in critics]
+                q_loss = sum(critic_loss(q, y) for q in q_taken)
+                check_finite(history, updates, critic_loss=q_loss)
+                learner.critic_opt.zero_grad(set_to_none=True)
+                q_loss.backward()
+                learner.critic_opt.step()
+                # Gradient descent step on the KL between pi_theta and the softmax of q_w / alpha
+                pi_loss, entropy = actor_loss_and_entropy(learner, batch, alpha, discrete)
+                check_finite(history, updates, actor_loss=pi_loss)
+                learner.actor_opt.zero_grad(set_to_none=True)
+                pi_loss.backward()
+                learner.actor_opt.step()
+                # Tune the temperature: raise alpha when the entropy is below its target, lower it above
+                if config.autotune:
+                    alpha_loss = log_alpha * (entropy.detach() - target_entropy).mean()
+                    alpha_opt.zero_grad(set_to_none=True)
+                    alpha_loss.backward()
+                    alpha_opt.step()
+                    alpha = float(log_alpha.detach().exp())
+                # Update the target critics w- <- rho w- + (1 - rho) w
+                polyak_update(learner.critics_target, critics, config.rho)
+                updates += 1
+            act = actor.numpy_sampler(rng)
+            if updates % 1000 < config.num_envs:
+                history.add_iteration(
+                    updates,
+                    tracker.env_steps,
+                    critic_loss=float(q_loss.detach()),
+                    actor_loss=float(pi_loss.detach()),
+                    alpha=alpha,
+                    entropy=float(entropy.detach().mean()),
+                    sps=tracker.env_steps / history.wall_time(),
+                )
+                if history.episodes:
+                    bar.set_postfix(mean_return=f"{history.mean_return(10):.1f}", alpha=f"{alpha:.3f}", refresh=False)
+    return agent, history
