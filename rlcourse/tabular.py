@@ -238,7 +238,8 @@ def entropy(pi: np.ndarray) -> np.ndarray:
             f"pi must hold distributions over the actions on its last axis (non-negative, summing to 1), "
             f"got shape {pi.shape}"
         )
-    return -np.where(pi > 0, pi * np.log(np.where(pi > 0, pi, 1.0)), 0.0).sum(-1)
+    # "+ 0.0" turns the -0.0 of a deterministic row into 0.0 for display.
+    return -np.where(pi > 0, pi * np.log(np.where(pi > 0, pi, 1.0)), 0.0).sum(-1) + 0.0
 
 
 def softmax_value(q: np.ndarray, temperature: float) -> np.ndarray:
