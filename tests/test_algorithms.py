@@ -265,6 +265,32 @@ def test_td3_refuses_discrete_actions():
         td3.train("CartPole-v1", progress=False, total_steps=100)
 
 
+def test_epsilon_decays_linearly_then_stays():
+    config = dqn.Config(epsilon_start=1.0, epsilon_end=0.1, exploration_fraction=0.5, total_steps=1_000)
+    assert dqn.epsilon_at(0, config) == 1.0
+    assert dqn.epsilon_at(250, config) == pytest.approx(0.55)
+    assert dqn.epsilon_at(500, config) == pytest.approx(0.1)
+    assert dqn.epsilon_at(900, config) == pytest.approx(0.1)
+
+
+@pytest.mark.parametrize(
+    "module,changes,message",
+    [
+        (dqn, dict(rho=1.5), "rho=1.5 is not allowed"),
+        (dqn, dict(loss="l1"), "loss='l1' is not allowed: loss must be one of 'huber', 'mse'"),
+        (dqn, dict(batch_size=0), "batch_size=0 is not allowed"),
+        (td3, dict(policy_delay=0), "policy_delay=0 is not allowed"),
+        (td3, dict(target_noise=-0.1), "target_noise=-0.1 is not allowed"),
+        (ddpg, dict(exploration_noise=-1.0), "exploration_noise=-1.0 is not allowed"),
+        (sac, dict(alpha=0.0), "alpha=0.0 is not allowed"),
+        (sac, dict(autotune="no"), "autotune='no' is not allowed"),
+    ],
+)
+def test_bad_off_policy_hyperparameters_are_named(module, changes, message):
+    with pytest.raises(ValueError, match=message):
+        module.Config(**changes)
+
+
 def test_dqn_refuses_continuous_actions():
     with pytest.raises(ValueError, match="dqn cannot handle the action space Box.*needs a finite action set"):
         dqn.train("Pendulum-v1", progress=False, total_steps=100)
