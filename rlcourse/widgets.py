@@ -14,7 +14,9 @@ Every view draws once when it is built, so it shows something also when a notebo
 
 Used by ``notebooks/02_advantage_estimation.ipynb`` (bias and variance of GAE on the random walk,
 A2C vs A2C + GAE learning curves) and ``notebooks/04_soft_value_functions.ipynb`` (the greedy softmax
-policy, its soft values and entropy as the temperature moves; SAC's temperature over a run).
+policy, its soft values and entropy as the temperature moves; SAC's temperature over a run) and
+``notebooks/03_deterministic_policy_gradients.ipynb`` (TD3's fixes switched on and off over precomputed runs,
+with the Q over-estimation each run's critic shows).
 """
 
 from __future__ import annotations
@@ -47,6 +49,12 @@ __all__ = [
     "draw_soft_policy",
     "soft_policy_view",
     "draw_temperature",
+    "fixes_label",
+    "FixesRun",
+    "find_run",
+    "draw_overestimation",
+    "draw_fixes",
+    "fixes_view",
 ]
 
 
@@ -651,3 +659,178 @@ def draw_temperature(histories: Mapping[str, History], target_entropy: float | N
             ax.legend(fontsize="small")
     fig.tight_layout()
     return fig
+
+
+# --------------------------------------------------------------------------------------------------
+# TD3's three fixes and the Q over-estimation they remove (notebook 03)
+# --------------------------------------------------------------------------------------------------
+
+
+FIX_NAMES = ("twin", "delay", "smoothing")
+
+
+def fixes_label(twin: bool, delay: bool, smoothing: bool) -> str:
+    """A short name for a combination of TD3's fixes: ``"DDPG updates"``, ``"+ twin + delay"``, ..., ``"TD3"``."""
+    on = [name for name, flag in zip(FIX_NAMES, (twin, delay, smoothing), strict=True) if flag]
+    if not on:
+        return "DDPG updates"
+    if len(on) == len(FIX_NAMES):
+        return "TD3"
+    return " ".join(f"+ {name}" for name in on)
+
+
+@dataclass
+class FixesRun:
+    """One finished run with a combination of TD3's fixes: its learning curve and its over-estimation.
+
+    ``twin``, ``delay`` and ``smoothing`` say which fixes were on; ``overestimation`` is what
+    :func:`rlcourse.diagnostics.q_overestimation` measured on the trained agent.
+    """
+
+    twin: bool
+    delay: bool
+    smoothing: bool
+    history: History
+    overestimation: object  # rlcourse.diagnostics.Overestimation
+
+    @property
+    def fixes(self) -> tuple[bool, bool, bool]:
+        return (bool(self.twin), bool(self.delay), bool(self.smoothing))
+
+    @property
+    def label(self) -> str:
+        return fixes_label(*self.fixes)
+
+
+def find_run(runs: Sequence[FixesRun], twin: bool, delay: bool, smoothing: bool) -> int | None:
+    """The index of the run with exactly these fixes, or ``None`` if that combination was not trained."""
+    wanted = (bool(twin), bool(delay), bool(smoothing))
+    return next((i for i, run in enumerate(runs) if run.fixes == wanted), None)
+
+
+def draw_overestimation(results: Mapping[str, object], highlight: str | None = None, axes=None, fig=None):
+    """Critic estimates against realised returns, for runs ``label -> Overestimation``.
+
+    Left: against the time step ``t`` of the evaluation episodes, the mean over episodes of the critic's
+    ``q_w(S_t, mu(S_t))`` (solid) and of the return ``G_t`` the greedy policy really collected (dashed).
+    Right: the mean gap ``q_w - G`` of each run, one bar each (above 0: over-estimation). ``highlight``
+    draws one run strongly and the others faintly. Draws into ``axes`` (two axes) if given; returns the figure.
+    """
+    import matplotlib.pyplot as plt
+
+    if axes is None:
+        if fig is None:
+            fig = plt.figure(figsize=(11, 3.8))
+        fig.clear()
+        axes = fig.subplots(1, 2, gridspec_kw={"width_ratios": [2, 1]})
+    ax_t, ax_bar = axes
+    labels = list(results)
+    for i, label in enumerate(labels):
+        result = results[label]
+        strong = highlight is None or label == highlight
+        alpha, lw = (1.0, 1.8) if strong else (0.25, 1.0)
+        t, est, ret = result.by_step()
+        ax_t.plot(t, est, color=f"C{i}", alpha=alpha, lw=lw, label=f"{label}: critic")
+        ax_t.plot(t, ret, color=f"C{i}", alpha=alpha, lw=lw, ls="--", label=f"{label}: realised")
+        ax_bar.bar(i, result.mean_gap, color=f"C{i}", alpha=alpha, edgecolor="k" if label == highlight else None)
+    ax_t.set(xlabel="time step t of the evaluation episode", ylabel="value",
+             title="q_w(S_t, μ(S_t)) (solid) vs discounted return G_t (dashed)")
+    ax_bar.axhline(0, color="k", lw=1)
+    ax_bar.set_xticks(range(len(labels)), labels, rotation=20, ha="right", fontsize="small")
+    ax_bar.set(ylabel="mean of q_w − G", title="over-estimation")
+    for ax in (ax_t, ax_bar):
+        ax.grid(alpha=0.3)
+    if len(labels) <= 4:
+        ax_t.legend(fontsize="x-small", ncol=2)
+    fig = ax_t.figure
+    fig.tight_layout()
+    return fig
+
+
+def draw_fixes(
+    runs: Sequence[FixesRun],
+    twin: bool,
+    delay: bool,
+    smoothing: bool,
+    window: int = 10,
+    threshold: float | None = -200.0,
+    fig=None,
+):
+    """Learning curves and over-estimation of all ``runs``, the one with exactly these fixes drawn strongly.
+
+    Left: the rolling mean of the training returns of every run. Middle and right: as
+    :func:`draw_overestimation`. A combination that was not trained highlights nothing. Returns the figure.
+    """
+    import matplotlib.pyplot as plt
+
+    from rlcourse.plots import rolling_mean
+
+    if not runs:
+        raise ValueError("runs is empty: pass at least one FixesRun")
+    index = find_run(runs, twin, delay, smoothing)
+    highlight = None if index is None else runs[index].label
+    if fig is None:
+        fig = plt.figure(figsize=(15, 4))
+    fig.clear()
+    ax_curve, ax_t, ax_bar = fig.subplots(1, 3, gridspec_kw={"width_ratios": [1.3, 1.3, 0.8]})
+    for i, run in enumerate(runs):
+        strong = highlight is None or run.label == highlight
+        steps, returns = run.history.column("env_step"), run.history.column("return")
+        if len(returns):
+            ax_curve.plot(steps, rolling_mean(returns, window), color=f"C{i}", alpha=1.0 if strong else 0.25,
+                          lw=1.8 if strong else 1.0, label=run.label)
+    if threshold is not None:
+        ax_curve.axhline(threshold, color="k", ls="--", lw=1)
+    ax_curve.set(xlabel="env steps", ylabel=f"return (mean of {window})", title="training episodes")
+    ax_curve.grid(alpha=0.3)
+    ax_curve.legend(fontsize="x-small")
+    draw_overestimation({run.label: run.overestimation for run in runs}, highlight=highlight, axes=(ax_t, ax_bar))
+    ax_t.get_legend() and ax_t.get_legend().remove()
+    ax_t.set_title("critic (solid) vs realised return (dashed)", fontsize="medium")
+    title = fixes_label(twin, delay, smoothing)
+    fig.suptitle(title if index is not None else f"{title}: not trained here", fontsize="medium")
+    fig.tight_layout()
+    return fig
+
+
+def fixes_view(runs: Sequence[FixesRun], window: int = 10, threshold: float | None = -200.0):
+    """Three check boxes, one per TD3 fix, over precomputed runs: ticking a box only redraws :func:`draw_fixes`.
+
+    The boxes start at the first run's fixes. A combination without a run says so and highlights nothing.
+    Returns an ``ipywidgets.VBox``; its ``redraw()`` attribute draws the current state (called once here).
+
+    Used by ``notebooks/03_deterministic_policy_gradients.ipynb``.
+    """
+    import ipywidgets as widgets
+
+    if not runs:
+        raise ValueError("runs is empty: pass at least one FixesRun")
+    descriptions = {"twin": "twin critics (min)", "delay": "delayed policy updates", "smoothing": "target smoothing"}
+    boxes = {
+        name: widgets.Checkbox(value=flag, description=descriptions[name], indent=False)
+        for name, flag in zip(FIX_NAMES, runs[0].fixes, strict=True)
+    }
+    status = widgets.HTML("")
+    output = widgets.Output()
+
+    def redraw(_=None):
+        flags = [boxes[name].value for name in FIX_NAMES]
+        index = find_run(runs, *flags)
+        if index is None:
+            trained = ", ".join(run.label for run in runs)
+            status.value = f"<i>{fixes_label(*flags)}</i> was not trained; trained: {trained}"
+        else:
+            gap = runs[index].overestimation
+            status.value = (
+                f"<b>{runs[index].label}</b>: mean over-estimation {gap.mean_gap:+.1f} "
+                f"({100 * gap.relative_gap:+.0f} % of |G|), last 10 training episodes "
+                f"{runs[index].history.mean_return(10):.0f}"
+            )
+        _show(output, draw_fixes(runs, *flags, window=window, threshold=threshold))
+
+    for box in boxes.values():
+        box.observe(redraw, names="value")
+    view = widgets.VBox([widgets.HBox(list(boxes.values())), status, output])
+    view.redraw = redraw
+    redraw()
+    return view

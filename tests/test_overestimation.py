@@ -1,0 +1,146 @@
+"""The Q over-estimation measurement against its definition, and notebook 03's views build headless."""
+
+import matplotlib
+import numpy as np
+import pytest
+import testenvs  # noqa: F401  (registers the rlcourse-test/ environments)
+import torch
+from torch import nn
+
+from rlcourse.diagnostics import Overestimation, q_overestimation, tail_length
+from rlcourse.training import Agent, History
+from rlcourse.widgets import FixesRun, draw_fixes, draw_overestimation, find_run, fixes_label, fixes_view
+
+matplotlib.use("Agg")
+
+
+class Linear(nn.Module):
+    """mu(s) = slope * s (a Box policy); ``greedy`` as the course's policies have it."""
+
+    def __init__(self, slope: float):
+        super().__init__()
+        self.slope = nn.Parameter(torch.tensor(float(slope)))
+
+    def forward(self, obs):
+        return self.slope * obs
+
+    def greedy(self, obs):
+        return self(obs)
+
+
+class ConstantCritic(nn.Module):
+    def __init__(self, value: float):
+        super().__init__()
+        self.value = nn.Parameter(torch.tensor(float(value)))
+
+    def forward(self, obs, action):
+        return self.value.expand(len(obs))
+
+
+class TargetCritic(nn.Module):
+    """The exact Q of the Target env: q(s, a) = -(a - s)^2 (one-step episodes)."""
+
+    def forward(self, obs, action):
+        return -((action - obs) ** 2).sum(-1)
+
+
+class Config:
+    gamma = 0.9
+
+
+def agent(env_id, policy, critic):
+    return Agent(algo="test", env_id=env_id, config=Config(), policy=policy, critic=nn.ModuleList([critic]))
+
+
+def test_tail_length_is_the_smallest_n_with_gamma_to_the_n_below_tol():
+    for gamma in (0.5, 0.9, 0.99):
+        n = tail_length(gamma)
+        assert gamma**n <= 1e-3 < gamma ** (n - 1)
+    assert tail_length(0.99) == 688
+    with pytest.raises(ValueError, match="gamma"):
+        tail_length(1.0)
+
+
+def test_constant_reward_returns_match_the_geometric_sum_and_the_gap_is_known():
+    # Constant-v0: reward 1 every step, time limit 20, truncation only. The measured states are t = 0..19 and
+    # each is followed until step 20 + tail, so G_t = (1 - gamma^(20 + tail - t)) / (1 - gamma).
+    result = q_overestimation(agent("rlcourse-test/Constant-v0", Linear(0.0), ConstantCritic(12.0)), episodes=3)
+    tail = tail_length(0.9)
+    t = np.arange(20)
+    expected = (1 - 0.9 ** (20 + tail - t)) / (1 - 0.9)
+    assert isinstance(result, Overestimation)
+    np.testing.assert_array_equal(result.steps, np.tile(t, 3))
+    np.testing.assert_array_equal(result.episodes, np.repeat([0, 1, 2], 20))
+    np.testing.assert_allclose(result.returns, np.tile(expected, 3), rtol=1e-12)
+    np.testing.assert_allclose(result.estimates, 12.0)
+    assert result.mean_gap == pytest.approx(12.0 - expected.mean(), rel=1e-12)
+    # the tail makes G_t the infinite-horizon value 1 / (1 - gamma) up to gamma^tail
+    assert np.abs(result.returns - 10.0).max() <= 10.0 * 0.9**tail
+    t_, est, ret = result.by_step()
+    np.testing.assert_array_equal(t_, t)
+    np.testing.assert_allclose(ret, expected, rtol=1e-12)
+    assert result.relative_gap == pytest.approx(result.mean_gap / np.abs(result.returns).mean())
+
+
+def test_without_tail_the_returns_stop_at_the_time_limit():
+    result = q_overestimation(agent("rlcourse-test/Constant-v0", Linear(0.0), ConstantCritic(10.0)), episodes=1,
+                              steps=5, tail=1, gamma=0.5)
+    np.testing.assert_allclose(result.returns, (1 - 0.5 ** (6 - np.arange(5))) / (1 - 0.5))
+    assert result.gamma == 0.5
+
+
+def test_exact_critic_on_terminating_env_has_zero_gap_and_sees_the_policy_action():
+    # Target-v0: one step, reward -(a - s)^2. With mu(s) = 0.5 s, G_0 = -(0.5 s - s)^2 and the exact critic
+    # evaluated at (s, mu(s)) gives the same number; at any other action it would not.
+    result = q_overestimation(agent("rlcourse-test/Target-v0", Linear(0.5), TargetCritic()), episodes=6, steps=1)
+    assert len(result.returns) == 6 and (result.returns < 0).all()
+    np.testing.assert_allclose(result.estimates, result.returns, atol=1e-6)
+    assert abs(result.mean_gap) < 1e-6
+
+
+def test_bad_arguments_get_clear_errors():
+    a = agent("rlcourse-test/Constant-v0", Linear(0.0), ConstantCritic(0.0))
+    with pytest.raises(ValueError, match="episodes"):
+        q_overestimation(a, episodes=0)
+    with pytest.raises(ValueError, match="steps"):
+        q_overestimation(agent("rlcourse-test/Target-v0", Linear(0.5), TargetCritic()))  # no time limit
+
+
+def fake_run(twin, delay, smoothing, gap):
+    history = History()
+    for i in range(30):
+        history.add_episode(200 * (i + 1), -1000.0 + 30 * i, 200)
+    steps = np.tile(np.arange(50), 2)
+    returns = -100.0 * np.exp(-steps / 10.0)
+    over = Overestimation(returns + gap, returns, steps, np.repeat([0, 1], 50), 0.99)
+    return FixesRun(twin, delay, smoothing, history, over)
+
+
+@pytest.fixture
+def runs():
+    flags = [(False, False, False), (True, False, False), (True, True, False), (True, True, True)]
+    return [fake_run(*f, gap=g) for f, g in zip(flags, [10.0, -2.0, 5.0, 1.0], strict=True)]
+
+
+def test_labels_and_lookup(runs):
+    assert [r.label for r in runs] == ["DDPG updates", "+ twin", "+ twin + delay", "TD3"]
+    assert fixes_label(False, True, False) == "+ delay"
+    assert find_run(runs, True, True, False) == 2 and find_run(runs, False, True, False) is None
+    assert runs[0].overestimation.mean_gap == pytest.approx(10.0)
+
+
+def test_figures_and_view_build_headless(runs):
+    fig = draw_overestimation({r.label: r.overestimation for r in runs}, highlight="TD3")
+    assert len(fig.axes) == 2
+    fig = draw_fixes(runs, False, True, False)  # a combination that was not trained
+    assert len(fig.axes) == 3 and "not trained" in fig._suptitle.get_text()
+    view = fixes_view(runs)
+    boxes = view.children[0].children
+    assert [b.value for b in boxes] == [False, False, False]
+    boxes[0].value = True
+    assert "+ twin" in view.children[1].value
+    boxes[1].value = True
+    boxes[0].value = False
+    assert "not trained" in view.children[1].value
+    with pytest.raises(ValueError, match="runs is empty"):
+        fixes_view([])
