@@ -27,6 +27,7 @@ from rlcourse.training import Agent, History, progress_bar, seed_everything, tor
 __all__ = ["Config", "PRESETS", "train", "make_agent", "smoothed_target_action"]
 
 NAME = "td3"
+LOG_EVERY = 250  # gradient steps between two rows of diagnostics
 SUMMARY = "twin delayed DDPG: twin critics, delayed updates, target smoothing (each switchable), off-policy"
 
 
@@ -61,7 +62,9 @@ class Config:
         deterministic.check_deterministic_config(self)
 
 
-PRESETS: dict[str, Config] = {}
+# Known to solve the environment (benchmarks/presets.py checks it): seeds 0, 1, 2 reach a mean return
+# of -200 over the last 10 training episodes within 7.0k env steps (the criterion: within 20k).
+PRESETS: dict[str, Config] = {"Pendulum-v1": Config()}
 
 
 def make_agent(config: Config, env_id: str) -> Agent:
@@ -129,7 +132,7 @@ def train(
                     polyak_update(learner.actor_target, actor, config.rho)
                     polyak_update(learner.critics_target, critics, config.rho)
             act = actor.numpy_sampler(rng, config.exploration_noise)
-            if updates % 1000 < config.num_envs:
+            if updates % LOG_EVERY < config.num_envs:
                 history.add_iteration(
                     updates,
                     tracker.env_steps,
