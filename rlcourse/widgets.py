@@ -733,8 +733,11 @@ def draw_overestimation(results: Mapping[str, object], highlight: str | None = N
         ax_t.plot(t, est, color=f"C{i}", alpha=alpha, lw=lw, label=f"{label}: critic")
         ax_t.plot(t, ret, color=f"C{i}", alpha=alpha, lw=lw, ls="--", label=f"{label}: realised")
         ax_bar.bar(i, result.mean_gap, color=f"C{i}", alpha=alpha, edgecolor="k" if label == highlight else None)
-    ax_t.set(xlabel="time step t of the evaluation episode", ylabel="value",
-             title="q_w(S_t, μ(S_t)) (solid) vs discounted return G_t (dashed)")
+    ax_t.set(
+        xlabel="time step t of the evaluation episode",
+        ylabel="value",
+        title="q_w(S_t, μ(S_t)) (solid) vs discounted return G_t (dashed)",
+    )
     ax_bar.axhline(0, color="k", lw=1)
     ax_bar.set_xticks(range(len(labels)), labels, rotation=20, ha="right", fontsize="small")
     ax_bar.set(ylabel="mean of q_w − G", title="over-estimation")
@@ -777,8 +780,14 @@ def draw_fixes(
         strong = highlight is None or run.label == highlight
         steps, returns = run.history.column("env_step"), run.history.column("return")
         if len(returns):
-            ax_curve.plot(steps, rolling_mean(returns, window), color=f"C{i}", alpha=1.0 if strong else 0.25,
-                          lw=1.8 if strong else 1.0, label=run.label)
+            ax_curve.plot(
+                steps,
+                rolling_mean(returns, window),
+                color=f"C{i}",
+                alpha=1.0 if strong else 0.25,
+                lw=1.8 if strong else 1.0,
+                label=run.label,
+            )
     if threshold is not None:
         ax_curve.axhline(threshold, color="k", ls="--", lw=1)
     ax_curve.set(xlabel="env steps", ylabel=f"return (mean of {window})", title="training episodes")

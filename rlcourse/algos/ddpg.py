@@ -14,7 +14,7 @@ from dataclasses import dataclass
 import numpy as np
 import torch
 
-from rlcourse.algos import deterministic
+from rlcourse.algos import offpolicy
 from rlcourse.config import param, replace
 from rlcourse.envs import make_vec_env
 from rlcourse.nets import polyak_update
@@ -49,7 +49,7 @@ class Config:
     threads: int = param(1, "torch threads during training (1 is fastest for small networks)")
 
     def __post_init__(self):
-        deterministic.check_deterministic_config(self)
+        offpolicy.check_deterministic_config(self)
 
 
 # Known to solve the environment (benchmarks/presets.py checks it): seeds 0, 1, 2 reach a mean return
@@ -58,7 +58,7 @@ PRESETS: dict[str, Config] = {"Pendulum-v1": Config()}
 
 
 def make_agent(config: Config, env_id: str) -> Agent:
-    return deterministic.make_agent(NAME, config, env_id, num_critics=1)
+    return offpolicy.make_agent(NAME, config, env_id, num_critics=1)
 
 
 def train(
@@ -74,7 +74,7 @@ def train(
     # Initialize the replay buffer B with capacity N, the actor theta and the critic w,
     # and the target networks theta- <- theta, w- <- w
     agent = make_agent(config, env_id)
-    learner = deterministic.make_learner(agent, envs, config)
+    learner = offpolicy.make_learner(agent, envs, config)
     actor, critics, buffer = learner.actor, learner.critics, learner.buffer
     space = envs.single_action_space
     history = History()
@@ -86,7 +86,7 @@ def train(
         # loop for every iteration
         while tracker.env_steps < config.total_steps:
             # Observe S and select A = mu_theta(S) + epsilon (random actions before learning starts)
-            actions = deterministic.explore(act, obs, tracker.env_steps, space, config, rng)
+            actions = offpolicy.explore(act, obs, tracker.env_steps, space, config, rng)
             # Execute A and observe S' and R; store (S, A, R, S') in B
             obs = step_and_store(envs, obs, actions, buffer, tracker)
             bar.update(config.num_envs)
@@ -100,9 +100,9 @@ def train(
                     next_q = learner.critics_target[0](batch.next_obs, learner.actor_target(batch.next_obs))
                     y = ddpg_target(batch.rewards, next_q, batch.terminated, config.gamma)
                 # Gradient descent step on (y_j - q_w(S_j, A_j))^2 w.r.t. w
-                critic_loss = deterministic.critic_step(critics, learner.critic_opt, batch, y, history, updates)
+                critic_loss = offpolicy.critic_step(critics, learner.critic_opt, batch, y, history, updates)
                 # Gradient ascent step on q_w(S_j, mu_theta(S_j)) w.r.t. theta
-                actor_loss = deterministic.actor_step(actor, critics[0], learner.actor_opt, batch, history, updates)
+                actor_loss = offpolicy.actor_step(actor, critics[0], learner.actor_opt, batch, history, updates)
                 # Update the target networks theta- <- rho theta- + (1 - rho) theta, w- <- rho w- + (1 - rho) w
                 polyak_update(learner.actor_target, actor, config.rho)
                 polyak_update(learner.critics_target, critics, config.rho)

@@ -24,9 +24,10 @@ import numpy as np
 import torch
 from torch import nn
 
+from rlcourse.algos import offpolicy
 from rlcourse.algos.common import check_common_config
-from rlcourse.algos.deterministic import Learner
-from rlcourse.buffers import Batch, ReplayBuffer
+from rlcourse.algos.offpolicy import Learner
+from rlcourse.buffers import Batch
 from rlcourse.config import check_bool, check_positive, check_unit_interval, param, replace
 from rlcourse.envs import make_env, make_vec_env
 from rlcourse.nets import CategoricalPolicy, QCritic, QNetwork, TanhGaussianPolicy, obs_dim, polyak_update
@@ -139,8 +140,6 @@ def train(
     env_id: str = "Pendulum-v1", config: Config | None = None, progress: bool = True, **overrides
 ) -> tuple[Agent, History]:
     """Train SAC on ``env_id``; return the agent and its history."""
-    import copy
-
     config = replace(config or PRESETS.get(env_id, Config()), **overrides)
     seed_everything(config.seed)
     rng = np.random.default_rng(config.seed)
@@ -152,21 +151,7 @@ def train(
     # Initialize B, the actor theta, the critics w and the target critics w- <- w
     agent = make_agent(config, env_id)
     actor, critics = agent.policy, agent.critic
-    learner = Learner(
-        actor=actor,
-        critics=critics,
-        actor_target=actor,  # SAC has no target actor
-        critics_target=copy.deepcopy(critics).requires_grad_(False),
-        actor_opt=torch.optim.Adam(actor.parameters(), lr=config.actor_lr, fused=True),
-        critic_opt=torch.optim.Adam(critics.parameters(), lr=config.critic_lr, fused=True),
-        buffer=ReplayBuffer(
-            config.buffer_size,
-            envs.single_observation_space.shape,
-            () if discrete else space.shape,
-            torch.long if discrete else torch.float32,
-            config.device,
-        ),
-    )
+    learner = offpolicy.make_learner(agent, envs, config, actor_target=False)
     log_alpha = torch.tensor(math.log(max(config.alpha, 1e-8)), requires_grad=True, device=config.device)
     alpha_opt = torch.optim.Adam([log_alpha], lr=config.alpha_lr)
     if discrete:

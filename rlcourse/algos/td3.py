@@ -16,7 +16,7 @@ from dataclasses import dataclass
 import numpy as np
 import torch
 
-from rlcourse.algos import deterministic
+from rlcourse.algos import offpolicy
 from rlcourse.config import check_bool, check_positive, param, replace
 from rlcourse.envs import make_vec_env
 from rlcourse.nets import polyak_update
@@ -59,7 +59,7 @@ class Config:
         check_positive("policy_delay", self.policy_delay, integer=True)
         check_positive("target_noise", self.target_noise, zero_ok=True)
         check_positive("target_noise_clip", self.target_noise_clip, zero_ok=True)
-        deterministic.check_deterministic_config(self)
+        offpolicy.check_deterministic_config(self)
 
 
 # Known to solve the environment (benchmarks/presets.py checks it): seeds 0, 1, 2 reach a mean return
@@ -68,7 +68,7 @@ PRESETS: dict[str, Config] = {"Pendulum-v1": Config()}
 
 
 def make_agent(config: Config, env_id: str) -> Agent:
-    return deterministic.make_agent(NAME, config, env_id, num_critics=2 if config.twin else 1)
+    return offpolicy.make_agent(NAME, config, env_id, num_critics=2 if config.twin else 1)
 
 
 def smoothed_target_action(actor_target, next_obs, config: Config) -> torch.Tensor:
@@ -95,7 +95,7 @@ def train(
 
     # Initialize B, the actor theta and the critics w^1, w^2, and their targets theta- <- theta, w- <- w
     agent = make_agent(config, env_id)
-    learner = deterministic.make_learner(agent, envs, config)
+    learner = offpolicy.make_learner(agent, envs, config)
     actor, critics, buffer = learner.actor, learner.critics, learner.buffer
     space = envs.single_action_space
     history = History()
@@ -106,7 +106,7 @@ def train(
     with torch_threads(config.threads), closing(envs), bar:
         while tracker.env_steps < config.total_steps:
             # Select A = mu_theta(S) + epsilon (uniformly random actions before learning starts)
-            actions = deterministic.explore(act, obs, tracker.env_steps, space, config, rng)
+            actions = offpolicy.explore(act, obs, tracker.env_steps, space, config, rng)
             # Execute A, observe R and S', store (S, A, R, S') in B
             obs = step_and_store(envs, obs, actions, buffer, tracker)
             bar.update(config.num_envs)
@@ -124,11 +124,11 @@ def train(
                     else:
                         y = ddpg_target(batch.rewards, next_q[0], batch.terminated, config.gamma)
                 # Gradient descent on (y_j - q_w^i(S_j, A_j))^2 for both critics
-                critic_loss = deterministic.critic_step(critics, learner.critic_opt, batch, y, history, updates)
+                critic_loss = offpolicy.critic_step(critics, learner.critic_opt, batch, y, history, updates)
                 updates += 1
                 # Every k updates: gradient ascent on q_w^1(S_j, mu_theta(S_j)), then the target networks
                 if updates % config.policy_delay == 0:
-                    actor_loss = deterministic.actor_step(actor, critics[0], learner.actor_opt, batch, history, updates)
+                    actor_loss = offpolicy.actor_step(actor, critics[0], learner.actor_opt, batch, history, updates)
                     polyak_update(learner.actor_target, actor, config.rho)
                     polyak_update(learner.critics_target, critics, config.rho)
             act = actor.numpy_sampler(rng, config.exploration_noise)

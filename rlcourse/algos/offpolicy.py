@@ -1,7 +1,8 @@
-"""What DDPG and TD3 share: the actor and critics, and their two kinds of gradient step.
+"""What the off-policy actor-critics share: DDPG's and TD3's actor and critics, the learner state
+(online and target networks, optimisers, replay buffer) of DDPG, TD3 and SAC, and the gradient steps.
 
-The training loops stay in :mod:`rlcourse.algos.ddpg` and :mod:`rlcourse.algos.td3`, each in the
-order of its slide.
+The training loops stay in :mod:`rlcourse.algos.ddpg`, :mod:`rlcourse.algos.td3` and
+:mod:`rlcourse.algos.sac`, each in the order of its slide.
 """
 
 from __future__ import annotations
@@ -71,25 +72,31 @@ class Learner:
 
     actor: nn.Module
     critics: nn.ModuleList
-    actor_target: nn.Module
+    actor_target: nn.Module | None
     critics_target: nn.ModuleList
     actor_opt: torch.optim.Optimizer
     critic_opt: torch.optim.Optimizer
     buffer: ReplayBuffer
 
 
-def make_learner(agent: Agent, envs: gym.vector.VectorEnv, config: Any) -> Learner:
-    """Targets theta- <- theta and w- <- w (no gradients), Adam for actor and critics, an empty buffer B."""
+def make_learner(agent: Agent, envs: gym.vector.VectorEnv, config: Any, actor_target: bool = True) -> Learner:
+    """Targets theta- <- theta (if ``actor_target``; SAC has none) and w- <- w, Adam for actor and
+    critics, an empty buffer B for the environment's actions."""
     space = envs.single_action_space
+    discrete = isinstance(space, gym.spaces.Discrete)
     return Learner(
         actor=agent.policy,
         critics=agent.critic,
-        actor_target=copy.deepcopy(agent.policy).requires_grad_(False),
+        actor_target=copy.deepcopy(agent.policy).requires_grad_(False) if actor_target else None,
         critics_target=copy.deepcopy(agent.critic).requires_grad_(False),
         actor_opt=torch.optim.Adam(agent.policy.parameters(), lr=config.actor_lr, fused=True),
         critic_opt=torch.optim.Adam(agent.critic.parameters(), lr=config.critic_lr, fused=True),
         buffer=ReplayBuffer(
-            config.buffer_size, envs.single_observation_space.shape, space.shape, torch.float32, config.device
+            config.buffer_size,
+            envs.single_observation_space.shape,
+            () if discrete else space.shape,
+            torch.long if discrete else torch.float32,
+            config.device,
         ),
     )
 
