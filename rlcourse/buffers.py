@@ -56,6 +56,8 @@ class ReplayBuffer:
     def add(self, obs, actions, rewards, next_obs, terminated, truncated) -> None:
         """Store a batch of ``n`` transitions (one per environment); the oldest are overwritten when full."""
         n = len(rewards)
+        if n > self.capacity:
+            raise ValueError(f"cannot add {n} transitions at once to a buffer of capacity {self.capacity}")
         idx = torch.arange(self.position, self.position + n) % self.capacity
         for store, value in (
             (self.obs, obs),

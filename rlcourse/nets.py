@@ -5,7 +5,8 @@ algorithm writes ``pi = policy(obs); pi.log_prob(actions); pi.entropy()`` just a
 ``log pi_theta(A_t | S_t)``. ``log_prob`` and ``entropy`` of the Gaussian head sum over action
 dimensions (an ``Independent`` normal), so both heads give one number per state.
 ``policy.greedy(obs)`` returns the most likely actions, and ``policy.numpy_sampler(rng)`` a fast
-NumPy function that draws actions in the rollout loop.
+NumPy function that draws actions in the rollout loop. Off-policy pieces: ``QNetwork`` (DQN),
+``DeterministicPolicy`` (DDPG, TD3), ``TanhGaussianPolicy`` (SAC), ``QCritic`` and ``polyak_update``.
 """
 
 from __future__ import annotations
@@ -199,6 +200,8 @@ class TanhGaussianPolicy(nn.Module):
     The squashing keeps actions in the Box; its log-density is the Gaussian's minus the log of the
     Jacobian, ``log pi(a|s) = log N(u) - sum_i log(scale_i (1 - tanh(u_i)^2))`` (Haarnoja et al. 2018,
     appendix C), computed in the stable form ``log(1 - tanh(u)^2) = 2 (log 2 - u - softplus(-2u))``.
+    It is the density of the action the environment gets, so it includes ``log scale`` (as CleanRL;
+    Stable-Baselines3 measures it in [-1, 1]); an entropy target shifts by ``sum_i log scale_i``.
     """
 
     LOG_STD_MIN, LOG_STD_MAX = -20.0, 2.0

@@ -89,3 +89,30 @@ def test_soft_td_target_matches_the_contract():
     # alpha = 0 is the ordinary (hard) target.
     hard = soft_td_target(r, next_q, next_log_prob, term, 0.9, 0.0)
     torch.testing.assert_close(hard, r + 0.9 * (1 - term.float()) * next_q)
+
+
+def test_replay_buffer_refuses_more_transitions_than_it_holds():
+    buffer = ReplayBuffer(2, (1,))
+    with pytest.raises(ValueError, match="cannot add 3 transitions at once to a buffer of capacity 2"):
+        buffer.add(np.zeros((3, 1)), np.zeros(3), np.zeros(3), np.zeros((3, 1)), np.zeros(3, bool), np.zeros(3, bool))
+
+
+def test_the_actor_step_leaves_the_critic_untouched():
+    """Gradient ascent on q_w(S, mu_theta(S)) w.r.t. theta only: w gets no gradient, theta does."""
+    from rlcourse.algos import offpolicy, td3
+    from rlcourse.buffers import Batch
+    from rlcourse.training import History
+
+    agent = td3.make_agent(td3.Config(hidden=(8,)), "Pendulum-v1")
+    obs = torch.randn(5, 3)
+    batch = Batch(
+        obs, torch.zeros(5, 1), torch.zeros(5), obs, torch.zeros(5, dtype=torch.bool), torch.zeros(5, dtype=torch.bool)
+    )
+    before = [p.clone() for p in agent.critic.parameters()]
+    actor_before = [p.clone() for p in agent.policy.parameters()]
+    optimizer = torch.optim.Adam(agent.policy.parameters(), lr=0.1)
+    offpolicy.actor_step(agent.policy, agent.critic[0], optimizer, batch, History(), 0)
+    assert all(p.grad is None for p in agent.critic.parameters())
+    assert all(torch.equal(a, b) for a, b in zip(before, agent.critic.parameters(), strict=True))
+    assert any(not torch.equal(a, b) for a, b in zip(actor_before, agent.policy.parameters(), strict=True))
+    assert all(p.requires_grad for p in agent.critic.parameters())  # unfrozen again

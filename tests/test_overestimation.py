@@ -83,8 +83,9 @@ def test_constant_reward_returns_match_the_geometric_sum_and_the_gap_is_known():
 
 
 def test_without_tail_the_returns_stop_at_the_time_limit():
-    result = q_overestimation(agent("rlcourse-test/Constant-v0", Linear(0.0), ConstantCritic(10.0)), episodes=1,
-                              steps=5, tail=1, gamma=0.5)
+    result = q_overestimation(
+        agent("rlcourse-test/Constant-v0", Linear(0.0), ConstantCritic(10.0)), episodes=1, steps=5, tail=1, gamma=0.5
+    )
     np.testing.assert_allclose(result.returns, (1 - 0.5 ** (6 - np.arange(5))) / (1 - 0.5))
     assert result.gamma == 0.5
 

@@ -43,7 +43,9 @@ class Config:
     learning_starts: int = param(1_000, "env steps of experience before the first update")
     train_every: int = param(256, "env steps between training phases")
     gradient_steps: int = param(128, "gradient steps per training phase")
-    target_update_every: int = param(128, "gradient steps between target-network updates")
+    target_update_every: int = param(
+        128, "gradient steps between target-network updates (128 with gradient_steps=128: once per training phase)"
+    )
     rho: float = param(0.0, "target update w- <- rho w- + (1 - rho) w; 0 copies the network (Mnih et al.)")
     epsilon_start: float = param(1.0, "exploration rate at the start")
     epsilon_end: float = param(0.04, "exploration rate after the decay")

@@ -8,6 +8,8 @@ The training loops stay in :mod:`rlcourse.algos.ddpg`, :mod:`rlcourse.algos.td3`
 from __future__ import annotations
 
 import copy
+from collections.abc import Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass
 from typing import Any
 
@@ -29,6 +31,7 @@ __all__ = [
     "make_agent",
     "Learner",
     "make_learner",
+    "frozen",
     "explore",
     "critic_step",
     "actor_step",
@@ -51,10 +54,10 @@ def make_agent(algo: str, config: Any, env_id: str, num_critics: int) -> Agent:
     env = make_env(env_id)
     try:
         space = env.action_space
-        if not isinstance(space, gym.spaces.Box) or len(space.shape) != 1:
+        if not isinstance(space, gym.spaces.Box) or len(space.shape) != 1 or not space.is_bounded():
             raise ValueError(
                 f"{algo} cannot handle the action space {space}: a deterministic policy gradient needs "
-                "continuous actions (a flat Box); for finite action sets use dqn, a2c or sac"
+                "continuous actions in bounds (a flat, bounded Box); for finite action sets use dqn, a2c or sac"
             )
         n = obs_dim(env.observation_space)
         actor = DeterministicPolicy(n, space.low, space.high, config.hidden)
@@ -101,6 +104,19 @@ def make_learner(agent: Agent, envs: gym.vector.VectorEnv, config: Any, actor_ta
     )
 
 
+@contextmanager
+def frozen(module: nn.Module) -> Iterator[None]:
+    """Compute through ``module`` without gradients for its own parameters (then restore them)."""
+    params = [p for p in module.parameters() if p.requires_grad]
+    for p in params:
+        p.requires_grad_(False)
+    try:
+        yield
+    finally:
+        for p in params:
+            p.requires_grad_(True)
+
+
 def explore(act, obs: np.ndarray, env_steps: int, space: gym.spaces.Box, config: Any, rng: np.random.Generator):
     """``A = mu_theta(S) + epsilon``; before ``learning_starts`` env steps, uniformly random actions."""
     if env_steps < config.learning_starts:
@@ -128,12 +144,9 @@ def critic_step(
 def actor_step(
     actor: nn.Module, critic: nn.Module, optimizer: torch.optim.Optimizer, batch: Batch, history: History, step: int
 ) -> float:
-    """One gradient ascent step on ``mean q_w(S_j, mu_theta(S_j))`` w.r.t. the actor's parameters only.
-
-    The critic's weights get gradients too (the chain rule passes through them) but its optimiser
-    never sees them: they are zeroed before the next critic step.
-    """
-    loss = -critic(batch.obs, actor(batch.obs)).mean()
+    """One gradient ascent step on ``mean q_w(S_j, mu_theta(S_j))`` w.r.t. the actor's parameters only."""
+    with frozen(critic):  # the gradient flows through q_w into the action, not into w
+        loss = -critic(batch.obs, actor(batch.obs)).mean()
     check_finite(history, step, actor_loss=loss)
     optimizer.zero_grad(set_to_none=True)
     loss.backward()

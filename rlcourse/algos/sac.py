@@ -26,7 +26,7 @@ from torch import nn
 
 from rlcourse.algos import offpolicy
 from rlcourse.algos.common import check_common_config
-from rlcourse.algos.offpolicy import Learner
+from rlcourse.algos.offpolicy import Learner, frozen
 from rlcourse.buffers import Batch
 from rlcourse.config import check_bool, check_positive, check_unit_interval, param, replace
 from rlcourse.envs import make_env, make_vec_env
@@ -92,11 +92,13 @@ def make_agent(config: Config, env_id: str) -> Agent:
         if isinstance(space, gym.spaces.Discrete):
             actor = CategoricalPolicy(n, int(space.n), config.hidden)
             critics = nn.ModuleList(QNetwork(n, int(space.n), config.hidden) for _ in range(2))
-        elif isinstance(space, gym.spaces.Box) and len(space.shape) == 1:
+        elif isinstance(space, gym.spaces.Box) and len(space.shape) == 1 and space.is_bounded():
             actor = TanhGaussianPolicy(n, space.low, space.high, config.hidden)
             critics = nn.ModuleList(QCritic(n, space.shape[0], config.hidden) for _ in range(2))
         else:
-            raise ValueError(f"sac cannot handle the action space {space}: allowed are Discrete(n) and a flat Box(k,)")
+            raise ValueError(
+                f"sac cannot handle the action space {space}: allowed are Discrete(n) and a flat, bounded Box(k,)"
+            )
     finally:
         env.close()
     return Agent(
@@ -132,7 +134,8 @@ def actor_loss_and_entropy(learner: Learner, batch: Batch, alpha: float, discret
         loss = (pi.probs * (alpha * pi.logits - q)).sum(-1).mean()
         return loss, pi.entropy()
     action, log_prob = learner.actor.sample(batch.obs)
-    q = torch.minimum(*(critic(batch.obs, action) for critic in learner.critics))
+    with frozen(learner.critics):  # the gradient flows through q_w into the action, not into w
+        q = torch.minimum(*(critic(batch.obs, action) for critic in learner.critics))
     return (alpha * log_prob - q).mean(), -log_prob
 
 
@@ -169,10 +172,10 @@ def train(
     with torch_threads(config.threads), closing(envs), bar:
         while tracker.env_steps < config.total_steps:
             # Observe S and select A ~ pi_theta(.|S) (random actions before learning starts)
-            if tracker.env_steps < config.learning_starts:
-                actions = np.array([space.sample() for _ in range(config.num_envs)])
+            if discrete and tracker.env_steps < config.learning_starts:
+                actions = rng.integers(space.n, size=config.num_envs)
             else:
-                actions = act(obs)
+                actions = offpolicy.explore(act, obs, tracker.env_steps, space, config, rng)
             # Execute A, observe S' and R, store (S, A, R, S') in B
             obs = step_and_store(envs, obs, actions, learner.buffer, tracker)
             bar.update(config.num_envs)
