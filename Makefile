@@ -10,7 +10,7 @@ BIN := $(VENV)/bin
 # there is one; if the release does not exist for your platform, the newest torch is installed.
 TORCH ?= torch==2.13.0
 
-.PHONY: lab test bench clean
+.PHONY: lab test bench figures clean
 
 $(BIN)/.rlcourse-installed: pyproject.toml
 	@$(PYTHON) -c 'import sys; sys.exit("rlcourse needs Python >= 3.10, found " + sys.version.split()[0]) if sys.version_info < (3, 10) else None'
@@ -32,6 +32,9 @@ bench: $(BIN)/.rlcourse-installed
 	$(BIN)/python -m pip install -e ".[test,bench]"
 	$(BIN)/python benchmarks/a2c_cartpole.py
 	$(BIN)/python benchmarks/presets.py
+
+figures: $(BIN)/.rlcourse-installed
+	$(BIN)/python benchmarks/make_figures.py
 
 clean:
 	rm -rf $(VENV) runs .pytest_cache .hypothesis
