@@ -226,23 +226,15 @@ def test_dqn_learns_cartpole():
     assert q_mean[-1] > 5 * q_mean[0]  # the values grew with the episodes
 
 
-def test_td3_learns_pendulum():
-    """Random actions score about -1200 on Pendulum; a few thousand TD3 steps swing the pole up."""
-    agent, history = td3.train(
+@pytest.mark.parametrize("module,num_critics", [(td3, 2), (ddpg, 1)], ids=["td3", "ddpg"])
+def test_deterministic_actor_critics_learn_pendulum(module, num_critics):
+    """Random actions score about -1200 on Pendulum; a few thousand steps swing the pole up."""
+    agent, history = module.train(
         "Pendulum-v1", progress=False, seed=0, total_steps=6_000, hidden=(64, 64), actor_lr=2e-3, critic_lr=2e-3
     )
     assert np.mean(history.column("return")[:5]) < -900
     assert evaluate(agent, episodes=5).mean() > -400
-    assert len(agent.critic) == 2
-
-
-def test_ddpg_learns_pendulum():
-    agent, history = ddpg.train(
-        "Pendulum-v1", progress=False, seed=0, total_steps=6_000, hidden=(64, 64), actor_lr=2e-3, critic_lr=2e-3
-    )
-    assert np.mean(history.column("return")[:5]) < -900
-    assert evaluate(agent, episodes=5).mean() > -400
-    assert len(agent.critic) == 1
+    assert len(agent.critic) == num_critics
 
 
 def test_td3_without_its_fixes_has_one_critic_and_still_runs():
