@@ -6,7 +6,7 @@
     rlcourse evaluate runs/a2c --episodes 20
 
 A run folder holds ``config.json``, ``history.csv`` (episodes), ``diagnostics.csv`` (iterations),
-``checkpoint.pt`` and ``learning_curve.png``.
+``evaluations.csv`` (greedy evaluations, with ``--eval-every``), ``checkpoint.pt`` and ``learning_curve.png``.
 """
 
 from __future__ import annotations
@@ -21,7 +21,14 @@ from rlcourse.algos import ALGORITHMS, get_algorithm
 from rlcourse.config import replace, to_dict
 from rlcourse.training import CheckpointError, History, NonFiniteError, load_checkpoint, save_checkpoint, write_json
 
-RUN_FILES = ("config.json", "history.csv", "diagnostics.csv", "checkpoint.pt", "learning_curve.png")
+RUN_FILES = (
+    "config.json",
+    "history.csv",
+    "diagnostics.csv",
+    "evaluations.csv",
+    "checkpoint.pt",
+    "learning_curve.png",
+)
 # Options of `train` that are not hyperparameters of the config, or are spelt differently.
 COMMON_FIELDS = {"seed", "device", "total_steps"}
 

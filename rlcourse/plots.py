@@ -33,7 +33,8 @@ def learning_curve(
     title: str | None = None,
     ax=None,
 ):
-    """Episode returns against env steps (or ``x="wall_time"``): faint dots, a rolling mean, the threshold.
+    """Episode returns against env steps (or ``x="wall_time"``): faint dots, a rolling mean, the threshold,
+    and the greedy evaluations (circles) if the run made any.
 
     Returns the matplotlib figure. Without ``ax`` it is a new figure outside pyplot's state machine,
     so a notebook shows it once, as the cell's value, and scripts can ``fig.savefig(...)``.
@@ -54,6 +55,10 @@ def learning_curve(
             continue
         ax.plot(xs, returns, ".", color=color, alpha=0.15, markersize=3)
         ax.plot(xs, rolling_mean(returns, window), color=color, label=label or None)
+        if history.evaluations and x in ("env_step", "wall_time"):
+            # greedy evaluations: the learned policy itself, without exploration
+            evals = history.column(x, "evaluations"), history.column("mean_return", "evaluations")
+            ax.plot(*evals, "o--", color=color, markersize=4, label=f"{label} greedy evaluation".strip())
     if threshold is not None:
         ax.axhline(threshold, color="k", linestyle="--", linewidth=1, label=f"threshold {threshold:g}")
     ax.set_xlabel({"env_step": "environment steps", "wall_time": "wall-clock seconds"}.get(x, x))

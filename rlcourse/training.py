@@ -1,8 +1,10 @@
 """What every training loop shares: seeding, history, progress bar, the agent, evaluation, checkpoints.
 
-The history has two tables. ``episodes``: one row per finished training episode (``env_step`` at its
+The history has three tables. ``episodes``: one row per finished training episode (``env_step`` at its
 end, ``wall_time`` in seconds since training began, ``return``, ``length``). ``iterations``: one row per
-policy update with its diagnostics (see :mod:`rlcourse.diagnostics` for their names).
+policy update with its diagnostics (see :mod:`rlcourse.diagnostics` for their names). ``evaluations``:
+one row per greedy evaluation during training (``eval_every`` in the off-policy configs), with the
+mean, minimum and maximum return of its episodes.
 """
 
 from __future__ import annotations
@@ -34,6 +36,7 @@ __all__ = [
     "progress_bar",
     "check_finite",
     "evaluate",
+    "evaluate_on_schedule",
     "save_checkpoint",
     "load_checkpoint",
 ]
@@ -52,13 +55,15 @@ class CheckpointError(ValueError):
 
 
 class History:
-    """Per-episode returns and per-iteration diagnostics of one training run."""
+    """Per-episode returns, per-iteration diagnostics and greedy evaluations of one training run."""
 
     EPISODE_COLUMNS = ("env_step", "wall_time", "return", "length")
+    EVALUATION_COLUMNS = ("env_step", "wall_time", "mean_return", "min_return", "max_return", "episodes")
 
     def __init__(self) -> None:
         self.episodes: list[dict[str, float]] = []
         self.iterations: list[dict[str, float]] = []
+        self.evaluations: list[dict[str, float]] = []
         self.start = time.perf_counter()
 
     def wall_time(self) -> float:
@@ -71,6 +76,19 @@ class History:
         row = {"iteration": iteration, "env_step": env_step, "wall_time": self.wall_time()}
         row.update({k: float(v) for k, v in diagnostics.items()})
         self.iterations.append(row)
+
+    def add_evaluation(self, env_step: int, returns: np.ndarray) -> None:
+        returns = np.asarray(returns, dtype=float)
+        self.evaluations.append(
+            {
+                "env_step": env_step,
+                "wall_time": self.wall_time(),
+                "mean_return": float(returns.mean()),
+                "min_return": float(returns.min()),
+                "max_return": float(returns.max()),
+                "episodes": len(returns),
+            }
+        )
 
     def column(self, name: str, table: str = "episodes") -> np.ndarray:
         return np.array([row[name] for row in getattr(self, table)], dtype=float)
@@ -88,12 +106,19 @@ class History:
                 return self.episodes[i]
         return None
 
+    def first_evaluation_reaching(self, threshold: float) -> dict[str, float] | None:
+        """The first greedy evaluation whose mean return reaches ``threshold``."""
+        return next((row for row in self.evaluations if row["mean_return"] >= threshold), None)
+
     def save(self, run_dir: str | Path) -> None:
-        """Write ``history.csv`` (episodes) and ``diagnostics.csv`` (iterations)."""
+        """Write ``history.csv`` (episodes), ``diagnostics.csv`` (iterations) and, if there were
+        any, ``evaluations.csv``."""
         run_dir = Path(run_dir)
         _write_csv(run_dir / "history.csv", self.episodes, list(self.EPISODE_COLUMNS))
         columns = list(dict.fromkeys(k for row in self.iterations for k in row))
         _write_csv(run_dir / "diagnostics.csv", self.iterations, columns)
+        if self.evaluations:
+            _write_csv(run_dir / "evaluations.csv", self.evaluations, list(self.EVALUATION_COLUMNS))
 
     @classmethod
     def load(cls, run_dir: str | Path) -> History:
@@ -102,6 +127,8 @@ class History:
         history.episodes = _read_csv(run_dir / "history.csv")
         if (run_dir / "diagnostics.csv").exists():
             history.iterations = _read_csv(run_dir / "diagnostics.csv")
+        if (run_dir / "evaluations.csv").exists():
+            history.evaluations = _read_csv(run_dir / "evaluations.csv")
         return history
 
 
@@ -205,6 +232,24 @@ def evaluate(agent: Agent, episodes: int = 10, seed: int = 10_000, greedy: bool 
         running &= ~(terminated | truncated)
     envs.close()
     return returns
+
+
+def evaluate_on_schedule(agent: Agent, history: History, env_step: int, config: Any, final: bool = False) -> None:
+    """Every ``config.eval_every`` env steps (and once at the end, ``final=True``), run
+    ``config.eval_episodes`` greedy episodes and add their returns to ``history.evaluations``.
+
+    Off-policy methods train on exploratory behaviour (epsilon-greedy, noisy or stochastic actions),
+    so their training returns understate the policy they have learned; this measures the policy itself.
+    ``eval_every=0`` turns it off. Each evaluation has its own environment seeds, so the same run
+    gives the same evaluations; the training's random numbers are not touched.
+    """
+    every = config.eval_every
+    if not every:
+        return
+    last = history.evaluations[-1]["env_step"] if history.evaluations else 0
+    if (final and last < env_step) or env_step - last >= every:
+        seed = 10_000 + 100 * len(history.evaluations)
+        history.add_evaluation(env_step, evaluate(agent, config.eval_episodes, seed=seed))
 
 
 CHECKPOINT_FORMAT = "rlcourse-checkpoint-1"

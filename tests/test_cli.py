@@ -39,6 +39,8 @@ def trained(tmp_path_factory):
                 "32",
                 "--normalize-advantages",
                 "false",
+                "--eval-every",
+                "1000",
             ]
         )
         == 0
@@ -47,7 +49,7 @@ def trained(tmp_path_factory):
 
 
 def test_train_writes_all_files(trained):
-    for name in ("config.json", "history.csv", "diagnostics.csv", "checkpoint.pt", "learning_curve.png"):
+    for name in ("config.json", "history.csv", "diagnostics.csv", "evaluations.csv", "checkpoint.pt"):
         assert (trained / name).stat().st_size > 0, name
     meta = json.loads((trained / "config.json").read_text())
     assert meta["algo"] == "a2c" and meta["env_id"] == "CartPole-v1"
@@ -56,6 +58,10 @@ def test_train_writes_all_files(trained):
     assert meta["config"]["normalize_advantages"] is False
     header = (trained / "history.csv").read_text().splitlines()[0]
     assert header == "env_step,wall_time,return,length"
+    evaluations = (trained / "evaluations.csv").read_text().splitlines()
+    assert evaluations[0] == "env_step,wall_time,mean_return,min_return,max_return,episodes"
+    # rollouts of 8 envs x 16 steps: the first rollout end past 1000 and 2000 steps, then the final policy
+    assert [line.split(",")[0] for line in evaluations[1:]] == ["1024", "2048", "2944"]
     assert (trained / "learning_curve.png").read_bytes()[:4] == b"\x89PNG"
 
 

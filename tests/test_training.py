@@ -4,9 +4,9 @@ import numpy as np
 import pytest
 import torch
 
-from rlcourse.algos import a2c, reinforce
+from rlcourse.algos import a2c, dqn, reinforce
 from rlcourse.plots import learning_curve, rolling_mean
-from rlcourse.training import History, load_checkpoint, save_checkpoint
+from rlcourse.training import History, evaluate, load_checkpoint, save_checkpoint
 
 
 def test_rolling_mean_is_the_mean_of_the_last_window_values():
@@ -29,6 +29,55 @@ def test_history_round_trip_and_threshold(tmp_path):
     assert back.iterations[0]["entropy"] == 0.5
     fig = learning_curve({"run": back}, threshold=45)
     assert fig.axes[0].get_xlabel() == "environment steps"
+
+
+def test_evaluations_round_trip_and_first_reaching(tmp_path):
+    h = History()
+    h.add_evaluation(1_000, np.array([100.0, 300.0]))
+    h.add_evaluation(2_000, np.array([480.0, 500.0]))
+    assert h.evaluations[0]["mean_return"] == 200 and h.evaluations[0]["min_return"] == 100
+    assert h.first_evaluation_reaching(475)["env_step"] == 2_000
+    assert h.first_evaluation_reaching(501) is None
+    h.save(tmp_path)
+    assert History.load(tmp_path).evaluations == h.evaluations
+
+
+def test_no_evaluations_file_without_evaluations(tmp_path):
+    History().save(tmp_path)
+    assert not (tmp_path / "evaluations.csv").exists()
+    assert History.load(tmp_path).evaluations == []
+
+
+def test_evaluation_schedule_every_k_steps_and_once_at_the_end():
+    """eval_every=300 over 1000 steps: evaluations at 300, 600, 900 (the first step at or past each
+    multiple) and the final one at 1000, each with eval_episodes greedy episodes."""
+    agent, history = a2c.train(
+        "CartPole-v1",
+        progress=False,
+        total_steps=1_000,
+        num_envs=4,
+        rollout_steps=25,
+        hidden=(8,),
+        eval_every=300,
+        eval_episodes=3,
+    )
+    steps = [row["env_step"] for row in history.evaluations]
+    assert steps == [300, 600, 900, 1_000]
+    assert all(row["episodes"] == 3 for row in history.evaluations)
+    # the final evaluation is the returned agent's greedy policy on the same seeds
+    final = history.evaluations[-1]
+    returns = evaluate(agent, 3, seed=10_000 + 100 * 3)
+    assert final["mean_return"] == pytest.approx(returns.mean())
+
+
+def test_evaluation_does_not_change_the_training_run():
+    kwargs = dict(
+        progress=False, total_steps=1_500, learning_starts=200, train_every=100, gradient_steps=10, hidden=(16,)
+    )
+    _, plain = dqn.train("CartPole-v1", **kwargs)
+    _, evaluated = dqn.train("CartPole-v1", eval_every=500, **kwargs)
+    assert plain.column("return").tolist() == evaluated.column("return").tolist()
+    assert len(evaluated.evaluations) == 3
 
 
 @pytest.mark.parametrize("module", [a2c, reinforce])

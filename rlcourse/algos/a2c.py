@@ -28,7 +28,7 @@ from rlcourse.algos.common import actor_critic_step, check_on_policy_config, mak
 from rlcourse.config import check_choice, check_positive, check_unit_interval, param, replace
 from rlcourse.envs import make_vec_env
 from rlcourse.rollouts import EpisodeTracker, collect_rollout
-from rlcourse.training import Agent, History, progress_bar, seed_everything, torch_threads
+from rlcourse.training import Agent, History, evaluate_on_schedule, progress_bar, seed_everything, torch_threads
 
 __all__ = ["Config", "PRESETS", "train", "make_agent", "advantages_and_targets"]
 
@@ -54,6 +54,8 @@ class Config:
     max_grad_norm: float = param(0.5, "clip each network's gradient norm to this (inf: no clipping, as on the slide)")
     log_std_init: float = param(0.0, "initial log standard deviation of a Gaussian policy")
     seed: int = param(0, "random seed")
+    eval_every: int = param(0, "env steps between greedy evaluations during training (0: none)")
+    eval_episodes: int = param(10, "episodes per greedy evaluation")
     device: str = param("cpu", "'cpu' or 'cuda'")
     threads: int = param(1, "torch threads during training (1 is fastest for small networks)")
 
@@ -154,6 +156,8 @@ def train(
             )
             history.add_iteration(iteration, tracker.env_steps, sps=tracker.env_steps / history.wall_time(), **stats)
             bar.update(rollout.num_transitions)
+            evaluate_on_schedule(agent, history, tracker.env_steps, config)
             if history.episodes:
                 bar.set_postfix(mean_return=f"{history.mean_return():.1f}", refresh=False)
+        evaluate_on_schedule(agent, history, tracker.env_steps, config, final=True)
     return agent, history

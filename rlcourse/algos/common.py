@@ -29,11 +29,13 @@ __all__ = ["check_common_config", "check_on_policy_config", "make_actor_critic",
 
 
 def check_common_config(config: Any) -> None:
-    """Checks every algorithm's config needs: gamma, sizes, layers, seed, device."""
+    """Checks every algorithm's config needs: gamma, sizes, layers, seed, device, evaluation schedule."""
     check_unit_interval("gamma", config.gamma)
     check_positive("total_steps", config.total_steps, integer=True)
     check_positive("num_envs", config.num_envs, integer=True)
     check_positive("threads", config.threads, integer=True)
+    check_positive("eval_every", config.eval_every, integer=True, zero_ok=True)
+    check_positive("eval_episodes", config.eval_episodes, integer=True)
     check_layers("hidden", config.hidden)
     check_seed(config.seed)
     check_device(config.device)

@@ -24,7 +24,15 @@ from rlcourse.envs import make_env, make_vec_env
 from rlcourse.nets import QNetwork, obs_dim, polyak_update
 from rlcourse.objectives import double_dqn_target, dqn_target
 from rlcourse.rollouts import EpisodeTracker, step_and_store
-from rlcourse.training import Agent, History, check_finite, progress_bar, seed_everything, torch_threads
+from rlcourse.training import (
+    Agent,
+    History,
+    check_finite,
+    evaluate_on_schedule,
+    progress_bar,
+    seed_everything,
+    torch_threads,
+)
 
 __all__ = ["Config", "PRESETS", "train", "make_agent", "epsilon_at"]
 
@@ -57,6 +65,8 @@ class Config:
     hidden: tuple = param((256, 256), "hidden layer sizes of the Q-network")
     max_grad_norm: float = param(10.0, "clip the gradient norm to this (inf: no clipping)")
     seed: int = param(0, "random seed")
+    eval_every: int = param(0, "env steps between greedy evaluations during training (0: none)")
+    eval_episodes: int = param(10, "episodes per greedy evaluation")
     device: str = param("cpu", "'cpu' or 'cuda'")
     threads: int = param(1, "torch threads during training (1 is fastest for small networks)")
 
@@ -127,6 +137,7 @@ def train(
             # Store (S, A, R, S') in B, with S' the real next state (also at a time limit)
             obs = step_and_store(envs, obs, act(obs, epsilon), buffer, tracker)
             bar.update(config.num_envs)
+            evaluate_on_schedule(agent, history, tracker.env_steps, config)
             if tracker.env_steps < config.learning_starts or tracker.env_steps - last_phase_step < config.train_every:
                 continue
             last_phase_step = tracker.env_steps
@@ -169,4 +180,5 @@ def train(
             )
             if history.episodes:
                 bar.set_postfix(mean_return=f"{history.mean_return():.1f}", epsilon=f"{epsilon:.2f}", refresh=False)
+        evaluate_on_schedule(agent, history, tracker.env_steps, config, final=True)
     return agent, history

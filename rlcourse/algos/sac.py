@@ -33,7 +33,15 @@ from rlcourse.envs import make_env, make_vec_env
 from rlcourse.nets import CategoricalPolicy, QCritic, QNetwork, TanhGaussianPolicy, obs_dim, polyak_update
 from rlcourse.objectives import critic_loss, soft_td_target
 from rlcourse.rollouts import EpisodeTracker, step_and_store
-from rlcourse.training import Agent, History, check_finite, progress_bar, seed_everything, torch_threads
+from rlcourse.training import (
+    Agent,
+    History,
+    check_finite,
+    evaluate_on_schedule,
+    progress_bar,
+    seed_everything,
+    torch_threads,
+)
 
 __all__ = ["Config", "PRESETS", "train", "make_agent"]
 
@@ -63,6 +71,8 @@ class Config:
     total_steps: int = param(20_000, "environment steps for the whole run")
     hidden: tuple = param((256, 256), "hidden layer sizes of actor and critics")
     seed: int = param(0, "random seed")
+    eval_every: int = param(0, "env steps between greedy evaluations during training (0: none)")
+    eval_episodes: int = param(10, "episodes per greedy evaluation")
     device: str = param("cpu", "'cpu' or 'cuda'")
     threads: int = param(1, "torch threads during training (1 is fastest for small networks)")
 
@@ -179,6 +189,7 @@ def train(
             # Execute A, observe S' and R, store (S, A, R, S') in B
             obs = step_and_store(envs, obs, actions, learner.buffer, tracker)
             bar.update(config.num_envs)
+            evaluate_on_schedule(agent, history, tracker.env_steps, config)
             if tracker.env_steps < config.learning_starts:
                 continue
             for _ in range(config.num_envs):
@@ -224,4 +235,5 @@ def train(
                 )
                 if history.episodes:
                     bar.set_postfix(mean_return=f"{history.mean_return(10):.1f}", alpha=f"{alpha:.3f}", refresh=False)
+        evaluate_on_schedule(agent, history, tracker.env_steps, config, final=True)
     return agent, history

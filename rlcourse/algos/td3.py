@@ -22,7 +22,7 @@ from rlcourse.envs import make_vec_env
 from rlcourse.nets import polyak_update
 from rlcourse.objectives import ddpg_target, td3_target
 from rlcourse.rollouts import EpisodeTracker, step_and_store
-from rlcourse.training import Agent, History, progress_bar, seed_everything, torch_threads
+from rlcourse.training import Agent, History, evaluate_on_schedule, progress_bar, seed_everything, torch_threads
 
 __all__ = ["Config", "PRESETS", "train", "make_agent", "smoothed_target_action"]
 
@@ -51,6 +51,8 @@ class Config:
     total_steps: int = param(20_000, "environment steps for the whole run")
     hidden: tuple = param((256, 256), "hidden layer sizes of actor and critics")
     seed: int = param(0, "random seed")
+    eval_every: int = param(0, "env steps between greedy evaluations during training (0: none)")
+    eval_episodes: int = param(10, "episodes per greedy evaluation")
     device: str = param("cpu", "'cpu' or 'cuda'")
     threads: int = param(1, "torch threads during training (1 is fastest for small networks)")
 
@@ -110,6 +112,7 @@ def train(
             # Execute A, observe R and S', store (S, A, R, S') in B
             obs = step_and_store(envs, obs, actions, buffer, tracker)
             bar.update(config.num_envs)
+            evaluate_on_schedule(agent, history, tracker.env_steps, config)
             if tracker.env_steps < config.learning_starts:
                 continue
             for _ in range(config.num_envs):  # one gradient step per env step
@@ -142,4 +145,5 @@ def train(
                 )
                 if history.episodes:
                     bar.set_postfix(mean_return=f"{history.mean_return(10):.1f}", refresh=False)
+        evaluate_on_schedule(agent, history, tracker.env_steps, config, final=True)
     return agent, history
