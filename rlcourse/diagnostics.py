@@ -30,6 +30,7 @@ import torch
 from torch import Tensor
 
 from rlcourse.config import check_unit_interval
+from rlcourse.nets import QEnsemble
 
 __all__ = [
     "explained_variance",
@@ -145,14 +146,14 @@ def q_overestimation(
 
     Args:
         agent: a trained :class:`rlcourse.training.Agent` whose ``critic`` is a ``q_w(obs, action)`` module
-            or an ``nn.ModuleList`` of them (DDPG, TD3).
+            or a :class:`rlcourse.nets.QEnsemble` of them (DDPG, TD3, SAC).
         env_id: the environment (default: ``agent.env_id``).
         episodes: how many episodes to measure, >= 1.
         gamma: the discount of the returns (default: ``agent.config.gamma``, the one the critic learnt with).
         seed: the first episode's reset seed.
         steps: how many states per episode to measure (default: the environment's time limit).
         tail: steps followed after the measured ones (default: ``tail_length(gamma)``).
-        critic: which critic of a ``ModuleList`` (TD3's actor follows critic 0).
+        critic: which critic of a ``QEnsemble`` (TD3's actor follows critic 0).
 
     Returns:
         an :class:`Overestimation`.
@@ -172,7 +173,12 @@ def q_overestimation(
         if steps is None:
             raise ValueError(f"steps=None is not allowed for {env_id!r}: it has no time limit, pass steps")
     tail = tail_length(gamma) if tail is None else int(tail)
-    q = agent.critic[critic] if isinstance(agent.critic, torch.nn.ModuleList) else agent.critic
+    q = agent.critic
+    if isinstance(q, QEnsemble):
+        if not 0 <= critic < len(q):
+            raise ValueError(f"critic={critic!r} is not allowed: the agent has critics 0..{len(q) - 1}")
+        ensemble = q
+        q = lambda obs, actions: ensemble(obs, actions)[critic]
     if q is None:
         raise ValueError("agent has no critic: q_overestimation needs q_w(obs, action)")
     device = next(agent.policy.parameters()).device

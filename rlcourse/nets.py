@@ -6,7 +6,7 @@ algorithm writes ``pi = policy(obs); pi.log_prob(actions); pi.entropy()`` just a
 dimensions (an ``Independent`` normal), so both heads give one number per state.
 ``policy.greedy(obs)`` returns the most likely actions, and ``policy.numpy_sampler(rng)`` a fast
 NumPy function that draws actions in the rollout loop. Off-policy pieces: ``QNetwork`` (DQN),
-``DeterministicPolicy`` (DDPG, TD3), ``TanhGaussianPolicy`` (SAC), ``QCritic`` and ``polyak_update``.
+``DeterministicPolicy`` (DDPG, TD3), ``TanhGaussianPolicy`` (SAC), ``QEnsemble`` (their critics) and ``polyak_update``.
 """
 
 from __future__ import annotations
@@ -25,6 +25,8 @@ __all__ = [
     "NumpyMLP",
     "polyak_update",
     "QNetwork",
+    "QEnsemble",
+    "EnsembleLinear",
     "CategoricalPolicy",
     "GaussianPolicy",
     "ValueNet",
@@ -220,8 +222,10 @@ class TanhGaussianPolicy(nn.Module):
     def sample(self, obs: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
         """A reparameterised draw ``a`` (differentiable in theta) and its ``log pi(a|s)``."""
         mean, log_std = self._mean_log_std(obs)
-        u = mean + log_std.exp() * torch.randn_like(mean)
-        log_prob = Normal(mean, log_std.exp(), validate_args=False).log_prob(u)
+        eps = torch.randn_like(mean)
+        u = mean + log_std.exp() * eps
+        # log N(u; mean, std^2) with (u - mean) / std = eps: no division, no distribution object
+        log_prob = -0.5 * eps.square() - log_std - 0.5 * np.log(2 * np.pi)
         log_jacobian = torch.log(self.scale) + 2 * (np.log(2.0) - u - F.softplus(-2 * u))
         return self.center + self.scale * torch.tanh(u), (log_prob - log_jacobian).sum(-1)
 
@@ -242,15 +246,68 @@ class TanhGaussianPolicy(nn.Module):
         return act
 
 
-class QCritic(nn.Module):
-    """``q_w(s, a)`` for continuous actions: an MLP on the concatenated state and action."""
+class EnsembleLinear(nn.Module):
+    """``m`` independent linear layers applied in one batched matrix product.
 
-    def __init__(self, obs_size: int, act_size: int, hidden: Sequence[int] = (256, 256)):
+    Input ``(m, batch, in)`` or ``(batch, in)`` (the same input for every member), output
+    ``(m, batch, out)``; member ``i`` computes ``x_i W_i + b_i``. Each ``W_i`` starts as
+    :func:`mlp`'s layers do (orthogonal, zero bias), so an ensemble of ``m`` is ``m`` separate MLPs
+    in distribution, at the cost of one MLP's worth of operator calls.
+    """
+
+    def __init__(self, members: int, in_size: int, out_size: int, gain: float):
         super().__init__()
-        self.q = mlp([obs_size + act_size, *hidden, 1], activation=nn.ReLU)
+        weight = torch.empty(members, in_size, out_size)
+        for w in weight:
+            nn.init.orthogonal_(w.T, gain=gain)
+        self.weight = nn.Parameter(weight)
+        self.bias = nn.Parameter(torch.zeros(members, 1, out_size))
 
-    def forward(self, obs: torch.Tensor, actions: torch.Tensor) -> torch.Tensor:
-        return self.q(torch.cat([obs, actions], dim=-1)).squeeze(-1)
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        if x.dim() == 2:
+            x = x.expand(self.weight.shape[0], *x.shape)
+        return torch.baddbmm(self.bias, x, self.weight)
+
+
+class QEnsemble(nn.Module):
+    """``m`` critics ``q_w^1 .. q_w^m`` with their own weights, all evaluated in one batched call.
+
+    TD3 and SAC keep two critics (twin), DDPG one. ``critics(obs, actions)`` returns the values of
+    every critic, shape ``(m, batch)``, so ``for q in critics(obs, actions)`` walks the critics and
+    ``critics(obs, actions).min(0).values`` is the slides' ``min_i q_w^i``. Continuous actions
+    (``act_size``): ``q_w^i(s, a)`` of the concatenated state and action. Finite actions
+    (``num_actions``, discrete SAC): ``q_w^i(s, .)``, shape ``(m, batch, num_actions)``.
+    """
+
+    def __init__(
+        self,
+        obs_size: int,
+        hidden: Sequence[int] = (256, 256),
+        members: int = 2,
+        act_size: int | None = None,
+        num_actions: int | None = None,
+    ):
+        super().__init__()
+        if (act_size is None) == (num_actions is None):
+            raise ValueError("QEnsemble needs exactly one of act_size (continuous) or num_actions (finite)")
+        self.members, self.continuous = members, act_size is not None
+        sizes = [obs_size + (act_size or 0), *hidden, 1 if self.continuous else num_actions]
+        layers: list[nn.Module] = []
+        for i in range(len(sizes) - 1):
+            last = i == len(sizes) - 2
+            layers.append(EnsembleLinear(members, sizes[i], sizes[i + 1], gain=1.0 if last else np.sqrt(2)))
+            if not last:
+                layers.append(nn.ReLU())
+        self.q = nn.Sequential(*layers)
+
+    def __len__(self) -> int:
+        return self.members
+
+    def forward(self, obs: torch.Tensor, actions: torch.Tensor | None = None) -> torch.Tensor:
+        if not self.continuous:
+            return self.q(obs)
+        x = torch.cat([obs, actions], dim=-1)
+        return self.q(x).squeeze(-1)
 
 
 @torch.no_grad()

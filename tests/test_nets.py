@@ -77,3 +77,43 @@ def test_tanh_gaussian_log_prob_is_the_density_of_the_squashed_action():
     inside = actions[:, 0].abs() < 2 - 2e-3
     torch.testing.assert_close(log_prob.double()[inside], density.log()[inside], atol=1e-3, rtol=1e-3)
     assert actions.abs().max() <= 2.0
+
+
+def test_q_ensemble_member_i_is_its_own_mlp():
+    """Each member of the batched ensemble computes relu(relu([s, a] W1_i + b1_i) W2_i + b2_i) W3_i + b3_i."""
+    from rlcourse.nets import QEnsemble
+
+    torch.manual_seed(0)
+    critics = QEnsemble(3, (8, 5), members=3, act_size=2)
+    obs, actions = torch.randn(7, 3), torch.randn(7, 2)
+    layers = [m for m in critics.q if hasattr(m, "weight")]
+    for i, q in enumerate(critics(obs, actions)):
+        x = torch.cat([obs, actions], -1)
+        for k, layer in enumerate(layers):
+            x = x @ layer.weight[i] + layer.bias[i]
+            x = torch.relu(x) if k < len(layers) - 1 else x
+        torch.testing.assert_close(q, x.squeeze(-1))
+    assert len(critics) == 3
+
+
+def test_q_ensemble_members_learn_independently():
+    """A loss on critic 0 alone leaves the gradient of every other member's weights at zero."""
+    from rlcourse.nets import QEnsemble
+
+    critics = QEnsemble(4, (16,), members=2, num_actions=3)
+    q = critics(torch.randn(5, 4))
+    assert q.shape == (2, 5, 3)
+    q[0].sum().backward()
+    for p in critics.parameters():
+        assert p.grad[0].abs().sum() > 0 and torch.equal(p.grad[1], torch.zeros_like(p.grad[1]))
+
+
+def test_q_ensemble_members_start_different_and_orthogonal():
+    from rlcourse.nets import QEnsemble
+
+    critics = QEnsemble(4, (32, 32), members=2, act_size=1)
+    w = critics.q[2].weight  # hidden layer, (members, 32, 32)
+    assert not torch.allclose(w[0], w[1])
+    torch.testing.assert_close(w[0].T @ w[0], 2.0 * torch.eye(32), atol=1e-4, rtol=0)  # gain sqrt(2)
+    with pytest.raises(ValueError, match="exactly one of act_size"):
+        QEnsemble(4, (8,), act_size=1, num_actions=2)

@@ -111,7 +111,7 @@ def test_the_actor_step_leaves_the_critic_untouched():
     before = [p.clone() for p in agent.critic.parameters()]
     actor_before = [p.clone() for p in agent.policy.parameters()]
     optimizer = torch.optim.Adam(agent.policy.parameters(), lr=0.1)
-    offpolicy.actor_step(agent.policy, agent.critic[0], optimizer, batch, History(), 0)
+    offpolicy.actor_step(agent.policy, agent.critic, optimizer, batch, History(), 0)
     assert all(p.grad is None for p in agent.critic.parameters())
     assert all(torch.equal(a, b) for a, b in zip(before, agent.critic.parameters(), strict=True))
     assert any(not torch.equal(a, b) for a, b in zip(actor_before, agent.policy.parameters(), strict=True))

@@ -49,7 +49,7 @@ class Config:
 
 
 def agent(env_id, policy, critic):
-    return Agent(algo="test", env_id=env_id, config=Config(), policy=policy, critic=nn.ModuleList([critic]))
+    return Agent(algo="test", env_id=env_id, config=Config(), policy=policy, critic=critic)
 
 
 def test_tail_length_is_the_smallest_n_with_gamma_to_the_n_below_tol():

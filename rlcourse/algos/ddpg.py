@@ -100,12 +100,12 @@ def train(
                 batch = buffer.sample(config.batch_size)
                 # Compute the targets y_j = R_{j+1} + gamma q_{w-}(S_{j+1}, mu_{theta-}(S_{j+1})) (R_{j+1} if terminal)
                 with torch.no_grad():
-                    next_q = learner.critics_target[0](batch.next_obs, learner.actor_target(batch.next_obs))
+                    next_q = learner.critics_target(batch.next_obs, learner.actor_target(batch.next_obs))[0]
                     y = ddpg_target(batch.rewards, next_q, batch.terminated, config.gamma)
                 # Gradient descent step on (y_j - q_w(S_j, A_j))^2 w.r.t. w
                 critic_loss = offpolicy.critic_step(critics, learner.critic_opt, batch, y, history, updates)
                 # Gradient ascent step on q_w(S_j, mu_theta(S_j)) w.r.t. theta
-                actor_loss = offpolicy.actor_step(actor, critics[0], learner.actor_opt, batch, history, updates)
+                actor_loss = offpolicy.actor_step(actor, critics, learner.actor_opt, batch, history, updates)
                 # Update the target networks theta- <- rho theta- + (1 - rho) theta, w- <- rho w- + (1 - rho) w
                 polyak_update(learner.actor_target, actor, config.rho)
                 polyak_update(learner.critics_target, critics, config.rho)

@@ -22,7 +22,7 @@ from rlcourse.algos.common import check_common_config
 from rlcourse.buffers import Batch, ReplayBuffer
 from rlcourse.config import check_positive, check_unit_interval
 from rlcourse.envs import make_env
-from rlcourse.nets import DeterministicPolicy, QCritic, obs_dim
+from rlcourse.nets import DeterministicPolicy, QEnsemble, obs_dim
 from rlcourse.objectives import critic_loss
 from rlcourse.training import Agent, History, check_finite
 
@@ -50,7 +50,7 @@ def check_deterministic_config(config: Any) -> None:
 
 
 def make_agent(algo: str, config: Any, env_id: str, num_critics: int) -> Agent:
-    """``mu_theta`` for the environment's Box action space and ``num_critics`` critics ``q_w``."""
+    """``mu_theta`` for the environment's Box action space and ``num_critics`` critics ``q_w`` (one ensemble)."""
     env = make_env(env_id)
     try:
         space = env.action_space
@@ -61,7 +61,7 @@ def make_agent(algo: str, config: Any, env_id: str, num_critics: int) -> Agent:
             )
         n = obs_dim(env.observation_space)
         actor = DeterministicPolicy(n, space.low, space.high, config.hidden)
-        critics = nn.ModuleList(QCritic(n, space.shape[0], config.hidden) for _ in range(num_critics))
+        critics = QEnsemble(n, config.hidden, num_critics, act_size=space.shape[0])
     finally:
         env.close()
     return Agent(
@@ -74,9 +74,9 @@ class Learner:
     """The online networks, their targets, optimisers and the replay buffer of one run."""
 
     actor: nn.Module
-    critics: nn.ModuleList
+    critics: QEnsemble
     actor_target: nn.Module | None
-    critics_target: nn.ModuleList
+    critics_target: QEnsemble
     actor_opt: torch.optim.Optimizer
     critic_opt: torch.optim.Optimizer
     buffer: ReplayBuffer
@@ -125,15 +125,15 @@ def explore(act, obs: np.ndarray, env_steps: int, space: gym.spaces.Box, config:
 
 
 def critic_step(
-    critics: nn.ModuleList,
+    critics: QEnsemble,
     optimizer: torch.optim.Optimizer,
     batch: Batch,
     targets: torch.Tensor,
     history: History,
     step: int,
 ) -> float:
-    """One gradient descent step on ``1/2 mean (y_j - q_w(S_j, A_j))^2`` for every critic."""
-    loss = sum(critic_loss(q(batch.obs, batch.actions), targets) for q in critics)
+    """One gradient descent step on ``1/2 mean (y_j - q_w^i(S_j, A_j))^2``, summed over the critics."""
+    loss = sum(critic_loss(q, targets) for q in critics(batch.obs, batch.actions))
     check_finite(history, step, critic_loss=loss)
     optimizer.zero_grad(set_to_none=True)
     loss.backward()
@@ -142,11 +142,14 @@ def critic_step(
 
 
 def actor_step(
-    actor: nn.Module, critic: nn.Module, optimizer: torch.optim.Optimizer, batch: Batch, history: History, step: int
+    actor: nn.Module, critics: QEnsemble, optimizer: torch.optim.Optimizer, batch: Batch, history: History, step: int
 ) -> float:
-    """One gradient ascent step on ``mean q_w(S_j, mu_theta(S_j))`` w.r.t. the actor's parameters only."""
-    with frozen(critic):  # the gradient flows through q_w into the action, not into w
-        loss = -critic(batch.obs, actor(batch.obs)).mean()
+    """One gradient ascent step on ``mean q_w^1(S_j, mu_theta(S_j))`` w.r.t. the actor's parameters only.
+
+    Only the first critic: DDPG has one, and TD3's actor follows ``q_w^1`` (Fujimoto et al. 2018).
+    """
+    with frozen(critics):  # the gradient flows through q_w into the action, not into w
+        loss = -critics(batch.obs, actor(batch.obs))[0].mean()
     check_finite(history, step, actor_loss=loss)
     optimizer.zero_grad(set_to_none=True)
     loss.backward()

@@ -22,7 +22,6 @@ from dataclasses import dataclass
 import gymnasium as gym
 import numpy as np
 import torch
-from torch import nn
 
 from rlcourse.algos import offpolicy
 from rlcourse.algos.common import check_common_config
@@ -30,7 +29,7 @@ from rlcourse.algos.offpolicy import Learner, frozen
 from rlcourse.buffers import Batch
 from rlcourse.config import check_bool, check_positive, check_unit_interval, param, replace
 from rlcourse.envs import make_env, make_vec_env
-from rlcourse.nets import CategoricalPolicy, QCritic, QNetwork, TanhGaussianPolicy, obs_dim, polyak_update
+from rlcourse.nets import CategoricalPolicy, QEnsemble, TanhGaussianPolicy, obs_dim, polyak_update
 from rlcourse.objectives import critic_loss, soft_td_target
 from rlcourse.rollouts import EpisodeTracker, step_and_store
 from rlcourse.training import (
@@ -101,10 +100,10 @@ def make_agent(config: Config, env_id: str) -> Agent:
         n, space = obs_dim(env.observation_space), env.action_space
         if isinstance(space, gym.spaces.Discrete):
             actor = CategoricalPolicy(n, int(space.n), config.hidden)
-            critics = nn.ModuleList(QNetwork(n, int(space.n), config.hidden) for _ in range(2))
+            critics = QEnsemble(n, config.hidden, members=2, num_actions=int(space.n))
         elif isinstance(space, gym.spaces.Box) and len(space.shape) == 1 and space.is_bounded():
             actor = TanhGaussianPolicy(n, space.low, space.high, config.hidden)
-            critics = nn.ModuleList(QCritic(n, space.shape[0], config.hidden) for _ in range(2))
+            critics = QEnsemble(n, config.hidden, members=2, act_size=space.shape[0])
         else:
             raise ValueError(
                 f"sac cannot handle the action space {space}: allowed are Discrete(n) and a flat, bounded Box(k,)"
@@ -125,13 +124,13 @@ def soft_targets(learner: Learner, batch: Batch, alpha: float, gamma: float, dis
     with torch.no_grad():
         if discrete:
             pi = learner.actor(batch.next_obs)
-            next_q = torch.minimum(*(q(batch.next_obs) for q in learner.critics_target))
+            next_q = learner.critics_target(batch.next_obs).min(0).values
             per_action = soft_td_target(
                 batch.rewards[:, None], next_q, pi.logits, batch.terminated[:, None], gamma, alpha
             )
             return (pi.probs * per_action).sum(-1)
         next_action, next_log_prob = learner.actor.sample(batch.next_obs)
-        next_q = torch.minimum(*(q(batch.next_obs, next_action) for q in learner.critics_target))
+        next_q = learner.critics_target(batch.next_obs, next_action).min(0).values
         return soft_td_target(batch.rewards, next_q, next_log_prob, batch.terminated, gamma, alpha)
 
 
@@ -140,12 +139,12 @@ def actor_loss_and_entropy(learner: Learner, batch: Batch, alpha: float, discret
     if discrete:
         pi = learner.actor(batch.obs)
         with torch.no_grad():
-            q = torch.minimum(*(critic(batch.obs) for critic in learner.critics))
+            q = learner.critics(batch.obs).min(0).values
         loss = (pi.probs * (alpha * pi.logits - q)).sum(-1).mean()
         return loss, pi.entropy()
     action, log_prob = learner.actor.sample(batch.obs)
     with frozen(learner.critics):  # the gradient flows through q_w into the action, not into w
-        q = torch.minimum(*(critic(batch.obs, action) for critic in learner.critics))
+        q = learner.critics(batch.obs, action).min(0).values
     return (alpha * log_prob - q).mean(), -log_prob
 
 
@@ -196,11 +195,11 @@ def train(
                 # Sample a random minibatch of transitions from B; compute the soft targets y_j
                 batch = learner.buffer.sample(config.batch_size)
                 y = soft_targets(learner, batch, alpha, config.gamma, discrete)
-                # Gradient descent step on (y_j - q_w(S_j, A_j))^2 for both critics
+                # Gradient descent step on (y_j - q_w^i(S_j, A_j))^2 for both critics (one batched call)
                 if discrete:
-                    q_taken = [q(batch.obs).gather(1, batch.actions[:, None]).squeeze(1) for q in critics]
+                    q_taken = critics(batch.obs).gather(2, batch.actions.expand(2, -1)[..., None]).squeeze(2)
                 else:
-                    q_taken = [q(batch.obs, batch.actions) for q in critics]
+                    q_taken = critics(batch.obs, batch.actions)
                 q_loss = sum(critic_loss(q, y) for q in q_taken)
                 check_finite(history, updates, critic_loss=q_loss)
                 learner.critic_opt.zero_grad(set_to_none=True)

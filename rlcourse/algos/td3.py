@@ -121,7 +121,7 @@ def train(
                 # Compute the targets y_j with the target networks (and smoothing noise)
                 with torch.no_grad():
                     next_action = smoothed_target_action(learner.actor_target, batch.next_obs, config)
-                    next_q = [q(batch.next_obs, next_action) for q in learner.critics_target]
+                    next_q = learner.critics_target(batch.next_obs, next_action)  # both critics in one call
                     if config.twin:
                         y = td3_target(batch.rewards, next_q[0], next_q[1], batch.terminated, config.gamma)
                     else:
@@ -131,7 +131,7 @@ def train(
                 updates += 1
                 # Every k updates: gradient ascent on q_w^1(S_j, mu_theta(S_j)), then the target networks
                 if updates % config.policy_delay == 0:
-                    actor_loss = offpolicy.actor_step(actor, critics[0], learner.actor_opt, batch, history, updates)
+                    actor_loss = offpolicy.actor_step(actor, critics, learner.actor_opt, batch, history, updates)
                     polyak_update(learner.actor_target, actor, config.rho)
                     polyak_update(learner.critics_target, critics, config.rho)
             act = actor.numpy_sampler(rng, config.exploration_noise)
