@@ -8,6 +8,8 @@ sees the difference.
 
 from __future__ import annotations
 
+import numbers
+
 import torch
 from torch import Tensor
 
@@ -19,6 +21,8 @@ __all__ = [
     "ddpg_target",
     "td3_target",
     "soft_td_target",
+    "importance_weights",
+    "clipped_surrogate",
 ]
 
 
@@ -92,3 +96,75 @@ def soft_td_target(
     inside, with the next state's value (Haarnoja et al. 2018, eq. 3).
     """
     return rewards + gamma * _not_terminal(terminated, rewards) * (next_q - alpha * next_log_prob)
+
+
+# PPO's clipped surrogate (Schulman et al. 2017). Slides "From TRPO to PPO" and "PPO Algorithm with Clipping".
+
+
+def _check_same_shape(name_a: str, a: Tensor, name_b: str, b: Tensor) -> None:
+    # No silent broadcasting: (T, 1) against (T,) would give a (T, T) objective.
+    if a.shape != b.shape:
+        raise ValueError(
+            f"{name_a}.shape={tuple(a.shape)}, {name_b}.shape={tuple(b.shape)} is not allowed: "
+            f"{name_a} and {name_b} must have the same shape (one entry per sample)"
+        )
+
+
+def importance_weights(log_prob_new: Tensor, log_prob_old: Tensor) -> Tensor:
+    """The policy ratio ``omega_{theta'/theta}(S, A) = pi_theta'(A|S) / pi_theta(A|S)``, as ``exp(new - old)``.
+
+    The importance weight of the slides' surrogate ``L^TRPO`` (slide "From TRPO to PPO"): the actions
+    were drawn from the old policy ``pi_theta``, the objective is about the new one ``pi_theta'``. Computed
+    from log-probabilities, which avoids dividing tiny probabilities. ``log_prob_old`` belongs to the
+    policy that collected the data and is a constant (detached), so the gradient flows through
+    ``log_prob_new`` only: ``d omega / d log_prob_new = omega`` (Schulman et al. 2017, "Proximal Policy
+    Optimization Algorithms", eq. 6's ``r_t(theta)``).
+
+    Args:
+        log_prob_new: ``log pi_theta'(A_t|S_t)`` under the policy being optimised, any shape.
+        log_prob_old: ``log pi_theta(A_t|S_t)`` under the policy that collected the data, the same shape.
+
+    Returns:
+        The ratios, same shape as the inputs.
+    """
+    _check_same_shape("log_prob_new", log_prob_new, "log_prob_old", log_prob_old)
+    return torch.exp(log_prob_new - log_prob_old.detach())
+
+
+def clipped_surrogate(ratio: Tensor, advantages: Tensor, clip_eps: float) -> Tensor:
+    """PPO's clipped objective per sample, ``min(omega A, clip(omega, 1 - eps, 1 + eps) A)``, to be *maximised*.
+
+    Slide "From TRPO to PPO": ``L^PPO(theta') = E[min{omega_{theta'/theta}(S, A) A^pi(S, A),
+    clip(omega_{theta'/theta}(S, A), 1 - epsilon, 1 + epsilon) A^pi(S, A)}]`` (Schulman et al. 2017,
+    "Proximal Policy Optimization Algorithms", eq. 7, ``L^CLIP``). The expectation is left to the caller:
+    this returns one value per sample, not a mean, and not negated. The slide "PPO Algorithm with
+    Clipping" minimises ``L_actor = - sum_t`` of it; take ``-clipped_surrogate(...).mean()`` for a loss.
+
+    The minimum makes it a pessimistic lower bound of the unclipped ``omega A``: where the ratio has
+    already moved past ``1 + eps`` with ``A > 0`` (or below ``1 - eps`` with ``A < 0``) the objective is
+    flat and its gradient w.r.t. the ratio is 0, so the update has no reason to push the policy further;
+    everywhere else the gradient is ``A``, as for ``omega A`` (on the kink ``omega = 1 +- eps`` itself too:
+    there the two products tie and autograd splits ``A`` between them). The advantages are constants
+    (detached).
+
+    Args:
+        ratio: ``omega = pi_theta'(A_t|S_t) / pi_theta(A_t|S_t)``, e.g. from :func:`importance_weights`.
+        advantages: ``A_t``, the same shape as ``ratio``.
+        clip_eps: the slide's ``epsilon``, in (0, 1) (0.2 is common).
+
+    Returns:
+        ``min(ratio A, clip(ratio, 1 - eps, 1 + eps) A)``, same shape as the inputs.
+    """
+    if isinstance(clip_eps, Tensor) and clip_eps.numel() == 1:
+        clip_eps = clip_eps.item()  # e.g. an annealed epsilon kept as a tensor
+    if isinstance(clip_eps, bool) or not isinstance(clip_eps, numbers.Real) or not 0.0 < float(clip_eps) < 1.0:
+        raise ValueError(
+            f"clip_eps={clip_eps!r} is not allowed: clip_eps must be a number in (0, 1), "
+            "the half-width of the interval [1 - clip_eps, 1 + clip_eps] the ratio is clipped to"
+        )
+    _check_same_shape("ratio", ratio, "advantages", advantages)
+    advantages = advantages.detach()
+    eps = float(clip_eps)
+    unclipped = ratio * advantages
+    clipped = torch.clamp(ratio, 1.0 - eps, 1.0 + eps) * advantages
+    return torch.minimum(unclipped, clipped)
