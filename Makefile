@@ -31,6 +31,7 @@ test: $(BIN)/.rlcourse-installed
 bench: $(BIN)/.rlcourse-installed
 	$(BIN)/python -m pip install -e ".[test,bench]"
 	$(BIN)/python benchmarks/a2c_cartpole.py
+	$(BIN)/python benchmarks/offpolicy.py
 	$(BIN)/python benchmarks/presets.py
 
 figures: $(BIN)/.rlcourse-installed

@@ -226,6 +226,15 @@ def test_dqn_learns_cartpole():
     assert q_mean[-1] > 5 * q_mean[0]  # the values grew with the episodes
 
 
+def test_dqn_learning_rate_decays_linearly_to_zero():
+    changes = dict(total_steps=2_000, learning_starts=0, train_every=250, gradient_steps=2, hidden=(8,), lr=1e-3)
+    _, history = dqn.train("CartPole-v1", progress=False, lr_decay=True, **changes)
+    steps, lr = history.column("env_step", "iterations"), history.column("lr", "iterations")
+    np.testing.assert_allclose(lr, 1e-3 * (1 - steps / 2_000))
+    _, constant = dqn.train("CartPole-v1", progress=False, **changes)
+    assert (constant.column("lr", "iterations") == 1e-3).all()
+
+
 @pytest.mark.parametrize("module,num_critics", [(td3, 2), (ddpg, 1)], ids=["td3", "ddpg"])
 def test_deterministic_actor_critics_learn_pendulum(module, num_critics):
     """Random actions score about -1200 on Pendulum; a few thousand steps swing the pole up."""

@@ -19,7 +19,7 @@ import torch.nn.functional as F
 
 from rlcourse.algos.common import check_common_config
 from rlcourse.buffers import ReplayBuffer
-from rlcourse.config import check_choice, check_positive, check_unit_interval, param, replace
+from rlcourse.config import check_bool, check_choice, check_positive, check_unit_interval, param, replace
 from rlcourse.envs import make_env, make_vec_env
 from rlcourse.nets import QNetwork, obs_dim, polyak_update
 from rlcourse.objectives import double_dqn_target, dqn_target
@@ -59,6 +59,7 @@ class Config:
     epsilon_end: float = param(0.04, "exploration rate after the decay")
     exploration_fraction: float = param(0.16, "fraction of total_steps over which epsilon decays linearly")
     double: bool = param(False, "double-DQN target: the online network picks the next action")
+    lr_decay: bool = param(False, "decay the learning rate linearly to 0 at the end of the run")
     loss: str = param("huber", "'huber' or 'mse' regression loss")
     num_envs: int = param(1, "environments stepped in parallel")
     total_steps: int = param(50_000, "environment steps for the whole run")
@@ -81,6 +82,8 @@ class Config:
             check_positive(name, getattr(self, name), integer=True)
         check_positive("learning_starts", self.learning_starts, integer=True, zero_ok=True)
         check_choice("loss", self.loss, ("huber", "mse"))
+        check_bool("lr_decay", self.lr_decay)
+        check_bool("double", self.double)
         check_positive("max_grad_norm", self.max_grad_norm, inf_ok=True)
         check_common_config(self)
 
@@ -142,6 +145,8 @@ def train(
                 continue
             last_phase_step = tracker.env_steps
             phase += 1
+            if config.lr_decay:  # smaller steps late in the run keep the learned values from drifting
+                optimizer.param_groups[0]["lr"] = config.lr * max(0.0, 1 - tracker.env_steps / config.total_steps)
             losses, q_means = [], []
             for _ in range(config.gradient_steps):
                 # Sample a random minibatch of transitions from B
@@ -176,6 +181,7 @@ def train(
                 q_loss=float(torch.stack(losses).mean()),
                 q_mean=float(torch.stack(q_means).mean()),
                 epsilon=epsilon,
+                lr=optimizer.param_groups[0]["lr"],
                 sps=tracker.env_steps / history.wall_time(),
             )
             if history.episodes:
