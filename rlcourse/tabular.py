@@ -2,8 +2,8 @@
 
 ``FiniteMDP(P, R, gamma, mu0)``: ``P[s, a, s']`` transition probabilities, ``R[s, a]`` expected
 rewards, ``gamma`` in [0, 1), ``mu0[s]`` the initial distribution. A policy is a table
-``pi[s, a]`` whose rows sum to 1. Terminal states are absorbing with zero reward, so the
-discounted sums below are exact for episodic tasks too.
+``pi[s, a]`` whose rows sum to 1. Terminal states (``terminal[s]``) must be absorbing with zero
+reward (checked), so the discounted sums below are exact for episodic tasks too.
 
 Entropy-regularized ("soft") quantities follow the slides' "Entropy-Regularized RL" pages
 (Nachum et al. 2017; Haarnoja et al. 2018). The slides' regularization weight lambda is called
@@ -19,6 +19,21 @@ The entropy bonus is paid in non-terminal states only: once an episode has ended
 is earned (as in SAC's target ``y = R`` at a terminal state). The slides' MDPs never end, so
 there the two agree.
 
+The trust-region theory follows the slides' "Performance Improvement" to "Towards TRPO" pages
+(Kakade and Langford 2002; Pirotta et al. 2013; Schulman et al. 2015; Achiam et al. 2017), with
+``pi`` the current policy and ``pi_new`` the slides' pi':
+
+- :meth:`FiniteMDP.state_distribution` the *normalised* discounted state distribution ``d_pi``
+  and :meth:`FiniteMDP.expected_return` ``J(pi)``;
+- :meth:`FiniteMDP.surrogate` ``L_pi(pi')``, :meth:`FiniteMDP.penalised_surrogate` the slide's
+  lower bound on ``J(pi')`` and :meth:`FiniteMDP.tv_penalty_coefficient` its constant;
+- :meth:`FiniteMDP.performance_difference_terms` the slide's terms (A) and (B);
+- :func:`total_variation` and :func:`kl_divergence` per state.
+
+``d_pi`` is normalised (it sums to 1, as in the slides' policy gradient theorem), so an
+expectation over it carries the factor ``1/(1 - gamma)`` wherever the slides' "Surrogate Loss"
+pages leave it out; each docstring says where.
+
 Used by ``notebooks/02_advantage_estimation.ipynb`` (true advantages against which GAE is measured),
 the soft-value-functions notebook and the tests.
 """
@@ -32,7 +47,16 @@ import numpy as np
 
 from rlcourse.config import check_positive, check_seed
 
-__all__ = ["FiniteMDP", "random_walk", "random_mdp", "entropy", "softmax_policy", "softmax_value"]
+__all__ = [
+    "FiniteMDP",
+    "random_walk",
+    "random_mdp",
+    "entropy",
+    "softmax_policy",
+    "softmax_value",
+    "total_variation",
+    "kl_divergence",
+]
 
 
 @dataclass
@@ -61,6 +85,17 @@ class FiniteMDP:
         if not 0.0 <= float(self.gamma) < 1.0:
             raise ValueError(f"gamma must lie in [0, 1) for a finite MDP, got {self.gamma}")
         self.terminal = np.zeros(S, dtype=bool) if self.terminal is None else np.asarray(self.terminal, dtype=bool)
+        if self.terminal.shape != (S,):
+            raise ValueError(f"terminal must have shape (S,) = {(S,)}, got {self.terminal.shape}")
+        absorbing = np.isclose(self.P[np.arange(S), :, np.arange(S)], 1.0, rtol=0, atol=1e-8).all(-1)
+        rewardless = np.isclose(self.R, 0.0, rtol=0, atol=1e-12).all(-1)
+        bad = np.flatnonzero(self.terminal & ~(absorbing & rewardless))
+        if bad.size:
+            raise ValueError(
+                f"terminal={np.flatnonzero(self.terminal).tolist()} (the terminal states) is not allowed: a terminal "
+                f"state must be absorbing with zero reward (P[s, a, s] = 1 and R[s, a] = 0 for every a), "
+                f"and states {bad.tolist()} are not"
+            )
 
     @property
     def num_states(self) -> int:
@@ -70,10 +105,17 @@ class FiniteMDP:
     def num_actions(self) -> int:
         return self.P.shape[1]
 
-    def _check_policy(self, pi: np.ndarray) -> np.ndarray:
+    def _check_policy(self, pi: np.ndarray, name: str = "pi") -> np.ndarray:
         pi = np.asarray(pi, dtype=float)
-        if pi.shape != self.R.shape or (pi < 0).any() or not np.allclose(pi.sum(-1), 1.0, atol=1e-8):
-            raise ValueError(f"pi must be a table of shape (S, A) = {self.R.shape} whose rows are distributions")
+        if pi.shape != self.R.shape:
+            problem = f"got shape {pi.shape}"
+        else:
+            problem = _distribution_problem(pi)
+        if problem:
+            raise ValueError(
+                f"{name}=<array of shape {pi.shape}> is not allowed: {name} must be a table of shape (S, A) = "
+                f"{self.R.shape} whose rows are distributions (non-negative, summing to 1); {problem}"
+            )
         return pi
 
     def values(self, pi: np.ndarray) -> np.ndarray:
@@ -89,7 +131,125 @@ class FiniteMDP:
 
     def advantages(self, pi: np.ndarray) -> np.ndarray:
         """``A^pi(s, a) = Q^pi(s, a) - V^pi(s)``."""
-        return self.q_values(pi) - self.values(pi)[:, None]
+        V = self.values(pi)
+        return self.R + self.gamma * self.P @ V - V[:, None]
+
+    # --- trust-region theory: d_pi, J, the surrogate and its lower bound ---------------------------------------------
+
+    def state_distribution(self, pi: np.ndarray) -> np.ndarray:
+        """The normalised discounted state distribution ``d_pi(s) = (1 - gamma) sum_t gamma^t P(S_t = s)``.
+
+        ``S_0 ~ mu0`` and ``A_t ~ pi(.|S_t)``. As in the slides' policy gradient theorem, ``d_pi`` is
+        normalised: it sums to 1. It is the solution of ``d_pi = (1 - gamma) mu0 + gamma d_pi P_pi``, a
+        direct linear solve. (The un-normalised discounted visitation ``sum_t gamma^t P(S_t = s)``,
+        which sums to ``1/(1 - gamma)``, is ``d_pi / (1 - gamma)``.)
+
+        Terminal states are absorbing, so they keep the mass of the episodes that have ended:
+        ``d_pi(s_end)`` is ``(1 - gamma) sum_t gamma^t P(the episode is over by t and ended in s_end)``.
+        Every advantage is 0 there (zero reward, no way out), so those states add nothing to
+        :meth:`surrogate` or :meth:`performance_difference_terms`; they are left out of the
+        penalty of :meth:`penalised_surrogate`, where the policy never acts.
+        """
+        pi = self._check_policy(pi)
+        P_pi = np.einsum("sa,sat->st", pi, self.P)
+        # d_pi (I - gamma P_pi) = (1 - gamma) mu0, solved as (I - gamma P_pi)^T d_pi = (1 - gamma) mu0
+        return np.linalg.solve((np.eye(self.num_states) - self.gamma * P_pi).T, (1.0 - self.gamma) * self.mu0)
+
+    def expected_return(self, pi: np.ndarray) -> float:
+        """``J(pi) = E_{S_0 ~ mu0}[V^pi(S_0)] = mu0 @ V^pi``, the expected discounted return."""
+        return float(self.mu0 @ self.values(pi))
+
+    def surrogate(self, pi: np.ndarray, pi_new: np.ndarray) -> float:
+        """The surrogate ``L_pi(pi') = J(pi) + 1/(1 - gamma) E_{S ~ d_pi, A ~ pi'(.|S)}[A^pi(S, A)]``.
+
+        ``pi_new`` is the slides' pi'. This is ``L_pi`` of Kakade and Langford (2002) and of TRPO
+        (Schulman et al. 2015, eq. 3: ``eta(pi) + sum_s rho_pi(s) sum_a pi'(a|s) A_pi(s, a)`` with the
+        un-normalised ``rho_pi = d_pi / (1 - gamma)``): the performance difference lemma with the
+        new policy's state distribution ``d_pi'`` replaced by the old one, ``d_pi``. It equals
+        ``J(pi)`` at ``pi' = pi`` and has the same gradient there; away from ``pi`` it is exact up
+        to the slide's term (B): ``J(pi') = L_pi(pi') - (B)``.
+
+        The slides' "Surrogate Loss" page writes only the expectation, the term (A) of
+        :meth:`performance_difference_terms`, as
+        ``E_{S ~ d_pi, A ~ pi}[pi'(A|S) / pi(A|S) A^pi(S, A)]``: it drops the offset ``J(pi)``
+        (a constant in pi', so the maximiser is the same) and the factor ``1/(1 - gamma)``, which
+        belongs there when ``d_pi`` is normalised, as here (:meth:`state_distribution`).
+        """
+        pi = self._check_policy(pi)
+        pi_new = self._check_policy(pi_new, "pi_new")
+        d_pi = self.state_distribution(pi)
+        return self.expected_return(pi) + d_pi @ self._expected_advantage(pi, pi_new) / (1.0 - self.gamma)
+
+    def tv_penalty_coefficient(self, pi: np.ndarray, pi_new: np.ndarray) -> float:
+        """The slide's constant ``C = 2 gamma epsilon / (1 - gamma)^2`` of :meth:`penalised_surrogate`.
+
+        ``epsilon = max_s |E_{A ~ pi'(.|s)}[A^pi(s, A)]|``, so ``epsilon``, and with it ``C``, depends on
+        pi'. With the normalised ``d_pi`` of :meth:`state_distribution` this is exactly the slide's
+        constant: the slide's term (B), in return units (:meth:`performance_difference_terms`),
+        satisfies ``(B) <= C E_{S ~ d_pi}[D_TV(pi'(.|S), pi(.|S))]`` (Pirotta et al. 2013; in this
+        form Achiam et al. 2017, Corollary 1).
+        """
+        pi = self._check_policy(pi)
+        pi_new = self._check_policy(pi_new, "pi_new")
+        epsilon = np.abs(self._expected_advantage(pi, pi_new)).max()
+        return float(2.0 * self.gamma * epsilon / (1.0 - self.gamma) ** 2)
+
+    def penalised_surrogate(self, pi: np.ndarray, pi_new: np.ndarray) -> float:
+        """The slide's lower bound ``L_pi(pi') - C E_{S ~ d_pi}[D_TV(pi'(.|S), pi(.|S))] <= J(pi')``.
+
+        ``L_pi`` is :meth:`surrogate`, ``C = 2 gamma epsilon / (1 - gamma)^2`` with
+        ``epsilon = max_s |E_{A ~ pi'(.|s)}[A^pi(s, A)]|`` (:meth:`tv_penalty_coefficient`), and
+        ``D_TV`` is :func:`total_variation`. ``J(pi') >= penalised_surrogate(pi, pi')`` for every
+        pi', with equality at ``pi' = pi``; so a pi' that maximises it has ``J(pi') >= J(pi)``
+        (monotonic improvement, Pirotta et al. 2013; Schulman et al. 2015).
+
+        Why the bound holds with this ``C`` and the normalised ``d_pi``: ``d_pi' - d_pi =
+        gamma d_pi (P_pi' - P_pi)(I - gamma P_pi')^{-1}``, so ``||d_pi' - d_pi||_1 <= gamma / (1 - gamma)
+        sum_s d_pi(s) ||P_pi'(.|s) - P_pi(.|s)||_1 <= 2 gamma / (1 - gamma) E_{S ~ d_pi}[D_TV]``, and
+        ``(B) = 1/(1 - gamma) sum_s (d_pi(s) - d_pi'(s)) E_{A ~ pi'(.|s)}[A^pi(s, A)] <= epsilon / (1 - gamma)
+        ||d_pi' - d_pi||_1``.
+
+        Differences from the slide: the slide's ``L(pi')`` is this minus ``J(pi)`` and leaves out
+        the factor ``1/(1 - gamma)`` of its first term (see :meth:`surrogate`); it states the bound
+        as "``J(pi) >= L(pi)``" where ``J(pi') - J(pi) >= L(pi')`` is meant. Read with a normalised
+        ``d_pi``, the slide's ``L`` is no lower bound where its first term is negative (J can fall
+        below it); its maximiser still never lowers J, since ``max L >= L(pi) = 0`` forces the first
+        term to be at least the penalty. A terminal state adds nothing to the penalty: it is
+        absorbing whatever the action, so ``P_pi'(.|s) = P_pi(.|s)`` there, and the policy never
+        acts in it.
+        """
+        pi = self._check_policy(pi)
+        pi_new = self._check_policy(pi_new, "pi_new")
+        d_pi = self.state_distribution(pi)
+        expected_tv = d_pi @ (total_variation(pi_new, pi) * ~self.terminal)
+        return self.surrogate(pi, pi_new) - self.tv_penalty_coefficient(pi, pi_new) * expected_tv
+
+    def performance_difference_terms(self, pi: np.ndarray, pi_new: np.ndarray) -> tuple[float, float]:
+        """The slide's terms ``(A)`` and ``(B)`` with ``J(pi') - J(pi) = (A) - (B)``, in return units.
+
+        With the normalised ``d`` of :meth:`state_distribution` and
+        ``g(s) = E_{A ~ pi'(.|s)}[A^pi(s, A)]``:
+
+            (A) = 1/(1 - gamma) E_{S ~ d_pi, A ~ pi'(.|S)}[A^pi(S, A)] = 1/(1 - gamma) sum_s d_pi(s) g(s)
+            (B) = 1/(1 - gamma) sum_s (d_pi(s) - d_pi'(s)) g(s)
+
+        ``(A) - (B) = 1/(1 - gamma) E_{S ~ d_pi', A ~ pi'}[A^pi(S, A)] = J(pi') - J(pi)``: the performance
+        difference lemma (Kakade and Langford 2002). ``(A) = L_pi(pi') - J(pi)`` (:meth:`surrogate`) and
+        ``(B) <= C E_{S ~ d_pi}[D_TV]`` (:meth:`penalised_surrogate`). The slides write both without
+        the factor ``1/(1 - gamma)``, which is exact when their ``d`` is the un-normalised
+        ``sum_t gamma^t P(S_t = s)``.
+        """
+        pi = self._check_policy(pi)
+        pi_new = self._check_policy(pi_new, "pi_new")
+        d_pi, d_pi_new = self.state_distribution(pi), self.state_distribution(pi_new)
+        g = self._expected_advantage(pi, pi_new)  # g(s) = E_{A ~ pi'(.|s)}[A^pi(s, A)]
+        term_a = d_pi @ g / (1.0 - self.gamma)
+        term_b = (d_pi - d_pi_new) @ g / (1.0 - self.gamma)
+        return float(term_a), float(term_b)
+
+    def _expected_advantage(self, pi: np.ndarray, pi_new: np.ndarray) -> np.ndarray:
+        # E_{A ~ pi'(.|s)}[A^pi(s, A)] per state
+        return (pi_new * self.advantages(pi)).sum(-1)
 
     def soft_values(self, pi: np.ndarray, temperature: float) -> tuple[np.ndarray, np.ndarray]:
         """The soft value functions ``(q_pi^soft, v_pi^soft)`` of ``pi``, by a direct linear solve.
@@ -277,6 +437,61 @@ def softmax_policy(q: np.ndarray, temperature: float) -> np.ndarray:
     with np.errstate(over="ignore", under="ignore"):  # (q - max q) / lambda may be -inf: exp gives 0, as it should
         w = np.exp((q - q.max(-1, keepdims=True)) / lam)
     return w / w.sum(-1, keepdims=True)
+
+
+def total_variation(pi_new: np.ndarray, pi: np.ndarray) -> np.ndarray:
+    """``D_TV(pi'(.|s), pi(.|s)) = 1/2 sum_a |pi'(a|s) - pi(a|s)|`` per state, the slides' definition.
+
+    ``pi_new`` is the slides' pi'. Both have the actions on their last axis and the same shape: two
+    tables ``(S, A)`` give ``(S,)``, two rows ``(A,)`` a scalar. It is symmetric and lies in [0, 1].
+    """
+    pi_new, pi = _check_pair(pi_new, pi)
+    return 0.5 * np.abs(pi_new - pi).sum(-1)
+
+
+def kl_divergence(pi_new: np.ndarray, pi: np.ndarray) -> np.ndarray:
+    """``D_KL(pi'(.|s), pi(.|s)) = sum_a pi'(a|s) log(pi'(a|s) / pi(a|s))`` per state, in nats.
+
+    The order is the slides' (the new policy first, as in Pinsker's inequality on the "Towards
+    TRPO" page and TRPO's constraint): ``KL(pi' || pi)``, the expectation taken under pi'.
+    ``0 log(0 / q) = 0``; ``inf`` where ``pi'(a|s) > 0 = pi(a|s)``. Shapes as in
+    :func:`total_variation`. Pinsker: ``D_TV <= sqrt(D_KL / 2)``.
+    """
+    pi_new, pi = _check_pair(pi_new, pi)
+    with np.errstate(divide="ignore", invalid="ignore"):  # log 0 = -inf; 0 * inf in the branch np.where drops
+        log_ratio = np.log(np.where(pi_new > 0, pi_new, 1.0)) - np.log(pi)
+        kl = np.where(pi_new > 0, pi_new * log_ratio, 0.0).sum(-1)
+    return np.maximum(kl, 0.0)  # >= 0 exactly; rounding could leave -1e-17 when pi' = pi
+
+
+def _distribution_problem(p: np.ndarray) -> str:
+    """What keeps ``p`` from holding distributions on its last axis ('' if nothing does)."""
+    if p.ndim == 0 or p.shape[-1] == 0:
+        return f"got shape {p.shape}"
+    if not np.isfinite(p).all():
+        return "it has entries that are not finite numbers"
+    if (p < 0).any():
+        return f"it has a negative entry {float(p.min())!r}"
+    off = np.abs(p.sum(-1) - 1.0)
+    if off.max(initial=0.0) > 1e-5 + 1e-8:  # np.allclose(sums, 1.0, atol=1e-8), as in entropy(), but faster
+        return f"a row sums to {float(p.sum(-1).reshape(-1)[off.argmax()])!r}"
+    return ""
+
+
+def _check_pair(pi_new: np.ndarray, pi: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    pi_new, pi = np.asarray(pi_new, dtype=float), np.asarray(pi, dtype=float)
+    for name, p in (("pi_new", pi_new), ("pi", pi)):
+        problem = _distribution_problem(p)
+        if problem:
+            raise ValueError(
+                f"{name}=<array of shape {p.shape}> is not allowed: {name} must hold distributions over the actions "
+                f"on its last axis (non-negative, summing to 1); {problem}"
+            )
+    if pi_new.shape != pi.shape:
+        raise ValueError(
+            f"pi_new=<array of shape {pi_new.shape}> is not allowed: pi_new must have the shape of pi, {pi.shape}"
+        )
+    return pi_new, pi
 
 
 def _check_temperature(temperature: float) -> float:
