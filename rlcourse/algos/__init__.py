@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from types import ModuleType
 
-from rlcourse.algos import a2c, ddpg, dqn, reinforce, sac, td3
+from rlcourse.algos import a2c, ddpg, dqn, ppo, reinforce, sac, td3, trpo
 
 # In the order of the slides' summary table.
 ALGORITHMS: dict[str, ModuleType] = {
@@ -14,6 +14,8 @@ ALGORITHMS: dict[str, ModuleType] = {
     "ddpg": ddpg,
     "td3": td3,
     "sac": sac,
+    "trpo": trpo,
+    "ppo": ppo,
 }
 
 __all__ = ["ALGORITHMS", "get_algorithm"]

@@ -1,4 +1,5 @@
-"""What REINFORCE and A2C share: building the actor and critic, the optimiser, one gradient step.
+"""What the on-policy actor-critics share: building the actor and critic, the optimiser, one gradient
+step (REINFORCE, A2C), GAE advantages with their critic targets (A2C, PPO, TRPO).
 
 The training loops themselves stay in each algorithm's module, in the order of its slide.
 """
@@ -10,6 +11,7 @@ from typing import Any
 import torch
 from torch import Tensor
 
+from rlcourse.advantages import gae
 from rlcourse.config import (
     check_bool,
     check_device,
@@ -25,7 +27,14 @@ from rlcourse.nets import ValueNet, make_policy, obs_dim
 from rlcourse.objectives import critic_loss, policy_gradient_loss
 from rlcourse.training import Agent, History, check_finite
 
-__all__ = ["check_common_config", "check_on_policy_config", "make_actor_critic", "make_optimizer", "actor_critic_step"]
+__all__ = [
+    "check_common_config",
+    "check_on_policy_config",
+    "make_actor_critic",
+    "make_optimizer",
+    "actor_critic_step",
+    "gae_and_targets",
+]
 
 
 def check_common_config(config: Any) -> None:
@@ -66,13 +75,13 @@ def make_actor_critic(algo: str, config: Any, env_id: str, critic: bool) -> Agen
     return agent
 
 
-def make_optimizer(agent: Agent, config: Any) -> torch.optim.Optimizer:
-    """One Adam over actor and critic, each with its own learning rate."""
+def make_optimizer(agent: Agent, config: Any, eps: float = 1e-8) -> torch.optim.Optimizer:
+    """One Adam over actor and critic, each with its own learning rate (``eps``: Adam's epsilon)."""
     groups = [{"params": list(agent.policy.parameters()), "lr": config.actor_lr}]
     if agent.critic is not None:
         groups.append({"params": list(agent.critic.parameters()), "lr": config.critic_lr})
     # The fused kernel does the whole Adam step in one call: much less overhead for small nets.
-    return torch.optim.Adam(groups, fused=True)
+    return torch.optim.Adam(groups, eps=eps, fused=True)
 
 
 def actor_critic_step(
@@ -124,3 +133,12 @@ def actor_critic_step(
         **advantage_stats(advantages),
     )
     return stats
+
+
+@torch.no_grad()
+def gae_and_targets(critic: torch.nn.Module, rollout: Any, gamma: float, gae_lambda: float) -> tuple[Tensor, Tensor]:
+    """Advantage estimates ``A_t^GAE`` and value targets ``y_t = A_t^GAE + v_w(S_t)`` (the lambda-returns)
+    "based on the current critic ``v_w``", as the slides' PPO and TRPO boxes say; both are constants."""
+    values, next_values = critic(rollout.obs), critic(rollout.next_obs)
+    advantages = gae(rollout.rewards, values, next_values, rollout.terminated, rollout.truncated, gamma, gae_lambda)
+    return advantages, advantages + values

@@ -1,0 +1,212 @@
+"""PPO: proximal policy optimisation, with the clipped objective or the adaptive KL penalty.
+
+Schulman, Wolski, Dhariwal, Radford and Klimov (2017), "Proximal policy optimization algorithms".
+Slides: "From TRPO to PPO" (both possibilities) and "PPO Algorithm with Clipping" (the box this loop
+follows).
+
+``objective="clip"`` (the slide's box, the paper's ``L^CLIP``): the actor maximises
+``mean_t min(omega_t A_t, clip(omega_t, 1 - eps, 1 + eps) A_t)`` with ``omega_t = pi_theta'(A_t|S_t) /
+pi_theta(A_t|S_t)``, the ratio of the policy being optimised to the one that collected the rollout.
+``objective="kl"`` (the slides' "first possibility"): it maximises ``mean_t omega_t A_t - lambda_k
+mean_t KL(pi_theta'(.|S_t) || pi_theta(.|S_t))``, and after each iteration ``lambda_k`` is halved if the
+KL came out below ``kl_target / 1.5`` and doubled if above ``1.5 kl_target`` (the paper's heuristic).
+
+Both run ``epochs`` passes over the rollout in shuffled minibatches: every pass after the first
+reuses data of a policy that has since moved, which is what the ratio corrects for ("on-policy only
+in its single-epoch version", the summary table's asterisk). The details that make PPO work in
+practice and that the slides leave out are options with their usual defaults: advantage
+normalisation, gradient clipping, orthogonal initialisation, Adam's ``eps``.
+"""
+
+from __future__ import annotations
+
+import copy
+from contextlib import closing
+from dataclasses import dataclass
+
+import numpy as np
+import torch
+from torch import nn
+from torch.distributions import kl_divergence
+
+from rlcourse.advantages import normalize
+from rlcourse.algos.common import check_on_policy_config, gae_and_targets, make_actor_critic, make_optimizer
+from rlcourse.config import check_bool, check_choice, check_positive, check_unit_interval, param, replace
+from rlcourse.diagnostics import approx_kl, explained_variance
+from rlcourse.envs import make_vec_env
+from rlcourse.objectives import clipped_surrogate, critic_loss, importance_weights
+from rlcourse.rollouts import EpisodeTracker, collect_rollout
+from rlcourse.training import (
+    Agent,
+    History,
+    check_finite,
+    evaluate_on_schedule,
+    progress_bar,
+    seed_everything,
+    torch_threads,
+)
+
+__all__ = ["Config", "PRESETS", "train", "make_agent", "adapt_kl_coef"]
+
+NAME = "ppo"
+SUMMARY = "proximal policy optimisation: clipped objective or adaptive KL penalty, GAE, several epochs"
+
+
+@dataclass
+class Config:
+    """PPO hyperparameters; the slides' symbols in brackets."""
+
+    objective: str = param("clip", "'clip' (the slide's box) or 'kl' (adaptive KL penalty, the first possibility)")
+    clip_eps: float = param(0.2, "clipping range [epsilon]: the ratio is clipped to [1 - eps, 1 + eps]")
+    kl_target: float = param(0.01, "objective='kl': the KL per iteration lambda_k steers towards")
+    kl_coef: float = param(1.0, "objective='kl': the initial penalty weight [lambda_0]")
+    gamma: float = param(0.99, "discount factor [gamma], in [0, 1]")
+    gae_lambda: float = param(0.95, "GAE's [lambda], in [0, 1]")
+    num_envs: int = param(8, "environments stepped in parallel")
+    rollout_steps: int = param(128, "steps per environment in one rollout; T = num_envs * rollout_steps")
+    epochs: int = param(10, "passes over each rollout (1: on-policy, as the summary table's asterisk says)")
+    minibatches: int = param(4, "minibatches per epoch (each of T / minibatches transitions)")
+    total_steps: int = param(200_000, "environment steps for the whole run")
+    actor_lr: float = param(3e-4, "Adam learning rate of the actor [theta]")
+    critic_lr: float = param(1e-3, "Adam learning rate of the critic [w]")
+    adam_eps: float = param(1e-5, "Adam's epsilon (1e-5 in the PPO implementations, PyTorch's default is 1e-8)")
+    hidden: tuple = param((64, 64), "hidden layer sizes of actor and critic")
+    ortho_init: bool = param(True, "orthogonal initialisation (False: PyTorch's default initialisation)")
+    normalize_advantages: bool = param(True, "standardise the advantages of each rollout (not on the slide)")
+    ent_coef: float = param(0.0, "weight of an entropy bonus in the actor loss (0 = the slide's loss)")
+    max_grad_norm: float = param(0.5, "clip each network's gradient norm to this (inf: no clipping)")
+    log_std_init: float = param(0.0, "initial log standard deviation of a Gaussian policy")
+    seed: int = param(0, "random seed")
+    eval_every: int = param(0, "env steps between greedy evaluations during training (0: none)")
+    eval_episodes: int = param(10, "episodes per greedy evaluation")
+    device: str = param("cpu", "'cpu' or 'cuda'")
+    threads: int = param(1, "torch threads during training (1 is fastest for small networks)")
+
+    def __post_init__(self):
+        check_choice("objective", self.objective, ("clip", "kl"))
+        if not 0.0 < self.clip_eps < 1.0:
+            raise ValueError(f"clip_eps={self.clip_eps!r} is not allowed: clip_eps must be in (0, 1)")
+        check_positive("kl_target", self.kl_target)
+        check_positive("kl_coef", self.kl_coef, zero_ok=True)
+        check_unit_interval("gae_lambda", self.gae_lambda)
+        for name in ("rollout_steps", "epochs", "minibatches"):
+            check_positive(name, getattr(self, name), integer=True)
+        if self.minibatches > self.num_envs * self.rollout_steps:
+            raise ValueError(
+                f"minibatches={self.minibatches} is not allowed: a rollout has only "
+                f"num_envs * rollout_steps = {self.num_envs * self.rollout_steps} transitions to split"
+            )
+        check_positive("adam_eps", self.adam_eps)
+        check_bool("ortho_init", self.ortho_init)
+        check_on_policy_config(self)
+
+
+PRESETS: dict[str, Config] = {}
+
+
+def make_agent(config: Config, env_id: str) -> Agent:
+    agent = make_actor_critic(NAME, config, env_id, critic=True)
+    if not config.ortho_init:
+        for module in (*agent.policy.modules(), *agent.critic.modules()):
+            if isinstance(module, nn.Linear):
+                module.reset_parameters()
+    return agent
+
+
+def adapt_kl_coef(kl_coef: float, kl: float, kl_target: float) -> float:
+    """The paper's heuristic for ``lambda_k``: halve it if ``kl < kl_target / 1.5``, double it if
+    ``kl > 1.5 kl_target``, else keep it (Schulman et al. 2017, section 4)."""
+    if kl < kl_target / 1.5:
+        return kl_coef / 2
+    if kl > kl_target * 1.5:
+        return kl_coef * 2
+    return kl_coef
+
+
+def train(
+    env_id: str = "CartPole-v1", config: Config | None = None, progress: bool = True, **overrides
+) -> tuple[Agent, History]:
+    """Train PPO on ``env_id``; return the agent and its history."""
+    config = replace(config or PRESETS.get(env_id, Config()), **overrides)
+    seed_everything(config.seed)
+    rng = np.random.default_rng(config.seed)
+    envs = make_vec_env(env_id, config.num_envs)
+    obs, _ = envs.reset(seed=config.seed)
+
+    # Initialize the actor parameters theta and the critic parameters w
+    agent = make_agent(config, env_id)
+    policy, critic = agent.policy, agent.critic
+    optimizer = make_optimizer(agent, config, eps=config.adam_eps)
+    history = History()
+    tracker = EpisodeTracker(config.num_envs, history)
+    batch_size = config.num_envs * config.rollout_steps
+    minibatch_size = batch_size // config.minibatches
+    iterations = max(1, config.total_steps // batch_size)
+    kl_coef = config.kl_coef
+    bar = progress_bar(iterations * batch_size, progress, f"PPO ({config.objective})")
+    with torch_threads(config.threads), closing(envs), bar:
+        # loop for every iteration
+        for iteration in range(1, iterations + 1):
+            # Collect a rollout of T total timesteps with pi_theta
+            rollout, obs = collect_rollout(
+                envs, policy, obs, tracker, rng, num_steps=config.rollout_steps, device=config.device
+            )
+            # Compute value targets y_t and advantage estimates A_t with GAE based on the current critic v_w
+            advantages, targets = gae_and_targets(critic, rollout, config.gamma, config.gae_lambda)
+            if config.normalize_advantages:
+                advantages = normalize(advantages)
+            states, actions = rollout.obs.flatten(0, 1), rollout.actions.flatten(0, 1)
+            advantages, targets = advantages.flatten(), targets.flatten()
+            # pi_theta, the policy that collected the data, stays fixed for the whole iteration
+            with torch.no_grad():
+                old_log_prob = policy(states).log_prob(actions)
+            old_policy = copy.deepcopy(policy).requires_grad_(False) if config.objective == "kl" else None
+
+            # Minimize L_actor(theta') + L_critic(w) by gradient descent, several epochs of minibatches
+            clipped = []
+            for _ in range(config.epochs):
+                for idx in torch.randperm(batch_size, device=states.device).split(minibatch_size):
+                    pi = policy(states[idx])
+                    ratio = importance_weights(pi.log_prob(actions[idx]), old_log_prob[idx])
+                    if config.objective == "clip":
+                        actor_loss = -clipped_surrogate(ratio, advantages[idx], config.clip_eps).mean()
+                    else:
+                        kl = kl_divergence(pi, old_policy(states[idx])).mean()  # KL(pi_theta' || pi_theta)
+                        actor_loss = -(ratio * advantages[idx]).mean() + kl_coef * kl
+                    entropy = pi.entropy().mean()
+                    value_loss = critic_loss(critic(states[idx]), targets[idx])
+                    loss = actor_loss - config.ent_coef * entropy + value_loss
+                    check_finite(history, iteration, actor_loss=actor_loss, critic_loss=value_loss)
+                    optimizer.zero_grad(set_to_none=True)
+                    loss.backward()
+                    grad_norm = nn.utils.clip_grad_norm_(policy.parameters(), config.max_grad_norm)
+                    nn.utils.clip_grad_norm_(critic.parameters(), config.max_grad_norm)
+                    optimizer.step()
+                    clipped.append(((ratio.detach() - 1).abs() > config.clip_eps).float().mean())
+
+            # Diagnostics of the whole update: how far the policy moved, how often the clip was active
+            with torch.no_grad():
+                new_log_prob = policy(states).log_prob(actions)
+                kl_estimate = approx_kl(old_log_prob, new_log_prob)
+                values = critic(states)
+            stats = dict(
+                actor_loss=float(actor_loss.detach()),
+                critic_loss=float(value_loss.detach()),
+                entropy=float(entropy.detach()),
+                approx_kl=kl_estimate,
+                clip_fraction=float(torch.stack(clipped).mean()),
+                explained_variance=explained_variance(values, targets),
+                grad_norm=float(grad_norm),
+            )
+            if config.objective == "kl":
+                with torch.no_grad():  # the penalty's own KL, exact, over the whole rollout
+                    kl_exact = float(kl_divergence(policy(states), old_policy(states)).mean())
+                stats.update(kl_coef=kl_coef, kl=kl_exact)
+                kl_coef = adapt_kl_coef(kl_coef, kl_exact, config.kl_target)
+            history.add_iteration(iteration, tracker.env_steps, sps=tracker.env_steps / history.wall_time(), **stats)
+            bar.update(rollout.num_transitions)
+            evaluate_on_schedule(agent, history, tracker.env_steps, config)
+            if history.episodes:
+                bar.set_postfix(mean_return=f"{history.mean_return():.1f}", refresh=False)
+        evaluate_on_schedule(agent, history, tracker.env_steps, config, final=True)
+    return agent, history

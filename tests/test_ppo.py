@@ -1,0 +1,99 @@
+"""PPO: the clipped and the KL-penalised variants learn, log their diagnostics, and follow their definitions."""
+
+import numpy as np
+import pytest
+import torch
+
+from rlcourse.algos import ppo
+from rlcourse.training import evaluate
+
+RANDOM_CARTPOLE = 22.0  # mean return of uniformly random actions
+
+
+@pytest.mark.parametrize("objective", ["clip", "kl"])
+def test_ppo_learns_cartpole_within_seconds(objective):
+    agent, history = ppo.train("CartPole-v1", progress=False, seed=1, total_steps=30_000, objective=objective)
+    assert np.mean(history.column("return")[:20]) < 2 * RANDOM_CARTPOLE
+    assert history.mean_return() > 6 * RANDOM_CARTPOLE, history.mean_return()
+    assert evaluate(agent, episodes=5).mean() > 6 * RANDOM_CARTPOLE
+    last = history.iterations[-1]
+    assert {"approx_kl", "clip_fraction", "entropy", "explained_variance", "critic_loss"} <= set(last)
+    assert last["explained_variance"] > 0.0  # the critic explains part of the return's variance
+    entropy = history.column("entropy", "iterations")
+    assert entropy[-3:].mean() < entropy[:3].mean()
+
+
+def test_one_epoch_one_minibatch_starts_every_update_at_ratio_one():
+    """With a single gradient step per rollout, the ratio is exactly 1 when it is taken: nothing is clipped,
+    and the step is the plain policy gradient step (the surrogate's gradient at theta' = theta)."""
+    _, history = ppo.train(
+        "CartPole-v1", progress=False, total_steps=2_048, epochs=1, minibatches=1, num_envs=4, rollout_steps=64
+    )
+    assert (history.column("clip_fraction", "iterations") == 0).all()
+    assert (history.column("approx_kl", "iterations") > 0).all()  # but the policy did move
+
+
+def test_more_epochs_move_the_policy_further_and_the_clip_becomes_active():
+    def run(epochs):
+        _, history = ppo.train(
+            "CartPole-v1", progress=False, total_steps=4_096, epochs=epochs, actor_lr=1e-3, rollout_steps=64
+        )
+        return history.column("approx_kl", "iterations").mean(), history.column("clip_fraction", "iterations").mean()
+
+    kl_1, clip_1 = run(1)
+    kl_10, clip_10 = run(10)
+    assert kl_10 > 3 * kl_1
+    assert clip_10 > clip_1
+
+
+def test_adaptive_kl_coefficient_halves_and_doubles_around_the_target():
+    assert ppo.adapt_kl_coef(1.0, kl=0.001, kl_target=0.01) == 0.5
+    assert ppo.adapt_kl_coef(1.0, kl=0.02, kl_target=0.01) == 2.0
+    assert ppo.adapt_kl_coef(1.0, kl=0.01, kl_target=0.01) == 1.0
+    assert ppo.adapt_kl_coef(1.0, kl=0.01 / 1.5 + 1e-9, kl_target=0.01) == 1.0
+
+
+def test_kl_variant_logs_its_coefficient_and_steers_it():
+    _, history = ppo.train(
+        "CartPole-v1", progress=False, objective="kl", total_steps=8_192, kl_coef=1.0, kl_target=0.01, rollout_steps=64
+    )
+    coef = history.column("kl_coef", "iterations")
+    kl = history.column("kl", "iterations")
+    assert coef[0] == 1.0
+    for i in range(len(coef) - 1):  # every change follows the rule, applied to the KL of that iteration
+        assert coef[i + 1] == ppo.adapt_kl_coef(coef[i], kl[i], 0.01)
+    assert len(set(coef)) > 1
+
+
+def test_orthogonal_initialisation_is_an_option():
+    ortho = ppo.make_agent(ppo.Config(), "CartPole-v1").policy.logits[2].weight  # the 64 x 64 hidden layer
+    default = ppo.make_agent(ppo.Config(ortho_init=False), "CartPole-v1").policy.logits[2].weight
+    # orthogonal with gain sqrt(2): W W^T = 2 I; PyTorch's default (uniform, scaled by fan-in) is far from it
+    torch.testing.assert_close(ortho @ ortho.T, 2.0 * torch.eye(64), atol=1e-4, rtol=0)
+    assert not torch.allclose(default @ default.T, 2.0 * torch.eye(64), atol=0.1)
+    assert default.abs().max() <= 1 / 8  # U(-1/sqrt(fan_in), 1/sqrt(fan_in)), fan_in = 64
+
+
+def test_ppo_runs_a_gaussian_policy_on_pendulum():
+    agent, history = ppo.train("Pendulum-v1", progress=False, total_steps=2_048, num_envs=4, rollout_steps=128)
+    assert len(history.episodes) == 8
+    assert agent.policy.log_std.shape == (1,)
+    assert np.isfinite(history.column("approx_kl", "iterations")).all()
+
+
+@pytest.mark.parametrize(
+    "changes,message",
+    [
+        (dict(clip_eps=0.0), "clip_eps=0.0 is not allowed"),
+        (dict(clip_eps=1.0), "clip_eps=1.0 is not allowed"),
+        (dict(objective="trust"), "objective='trust' is not allowed: objective must be one of 'clip', 'kl'"),
+        (dict(epochs=0), "epochs=0 is not allowed"),
+        (dict(minibatches=5_000), "minibatches=5000 is not allowed: a rollout has only"),
+        (dict(kl_target=0.0), "kl_target=0.0 is not allowed"),
+        (dict(adam_eps=-1.0), "adam_eps=-1.0 is not allowed"),
+        (dict(ortho_init="yes"), "ortho_init='yes' is not allowed"),
+    ],
+)
+def test_bad_ppo_hyperparameters_are_named(changes, message):
+    with pytest.raises(ValueError, match=message):
+        ppo.Config(**changes)
