@@ -5,11 +5,20 @@ import numpy as np
 import pytest
 import testenvs  # noqa: F401  (registers the rlcourse-test/ environments)
 import torch
+from matplotlib.colors import to_rgb
 from torch import nn
 
 from rlcourse.diagnostics import Overestimation, q_overestimation, tail_length
 from rlcourse.training import Agent, History
-from rlcourse.widgets import FixesRun, draw_fixes, draw_overestimation, find_run, fixes_label, fixes_view
+from rlcourse.widgets import (
+    FixesRun,
+    draw_fixes,
+    draw_overestimation,
+    find_run,
+    fixes_label,
+    fixes_view,
+    noise_scales,
+)
 
 matplotlib.use("Agg")
 
@@ -107,14 +116,16 @@ def test_bad_arguments_get_clear_errors():
         q_overestimation(agent("rlcourse-test/Target-v0", Linear(0.5), TargetCritic()))  # no time limit
 
 
-def fake_run(twin, delay, smoothing, gap):
+def fake_run(twin, delay, smoothing, gap, noise=None):
     history = History()
     for i in range(30):
         history.add_episode(200 * (i + 1), -1000.0 + 30 * i, 200)
     steps = np.tile(np.arange(50), 2)
     returns = -100.0 * np.exp(-steps / 10.0)
     over = Overestimation(returns + gap, returns, steps, np.repeat([0, 1], 50), 0.99)
-    return FixesRun(twin, delay, smoothing, history, over)
+    if noise is None:  # the default noise scale, as runs made before the noise selector existed
+        return FixesRun(twin, delay, smoothing, history, over)
+    return FixesRun(twin, delay, smoothing, history, over, noise=noise)
 
 
 @pytest.fixture
@@ -136,8 +147,9 @@ def test_figures_and_view_build_headless(runs):
     fig = draw_fixes(runs, False, True, False)  # a combination that was not trained
     assert len(fig.axes) == 3 and "not trained" in fig._suptitle.get_text()
     view = fixes_view(runs)
-    boxes = view.children[0].children
+    boxes = view.children[0].children[:3]
     assert [b.value for b in boxes] == [False, False, False]
+    assert view.noise.options == (("σ = 0.1", 0.1),)  # one noise scale: one button, labels without σ
     boxes[0].value = True
     assert "+ twin" in view.children[1].value
     boxes[1].value = True
@@ -145,3 +157,74 @@ def test_figures_and_view_build_headless(runs):
     assert "not trained" in view.children[1].value
     with pytest.raises(ValueError, match="runs is empty"):
         fixes_view([])
+
+
+@pytest.fixture
+def noisy_runs(runs):
+    """The four fixes at the default noise 0.1, plus DDPG updates and TD3 at 0.3 and 0.0 (in that order)."""
+    extra = [((False, False, False), 0.3, 20.0), ((True, True, True), 0.3, 3.0)]
+    extra += [((False, False, False), 0.0, -4.0), ((True, True, True), 0.0, 0.5)]
+    return runs + [fake_run(*flags, gap=gap, noise=noise) for flags, noise, gap in extra]
+
+
+def test_runs_default_to_noise_0_1_and_find_run_picks_by_noise(runs, noisy_runs):
+    assert {r.noise for r in runs} == {0.1}
+    assert noise_scales(noisy_runs) == [0.0, 0.1, 0.3]
+    assert [r.noise_label for r in noisy_runs[4:]] == [
+        "DDPG updates, σ = 0.3",
+        "TD3, σ = 0.3",
+        "DDPG updates, σ = 0",
+        "TD3, σ = 0",
+    ]
+    assert find_run(noisy_runs, False, False, False, 0.1) == 0
+    assert find_run(noisy_runs, False, False, False, 0.3) == 4
+    assert find_run(noisy_runs, True, True, True, 0.0) == 7
+    assert find_run(noisy_runs, True, True, True, 0.1 + 0.2) == 5  # 0.30000000000000004 is 0.3
+    assert find_run(noisy_runs, True, False, False, 0.3) is None  # "+ twin" was trained at 0.1 only
+    assert find_run(noisy_runs, True, True, True) == 3  # no noise given: the first run with these fixes
+
+
+def test_draw_fixes_shows_the_fixes_at_this_noise_and_this_fix_at_every_noise(noisy_runs):
+    fig = draw_fixes(noisy_runs, True, True, True, 0.3)
+    ax_curve, _, ax_bar = fig.axes
+    assert fig._suptitle.get_text() == "TD3, σ = 0.3"
+    # the fixes at sigma = 0.3 and TD3 at every sigma, grouped by fixes, then by noise
+    assert [t.get_text() for t in ax_bar.get_xticklabels()] == [
+        "DDPG updates, σ = 0.3",
+        "TD3, σ = 0",
+        "TD3, σ = 0.1",
+        "TD3, σ = 0.3",
+    ]
+    curves = {line.get_label(): line for line in ax_curve.get_lines() if not line.get_label().startswith("_")}
+    assert set(curves) == {t.get_text() for t in ax_bar.get_xticklabels()}
+    assert curves["TD3, σ = 0.3"].get_alpha() == 1.0 and curves["TD3, σ = 0.1"].get_alpha() < 1.0
+    colors = {label: line.get_color() for label, line in curves.items()}
+    assert len(set(colors.values())) == 4  # one colour per run
+    assert colors["TD3, σ = 0.1"] == to_rgb("C3")  # the middle noise scale: the plain colour
+    # a run keeps its colour whatever is selected
+    other = draw_fixes(noisy_runs, False, False, False, 0.3).axes[0].get_lines()
+    assert {line.get_label(): line.get_color() for line in other}["TD3, σ = 0.3"] == colors["TD3, σ = 0.3"]
+    fig = draw_fixes(noisy_runs, True, False, False, 0.0)
+    assert fig._suptitle.get_text() == "+ twin, σ = 0: not trained here"
+
+
+def test_view_has_a_noise_selector_with_the_noise_scales_of_the_runs(noisy_runs):
+    view = fixes_view(noisy_runs)
+    controls = view.children[0].children
+    assert list(controls[:3]) == list(view.boxes.values()) and controls[3] is view.noise
+    assert [value for _, value in view.noise.options] == [0.0, 0.1, 0.3]
+    assert [label for label, _ in view.noise.options] == ["σ = 0", "σ = 0.1", "σ = 0.3"]
+    assert view.noise.value == 0.1  # the first run's noise
+    assert view.status is view.children[1]
+    view.noise.value = 0.3
+    assert "DDPG updates, σ = 0.3" in view.status.value and "+20.0" in view.status.value
+    for name in ("twin", "delay", "smoothing"):
+        view.boxes[name].value = True
+    assert "TD3, σ = 0.3" in view.status.value and "+3.0" in view.status.value
+    view.noise.value = 0.0
+    assert "TD3, σ = 0</b>" in view.status.value
+    view.boxes["smoothing"].value = False  # + twin + delay was trained at noise 0.1 only
+    assert "+ twin + delay, σ = 0</i> was not trained" in view.status.value
+    assert "+ twin + delay, σ = 0.1" in view.status.value  # the list of what was trained
+    view.noise.value = 0.1
+    assert "not trained" not in view.status.value and "+ twin + delay, σ = 0.1" in view.status.value
