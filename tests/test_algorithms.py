@@ -231,7 +231,7 @@ def test_dqn_learning_rate_decays_linearly_to_zero():
     _, history = dqn.train("CartPole-v1", progress=False, lr_decay=True, **changes)
     steps, lr = history.column("env_step", "iterations"), history.column("lr", "iterations")
     np.testing.assert_allclose(lr, 1e-3 * (1 - steps / 2_000))
-    _, constant = dqn.train("CartPole-v1", progress=False, **changes)
+    _, constant = dqn.train("CartPole-v1", progress=False, lr_decay=False, **changes)
     assert (constant.column("lr", "iterations") == 1e-3).all()
 
 

@@ -88,7 +88,22 @@ class Config:
         check_common_config(self)
 
 
-PRESETS: dict[str, Config] = {}
+# Known to solve the environment (benchmarks/presets.py checks it): with greedy evaluations every 2,000
+# steps, seeds 0-5 all reached 475 (at 16k-28k env steps) and all ended at 500. rl-zoo's settings (the
+# defaults above) get there sooner on some seeds, but the greedy policy keeps collapsing and recovering
+# and ended below 475 on one seed of three. What steadies it: the double-DQN target, a squared loss
+# (Huber's bounded gradient let the values diverge with frequent target updates), a target copied every
+# 32 gradient steps, and a learning rate that decays to 0 so the end of the run does not undo its start.
+PRESETS: dict[str, Config] = {
+    "CartPole-v1": Config(
+        lr=1e-3,
+        double=True,
+        loss="mse",
+        target_update_every=32,
+        lr_decay=True,
+        eval_every=2_000,
+    )
+}
 
 
 def make_agent(config: Config, env_id: str) -> Agent:

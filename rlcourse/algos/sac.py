@@ -88,9 +88,15 @@ class Config:
         check_positive("learning_starts", self.learning_starts, integer=True, zero_ok=True)
 
 
-# Known to solve the environment (benchmarks/presets.py checks it): seeds 0, 1, 2 reach a mean return
-# of -200 over the last 10 training episodes within 5.0k-5.2k env steps (the criterion: within 20k).
-PRESETS: dict[str, Config] = {"Pendulum-v1": Config()}
+# Known to solve the environment (benchmarks/presets.py checks them, seeds 0, 1, 2):
+# Pendulum-v1: the mean return of the last 10 training episodes reaches -200 within 5.0k-5.2k env steps
+#   (the criterion: within 20k). Networks of 64 units learn it as fast as 256, at a fraction of the cost.
+# CartPole-v1 (discrete SAC): a greedy evaluation (10 episodes, every 2,000 steps) reaches 475 within
+#   18k-28k env steps (the budget we state: 30k; the run goes on to 40k).
+PRESETS: dict[str, Config] = {
+    "Pendulum-v1": Config(hidden=(64, 64)),
+    "CartPole-v1": Config(hidden=(64, 64), actor_lr=1e-3, total_steps=40_000, eval_every=2_000),
+}
 
 
 def make_agent(config: Config, env_id: str) -> Agent:
