@@ -23,7 +23,7 @@ from rlcourse.algos import ALGORITHMS
 from rlcourse.plots import THRESHOLDS
 
 # How many of the last training episodes the threshold is averaged over (the issues' criteria).
-WINDOWS = {"CartPole-v1": 20, "Pendulum-v1": 10}
+WINDOWS = {"CartPole-v1": 20, "Pendulum-v1": 10}  # training-return criteria only
 
 
 def main() -> None:

@@ -330,3 +330,14 @@ def test_nan_stops_training_and_keeps_the_history():
             rollout_steps=64,
         )
     assert len(info.value.history.episodes) > 0  # what the first iteration saw is kept
+
+
+def test_sac_runs_mujoco_inverted_pendulum_from_its_preset():
+    """The MuJoCo preset's environment steps on the CPU; the greedy evaluation runs its 1000-step episodes."""
+    agent, history = sac.train(
+        "InvertedPendulum-v5", progress=False, total_steps=600, learning_starts=300, eval_every=300, eval_episodes=2
+    )
+    assert agent.config.alpha == 0.05 and not agent.config.autotune  # the preset's fixed temperature
+    assert [row["env_step"] for row in history.evaluations] == [300, 600]
+    assert all(row["episodes"] == 2 for row in history.evaluations)
+    assert history.episodes and all(e["length"] <= 1000 for e in history.episodes)
