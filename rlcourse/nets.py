@@ -263,10 +263,12 @@ class EnsembleLinear(nn.Module):
         self.weight = nn.Parameter(weight)
         self.bias = nn.Parameter(torch.zeros(members, 1, out_size))
 
-    def forward(self, x: torch.Tensor) -> torch.Tensor:
+    def forward(self, x: torch.Tensor, first: int | None = None) -> torch.Tensor:
+        """All members, or only the ``first`` ones (their weights are views, nothing is copied)."""
+        weight, bias = (self.weight, self.bias) if first is None else (self.weight[:first], self.bias[:first])
         if x.dim() == 2:
-            x = x.expand(self.weight.shape[0], *x.shape)
-        return torch.baddbmm(self.bias, x, self.weight)
+            x = x.expand(weight.shape[0], *x.shape)
+        return torch.baddbmm(bias, x, weight)
 
 
 class QEnsemble(nn.Module):
@@ -303,11 +305,13 @@ class QEnsemble(nn.Module):
     def __len__(self) -> int:
         return self.members
 
-    def forward(self, obs: torch.Tensor, actions: torch.Tensor | None = None) -> torch.Tensor:
-        if not self.continuous:
-            return self.q(obs)
-        x = torch.cat([obs, actions], dim=-1)
-        return self.q(x).squeeze(-1)
+    def forward(self, obs: torch.Tensor, actions: torch.Tensor | None = None, first: int | None = None) -> torch.Tensor:
+        """The values of every critic, or of the ``first`` ones only (DDPG's and TD3's actor follows
+        ``q_w^1`` alone: ``first=1`` spares the other critics' work)."""
+        x = obs if not self.continuous else torch.cat([obs, actions], dim=-1)
+        for layer in self.q:
+            x = layer(x, first) if isinstance(layer, EnsembleLinear) else layer(x)
+        return x if not self.continuous else x.squeeze(-1)
 
 
 @torch.no_grad()

@@ -1133,6 +1133,8 @@ def draw_importance_sampling(grid: ImportanceSamplingGrid, param: float, normali
     """
     import matplotlib.pyplot as plt
 
+    from rlcourse.tabular import kl_divergence
+
     m = grid.index(param)
     value = grid.params[m]
     if fig is None:
@@ -1143,6 +1145,7 @@ def draw_importance_sampling(grid: ImportanceSamplingGrid, param: float, normali
 
     # top left: the two distributions
     K = grid.x.size
+    kl = float(kl_divergence(p, q))
     if K <= 12:
         pos = np.arange(K)
         ax_dist.bar(pos - 0.2, q, 0.4, color="C0", label=grid.proposal_label)
@@ -1153,8 +1156,10 @@ def draw_importance_sampling(grid: ImportanceSamplingGrid, param: float, normali
             ax_dist.text(k, max(p[k], q[k]) + 0.02, f"{ratio[k]:.2f}", ha="center", fontsize="small")
         labels = [f"{v:g}" for v in grid.x]
         ax_dist.set_xticks(pos, labels)
-        ax_dist.set(ylim=(0, 1.15 * max(p.max(), q.max()) + 0.05), ylabel="probability")
-        ax_dist.set_title(f"{grid.param_name} = {value:.3g}: numbers above the bars are p/q", fontsize="medium")
+        ax_dist.set(ylim=(0, 1.45 * max(p.max(), q.max()) + 0.05), ylabel="probability")
+        ax_dist.set_title(
+            f"{grid.param_name} = {value:.3g}, KL(p‖q) = {kl:.3g}; numbers above the bars: p/q", fontsize="medium"
+        )
     else:
         ax_dist.plot(grid.x, q, color="C0", label=grid.proposal_label)
         ax_dist.plot(grid.x, p, color="C1", label=grid.target_label)
@@ -1168,13 +1173,13 @@ def draw_importance_sampling(grid: ImportanceSamplingGrid, param: float, normali
         ax_w.set_ylabel("weight p/q (log)", color="grey")
         ax_w.axhline(1.0, color="grey", lw=0.5)
         ax_w.legend(fontsize="x-small", loc="upper right")
-        ax_dist.set_title(f"{grid.param_name} = {value:.3g}", fontsize="medium")
-    ax_dist.legend(fontsize="x-small", loc="upper left")
+        ax_dist.set_title(f"{grid.param_name} = {value:.3g}, KL(p‖q) = {kl:.3g}", fontsize="medium")
+    ax_dist.legend(fontsize="x-small", loc="upper left", ncol=2 if K <= 12 else 1)
 
     # top right: the histogram of the estimates
     est, mu, sd = grid.estimates[m], grid.mu[m], np.sqrt(grid.variance[m])
     lo, hi = _histogram_range(np.r_[est, grid.normalized[m]] if normalized else est, mu)
-    bins = np.linspace(lo, hi, 61)
+    bins = np.linspace(lo, hi, 41 if K <= 12 else 61)  # a small support gives estimates on a lattice: fewer bins
     ax_hist.hist(est, bins=bins, color="C0", alpha=0.6, label="importance-weighted")
     if normalized:
         ax_hist.hist(grid.normalized[m], bins=bins, histtype="step", color="C2", lw=2, label="self-normalised")

@@ -117,3 +117,14 @@ def test_q_ensemble_members_start_different_and_orthogonal():
     torch.testing.assert_close(w[0].T @ w[0], 2.0 * torch.eye(32), atol=1e-4, rtol=0)  # gain sqrt(2)
     with pytest.raises(ValueError, match="exactly one of act_size"):
         QEnsemble(4, (8,), act_size=1, num_actions=2)
+
+
+def test_q_ensemble_first_critics_only():
+    from rlcourse.nets import QEnsemble
+
+    critics = QEnsemble(3, (8,), members=2, act_size=1)
+    obs, actions = torch.randn(5, 3), torch.randn(5, 1)
+    both = critics(obs, actions)
+    first = critics(obs, actions, first=1)
+    assert first.shape == (1, 5)
+    torch.testing.assert_close(first[0], both[0])

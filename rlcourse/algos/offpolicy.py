@@ -149,7 +149,7 @@ def actor_step(
     Only the first critic: DDPG has one, and TD3's actor follows ``q_w^1`` (Fujimoto et al. 2018).
     """
     with frozen(critics):  # the gradient flows through q_w into the action, not into w
-        loss = -critics(batch.obs, actor(batch.obs))[0].mean()
+        loss = -critics(batch.obs, actor(batch.obs), first=1)[0].mean()
     check_finite(history, step, actor_loss=loss)
     optimizer.zero_grad(set_to_none=True)
     loss.backward()
