@@ -14,11 +14,11 @@ from __future__ import annotations
 import argparse
 import json
 import platform
-import statistics
 import time
 
 import numpy as np
 import torch
+from benchlib import median, stop_at_threshold
 
 from rlcourse.algos import a2c
 from rlcourse.envs import make_vec_env
@@ -67,36 +67,14 @@ def run_rlcourse(seed: int) -> dict:
 
 def run_sb3(seed: int, budget: int = 500_000) -> dict:
     from stable_baselines3 import A2C
-    from stable_baselines3.common.callbacks import BaseCallback
     from stable_baselines3.common.env_util import make_vec_env as sb3_make_vec_env
-
-    class StopAtThreshold(BaseCallback):
-        def __init__(self):
-            super().__init__()
-            self.returns, self.hit = [], None
-
-        def _on_training_start(self):
-            self.start = time.perf_counter()
-
-        def _on_step(self):
-            for info in self.locals["infos"]:
-                if "episode" in info:
-                    self.returns.append(info["episode"]["r"])
-                    if len(self.returns) >= WINDOW and np.mean(self.returns[-WINDOW:]) >= THRESHOLD:
-                        self.hit = {"steps": self.num_timesteps, "seconds": time.perf_counter() - self.start}
-                        return False
-            return True
 
     env = sb3_make_vec_env(ENV_ID, n_envs=8, seed=seed)
     model = A2C("MlpPolicy", env, ent_coef=0.0, seed=seed, device="cpu")
-    callback = StopAtThreshold()
+    callback = stop_at_threshold(THRESHOLD, WINDOW)
     model.learn(budget, callback=callback)
-    return callback.hit or {"steps": None, "seconds": None}
-
-
-def median(values):
-    values = [v for v in values if v is not None]
-    return statistics.median(values) if values else None
+    hit = callback.hit
+    return {"steps": hit["env_step"] if hit else None, "seconds": hit["wall_time"] if hit else None}
 
 
 def main() -> None:

@@ -25,11 +25,11 @@ from __future__ import annotations
 import argparse
 import json
 import platform
-import statistics
 import time
 
 import numpy as np
 import torch
+from benchlib import median, stop_at_threshold
 
 from rlcourse.algos import dqn, sac, td3
 from rlcourse.training import evaluate
@@ -126,10 +126,10 @@ def sb3(algo: str, seed: int) -> dict:
 
     env_id = "CartPole-v1" if algo == "dqn" else "Pendulum-v1"
 
-    class Watch(BaseCallback):
+    class GreedyEvaluations(BaseCallback):
         def __init__(self):
             super().__init__()
-            self.returns, self.evaluations, self.hit = [], [], None
+            self.evaluations = []
 
         def _on_training_start(self):
             self.start = time.perf_counter()
@@ -141,27 +141,21 @@ def sb3(algo: str, seed: int) -> dict:
             self.evaluations.append({**row, "mean_return": float(returns.mean())})
 
         def _on_step(self):
-            if algo == "dqn":
-                if self.num_timesteps % EVAL_EVERY == 0:
-                    self.evaluate()
-                return True
-            for info in self.locals["infos"]:
-                if "episode" in info:
-                    self.returns.append(info["episode"]["r"])
-                    if len(self.returns) >= PENDULUM_WINDOW and np.mean(self.returns[-PENDULUM_WINDOW:]) >= -200:
-                        self.hit = {"env_step": self.num_timesteps, "wall_time": time.perf_counter() - self.start}
-                        return False
+            if self.num_timesteps % EVAL_EVERY == 0:
+                self.evaluate()
             return True
 
     env = sb3_make_vec_env(env_id, n_envs=1, seed=seed)
     model = sb3_model(algo, env, seed)
-    watch = Watch()
-    model.learn(50_000 if algo == "dqn" else PENDULUM_BUDGET, callback=watch)
     if algo == "dqn":
+        watch = GreedyEvaluations()
+        model.learn(50_000, callback=watch)
         if watch.evaluations[-1]["env_step"] < model.num_timesteps:
             watch.evaluate()  # the final policy
         return dqn_result(watch.evaluations)
-    return pendulum_result(watch.hit)
+    stop = stop_at_threshold(-200.0, PENDULUM_WINDOW)
+    model.learn(PENDULUM_BUDGET, callback=stop)
+    return pendulum_result(stop.hit)
 
 
 # ----------------------------------------------------------------------------------- cost of a step
@@ -185,11 +179,6 @@ def step_cost(lib: str, algo: str, steps: int = 1_000, warmup: int = 1_000) -> f
         return time.perf_counter() - start
 
     return 1000 * (run(warmup + steps) - run(warmup)) / steps
-
-
-def median(values):
-    values = [v for v in values if v is not None]
-    return statistics.median(values) if values else None
 
 
 def main() -> None:
