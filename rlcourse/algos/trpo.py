@@ -21,7 +21,10 @@ pi_theta(A_t|S_t)``, subject to ``mean_t KL(pi_theta'(.|S_t) || pi_theta(.|S_t))
 
 With ``epochs > 1`` steps 1-4 repeat on the same rollout, each from where the last one ended, the
 constraint always measured against the policy that collected the data. Every epoch after the first
-is off-policy (the summary table's asterisk): only the ratio ``omega`` accounts for it.
+is off-policy (the summary table's asterisk): only the ratio ``omega`` accounts for it. An epoch whose
+line search finds no step ends the iteration's epochs: the policy has not moved, so the next epoch
+would compute the same step and reject it again. (Each epoch sizes its full step as if all of
+``delta`` were left, so later epochs are often shortened or rejected.)
 """
 
 from __future__ import annotations
@@ -257,6 +260,8 @@ def train(
                 with torch.no_grad():
                     vector_to_parameters(theta + alpha * full_step, params)
                 accepted.append(alpha)
+                if alpha == 0.0:  # the policy did not move: another epoch would find the same step and reject it
+                    break
 
             # Minimize L_critic(w) = 1/2 sum (v_w(S_t) - y_t)^2 w.r.t. w via gradient descent
             minibatch = max(1, batch_size // config.critic_minibatches)
@@ -278,7 +283,7 @@ def train(
                 surrogate=float(surrogate),
                 kl=float(kl),
                 step_fraction=float(np.mean(accepted)),
-                rejected=float(np.mean([a == 0.0 for a in accepted])),
+                accepted_epochs=float(sum(a > 0 for a in accepted)),
                 entropy=float(pi.entropy().mean()),
                 critic_loss=float(value_loss.detach()),
                 explained_variance=explained_variance(values, targets),
