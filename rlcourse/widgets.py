@@ -1694,7 +1694,8 @@ def draw_clip_objective(clip_eps: float, advantages: Sequence[float] = (1.0, -1.
         ax, ax_g = axes[0, j], axes[1, j]
         flat = gradient == 0
         for a in (ax, ax_g):
-            a.axvspan(lo, hi, color="C2", alpha=0.12, label=f"[1−ε, 1+ε] = [{lo:.2g}, {hi:.2g}]")
+            top = a is ax  # the legend of the top panel names the shaded regions once
+            a.axvspan(lo, hi, color="C2", alpha=0.12, label=f"[1−ε, 1+ε] = [{lo:.2g}, {hi:.2g}]" if top else None)
             a.fill_between(
                 ratio,
                 0,
@@ -1704,7 +1705,7 @@ def draw_clip_objective(clip_eps: float, advantages: Sequence[float] = (1.0, -1.
                 color="C3",
                 alpha=0.12,
                 lw=0,
-                label="flat: gradient 0",
+                label="flat: gradient 0" if top else None,
             )
             a.axvline(1.0, color="grey", lw=0.8)
             a.grid(alpha=0.3)
@@ -1722,7 +1723,7 @@ def draw_clip_objective(clip_eps: float, advantages: Sequence[float] = (1.0, -1.
         ax_g.plot(ratio, np.full_like(ratio, adv), "--", color="grey", label="d(ω·A)/dω = A")
         ax_g.plot(ratio, gradient, color="C0", lw=2, label="d objective / dω")
         ax_g.set_ylim(min(adv, 0) - 0.25 * abs(adv), max(adv, 0) + 0.25 * abs(adv))
-        ax_g.set(xlabel="ratio ω = π_θ'(a|s) / π_θ(a|s)", ylabel="gradient w.r.t. ω")
+        ax_g.set(xlabel="ratio ω = π_θ'(a|s) / π_θ(a|s)", ylabel="d / dω")
         ax_g.legend(fontsize="x-small", loc="center left" if good else "center right")
     fig.suptitle(f"ε = {float(clip_eps):.2g}", fontsize="medium")
     fig.subplots_adjust(left=0.07, right=0.98, bottom=0.1, top=0.86, hspace=0.08, wspace=0.2)
@@ -1838,9 +1839,10 @@ class RatioEpochs:
 
     ``labels`` and ``clip_eps`` name the runs (``None``: unclipped, always the first). Per run ``r`` and epoch
     ``k`` (arrays ``(runs, epochs + 1, ...)``): ``policies`` ``pi_k`` ``(.., A)``; ``ratios`` ``pi_k(a) / pi_old(a)``
-    for every action ``(.., A)``; ``objective`` the sample objective the run maximises; ``sample_surrogate``
-    ``mean_i omega_i A_i``, the importance-sampling estimate of ``J(pi_k) - J(pi_old)`` (the same for all runs at
-    ``k = 0``); ``improvement`` the exact ``J(pi_k) - J(pi_old)`` with ``J(pi) = sum_a pi(a) r(a)``; ``kl`` the exact
+    for every action ``(.., A)``; ``objective`` the sample objective the run maximises; ``estimate``
+    ``mean_i (omega_i - 1) A_i``, the rise of the unclipped sample surrogate since epoch 0: the samples' estimate of
+    ``J(pi_k) - J(pi_old)`` (unbiased for a fixed ``pi_k``, since ``sum_a pi_old(a) A(a) = 0``, and 0 at ``k = 0``);
+    ``improvement`` the exact ``J(pi_k) - J(pi_old)`` with ``J(pi) = sum_a pi(a) r(a)``; ``kl`` the exact
     ``KL(pi_k || pi_old)``; ``clip_fraction`` the fraction of samples with ``|omega_i - 1| > eps`` (as
     :mod:`rlcourse.algos.ppo` logs it; ``nan`` for the unclipped run).
     """
@@ -1855,7 +1857,7 @@ class RatioEpochs:
     policies: np.ndarray
     ratios: np.ndarray
     objective: np.ndarray
-    sample_surrogate: np.ndarray
+    estimate: np.ndarray
     improvement: np.ndarray
     kl: np.ndarray
     clip_fraction: np.ndarray
@@ -1923,7 +1925,7 @@ def ratio_epochs(
         policies=policies,
         ratios=policies / pi_old,
         objective=objective,
-        sample_surrogate=(sample_ratio * advantages).mean(-1),
+        estimate=((sample_ratio - 1.0) * advantages).mean(-1),
         improvement=policies @ rewards - pi_old @ rewards,
         kl=(policies * np.log(policies / pi_old)).sum(-1),
         clip_fraction=clip_fraction,
@@ -1935,7 +1937,7 @@ def draw_ratio_epochs(result: RatioEpochs, epoch: int, clip_eps: float = 0.2, fi
 
     Top left: the ratio ``pi_k(a) / pi_old(a)`` of every action against the epoch (dashed: unclipped, solid:
     clipped), the band ``[1 - eps, 1 + eps]`` shaded. Top right: the policies at ``epoch``. Bottom left: the
-    exact improvement ``J(pi_k) - J(pi_old)`` (solid) and the sample estimate ``mean omega_i A_i`` (dotted).
+    exact improvement ``J(pi_k) - J(pi_old)`` (solid) and the samples' estimate ``mean (omega_i - 1) A_i`` (dotted).
     Bottom right: the exact ``KL(pi_k || pi_old)`` (log scale). Returns the figure.
 
     Used by ``notebooks/07_ppo_clipping.ipynb``.
@@ -1985,7 +1987,7 @@ def draw_ratio_epochs(result: RatioEpochs, epoch: int, clip_eps: float = 0.2, fi
 
     for run, color, name in ((u, "C3", "unclipped"), (c, "C0", f"clipped, ε = {eps:g}")):
         ax_i.plot(ks, result.improvement[run], "-", color=color, lw=2, label=f"{name}: exact J(π_k) − J(π_old)")
-        ax_i.plot(ks, result.sample_surrogate[run], ":", color=color, lw=2, label=f"{name}: estimate mean ω_i Â_i")
+        ax_i.plot(ks, result.estimate[run], ":", color=color, lw=2, label=f"{name}: estimate mean (ω_i − 1) Â_i")
         ax_kl.plot(ks[1:], result.kl[run, 1:], "-", color=color, lw=2, label=name)
     ax_i.axhline(0, color="grey", lw=0.8)
     ax_i.axvline(k, color="C3", ls=":", lw=1)
