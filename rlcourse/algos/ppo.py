@@ -101,7 +101,10 @@ class Config:
         check_on_policy_config(self)
 
 
-PRESETS: dict[str, Config] = {}
+# Known to solve the environment (benchmarks/presets.py checks it): seeds 0, 1, 2 reach a mean return of
+# 475 over the last 20 training episodes within 34.8k-44.6k env steps. With objective="kl" seed 0 got
+# there at 43.6k (notebooks/07_ppo_clipping.ipynb).
+PRESETS: dict[str, Config] = {"CartPole-v1": Config(total_steps=100_000)}
 
 
 def make_agent(config: Config, env_id: str) -> Agent:

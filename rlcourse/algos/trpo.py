@@ -115,7 +115,9 @@ class Config:
         check_common_config(self)
 
 
-PRESETS: dict[str, Config] = {}
+# Known to solve the environment (benchmarks/presets.py checks it): seeds 0, 1, 2 reach a mean return of
+# 475 over the last 20 training episodes within 33.2k-39.6k env steps (notebooks/06_trpo_bound.ipynb).
+PRESETS: dict[str, Config] = {"CartPole-v1": Config(total_steps=100_000)}
 
 
 def make_agent(config: Config, env_id: str) -> Agent:
