@@ -15,8 +15,12 @@ Every view draws once when it is built, so it shows something also when a notebo
 Used by ``notebooks/02_advantage_estimation.ipynb`` (bias and variance of GAE on the random walk,
 A2C vs A2C + GAE learning curves) and ``notebooks/04_soft_value_functions.ipynb`` (the greedy softmax
 policy, its soft values and entropy as the temperature moves; SAC's temperature over a run) and
-``notebooks/03_deterministic_policy_gradients.ipynb`` (TD3's fixes switched on and off over precomputed runs,
-with the Q over-estimation each run's critic shows).
+``notebooks/03_deterministic_policy_gradients.ipynb`` (TD3's fixes and the exploration noise switched over
+precomputed runs, with the Q over-estimation each run's critic shows), ``05_importance_sampling.ipynb``
+(the estimate's variance and effective sample size as the proposal moves), ``06_trpo_bound.ipynb`` (J, the
+surrogate, its lower bound and the KL along a path of policies; TRPO's diagnostics) and
+``07_ppo_clipping.ipynb`` (the clipped objective, several epochs on one batch, clip fraction and KL).
+The sections below follow the notebooks' order of writing, each under its own heading.
 """
 
 from __future__ import annotations
