@@ -43,3 +43,35 @@ def stop_at_threshold(threshold: float, window: int):
             return True
 
     return StopAtThreshold()
+
+
+def summarize(results: dict[str, dict[str, list[dict]]], seeds: int, labels: dict[str, str] | None = None) -> dict:
+    """Print one table row per (algorithm, library) with the solved count and the medians, then the
+    rlcourse/SB3 ratios against the targets (wall-clock <= 0.5, env steps <= 1); return the summary.
+
+    ``results[algo][lib]`` is a list of ``{"steps", "seconds"}`` per seed (``None`` if not solved);
+    ``labels`` can rename an algorithm in the table (e.g. to name its criterion)."""
+    labels = labels or {}
+    print("| algorithm | library | solved | env steps (median) | wall seconds (median) |")
+    print("|---|---|---|---|---|")
+    summary = {}
+    for algo, libs in results.items():
+        for lib, rs in libs.items():
+            s = {
+                "solved": sum(r["steps"] is not None for r in rs),
+                "median_steps": median(r["steps"] for r in rs),
+                "median_seconds": median(r["seconds"] for r in rs),
+                "runs": rs,
+            }
+            summary[f"{algo}/{lib}"] = s
+            steps = f"{s['median_steps']:,.0f}" if s["median_steps"] is not None else "-"
+            seconds = f"{s['median_seconds']:.2f}" if s["median_seconds"] is not None else "-"
+            print(f"| {labels.get(algo, algo)} | {lib} | {s['solved']}/{seeds} | {steps} | {seconds} |")
+    for algo in results:
+        a, b = summary[f"{algo}/rlcourse"], summary.get(f"{algo}/sb3")
+        if b and a["median_seconds"] and b["median_seconds"]:
+            wall, steps = a["median_seconds"] / b["median_seconds"], a["median_steps"] / b["median_steps"]
+            print(
+                f"{algo}: wall-clock ratio rlcourse/SB3 {wall:.2f} (target <= 0.5), env-step ratio {steps:.2f} (<= 1)"
+            )
+    return summary

@@ -29,7 +29,7 @@ import time
 
 import numpy as np
 import torch
-from benchlib import median, stop_at_threshold
+from benchlib import stop_at_threshold, summarize
 
 from rlcourse.algos import dqn, sac, td3
 from rlcourse.training import evaluate
@@ -211,30 +211,9 @@ def main() -> None:
     print(
         f"{args.seeds} seeds, 1 torch thread, {platform.processor() or platform.machine()}, torch {torch.__version__}"
     )
-    print("| algorithm | environment, criterion | library | solved | env steps (median) | wall s (median) |")
-    print("|---|---|---|---|---|---|")
     criteria = {"dqn": "CartPole-v1, greedy 475 and final >= 475", "td3": "Pendulum-v1, last 10 >= -200"}
     criteria["sac"] = criteria["td3"]
-    summary = {}
-    for algo, libs in results.items():
-        for lib, rs in libs.items():
-            s = {
-                "solved": sum(r["steps"] is not None for r in rs),
-                "median_steps": median(r["steps"] for r in rs),
-                "median_seconds": median(r["seconds"] for r in rs),
-                "runs": rs,
-            }
-            summary[f"{algo}/{lib}"] = s
-            steps = f"{s['median_steps']:,.0f}" if s["median_steps"] is not None else "-"
-            seconds = f"{s['median_seconds']:.1f}" if s["median_seconds"] is not None else "-"
-            print(f"| {algo} | {criteria[algo]} | {lib} | {s['solved']}/{args.seeds} | {steps} | {seconds} |")
-    for algo in algos:
-        a, b = summary[f"{algo}/rlcourse"], summary[f"{algo}/sb3"]
-        if a["median_seconds"] and b["median_seconds"]:
-            wall, steps = a["median_seconds"] / b["median_seconds"], a["median_steps"] / b["median_steps"]
-            print(
-                f"{algo}: wall-clock ratio rlcourse/SB3 {wall:.2f} (target <= 0.5), env-step ratio {steps:.2f} (<= 1)"
-            )
+    summary = summarize(results, args.seeds, {algo: f"{algo}, {criteria[algo]}" for algo in algos})
     for algo, by_lib in costs.items():
         runs = {lib: ", ".join(f"{m:.2f}" for m in ms) for lib, ms in by_lib.items()}
         line = ", ".join(f"{lib} {min(by_lib[lib]):.2f} ms (min of {runs[lib]})" for lib in by_lib)

@@ -17,7 +17,7 @@ import json
 import platform
 
 import torch
-from benchlib import median, stop_at_threshold
+from benchlib import stop_at_threshold, summarize
 
 from rlcourse.algos import ppo, trpo
 
@@ -107,27 +107,7 @@ def main() -> None:
         f"{ENV_ID}, threshold {THRESHOLD:g} (mean of last {WINDOW} training episodes), {args.seeds} seeds, "
         f"1 torch thread, {platform.processor() or platform.machine()}, torch {torch.__version__}"
     )
-    print("| algorithm | library | solved | env steps to threshold (median) | wall seconds (median) |")
-    print("|---|---|---|---|---|")
-    summary = {}
-    for variant, libs in results.items():
-        for lib, rs in libs.items():
-            s = {
-                "solved": sum(r["steps"] is not None for r in rs),
-                "median_steps": median(r["steps"] for r in rs),
-                "median_seconds": median(r["seconds"] for r in rs),
-                "runs": rs,
-            }
-            summary[f"{variant}/{lib}"] = s
-            steps = f"{s['median_steps']:,.0f}" if s["median_steps"] is not None else "-"
-            seconds = f"{s['median_seconds']:.2f}" if s["median_seconds"] is not None else "-"
-            name = {"rlcourse": "rlcourse", "sb3": "sb3-contrib" if variant == "trpo" else "SB3"}[lib]
-            print(f"| {variant} | {name} | {s['solved']}/{args.seeds} | {steps} | {seconds} |")
-    for variant in variants:
-        a, b = summary[f"{variant}/rlcourse"], summary.get(f"{variant}/sb3")
-        if b and a["median_seconds"] and b["median_seconds"]:
-            wall, steps = a["median_seconds"] / b["median_seconds"], a["median_steps"] / b["median_steps"]
-            print(f"{variant}: wall-clock ratio {wall:.2f} (target <= 0.5), env-step ratio {steps:.2f} (<= 1)")
+    summary = summarize(results, args.seeds, {"trpo": "trpo (SB3 side: sb3-contrib)"})
     if args.json:
         with open(args.json, "w") as f:
             json.dump(summary, f, indent=2)
