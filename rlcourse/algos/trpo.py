@@ -155,8 +155,9 @@ def fisher_vector_product(policy: nn.Module, states: Tensor, v: Tensor, damping:
     and the gradient of that. ``F`` itself is never formed.
     """
     params = [p for p in policy.parameters() if p.requires_grad]
-    fixed = copy.deepcopy(policy).requires_grad_(False)  # pi_theta as a constant
-    kl = kl_divergence(fixed(states), policy(states)).mean()
+    with torch.no_grad():
+        fixed = policy(states)  # pi_theta as a constant: its parameters carry no graph
+    kl = kl_divergence(fixed, policy(states)).mean()
     grads = torch.autograd.grad(kl, params, create_graph=True)
     grad_v = parameters_to_vector(grads) @ v
     hvp = torch.autograd.grad(grad_v, params)
