@@ -3,7 +3,7 @@
 The history has three tables. ``episodes``: one row per finished training episode (``env_step`` at its
 end, ``wall_time`` in seconds since training began, ``return``, ``length``). ``iterations``: one row per
 policy update with its diagnostics (see :mod:`rlcourse.diagnostics` for their names). ``evaluations``:
-one row per greedy evaluation during training (``eval_every`` in the off-policy configs), with the
+one row per greedy evaluation during training (``eval_every`` in every config; off by default), with the
 mean, minimum and maximum return of its episodes.
 """
 

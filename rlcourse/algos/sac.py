@@ -219,7 +219,7 @@ def train(
                 y = soft_targets(learner, batch, alpha, config.gamma, discrete)
                 # Gradient descent step on (y_j - q_w^i(S_j, A_j))^2 for both critics (one batched call)
                 if discrete:
-                    q_taken = critics(batch.obs).gather(2, batch.actions.expand(2, -1)[..., None]).squeeze(2)
+                    q_taken = critics(batch.obs).gather(2, batch.actions.expand(len(critics), -1)[..., None]).squeeze(2)
                 else:
                     q_taken = critics(batch.obs, batch.actions)
                 q_loss = sum(critic_loss(q, y) for q in q_taken)
