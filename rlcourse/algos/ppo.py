@@ -177,26 +177,27 @@ def train(
                     else:
                         kl = kl_divergence(pi, old_policy(states[idx])).mean()  # KL(pi_theta' || pi_theta)
                         actor_loss = -(ratio * advantages[idx]).mean() + kl_coef * kl
-                    entropy = pi.entropy().mean()
+                    if config.ent_coef > 0:  # the bonus needs the entropy here; the diagnostics compute it below
+                        actor_loss = actor_loss - config.ent_coef * pi.entropy().mean()
                     value_loss = critic_loss(critic(states[idx]), targets[idx])
-                    loss = actor_loss - config.ent_coef * entropy + value_loss
+                    loss = actor_loss + value_loss
                     check_finite(history, iteration, actor_loss=actor_loss, critic_loss=value_loss)
                     optimizer.zero_grad(set_to_none=True)
                     loss.backward()
-                    grad_norm = nn.utils.clip_grad_norm_(policy.parameters(), config.max_grad_norm)
-                    nn.utils.clip_grad_norm_(critic.parameters(), config.max_grad_norm)
+                    grad_norm = nn.utils.clip_grad_norm_(policy.parameters(), config.max_grad_norm, foreach=True)
+                    nn.utils.clip_grad_norm_(critic.parameters(), config.max_grad_norm, foreach=True)
                     optimizer.step()
                     clipped.append(((ratio.detach() - 1).abs() > config.clip_eps).float().mean())
 
             # Diagnostics of the whole update: how far the policy moved, how often the clip was active
             with torch.no_grad():
-                new_log_prob = policy(states).log_prob(actions)
-                kl_estimate = approx_kl(old_log_prob, new_log_prob)
+                pi = policy(states)
+                kl_estimate = approx_kl(old_log_prob, pi.log_prob(actions))
                 values = critic(states)
             stats = dict(
                 actor_loss=float(actor_loss.detach()),
                 critic_loss=float(value_loss.detach()),
-                entropy=float(entropy.detach()),
+                entropy=float(pi.entropy().mean()),  # of the updated policy, over the whole rollout
                 approx_kl=kl_estimate,
                 clip_fraction=float(torch.stack(clipped).mean()),
                 explained_variance=explained_variance(values, targets),
