@@ -11,3 +11,12 @@ torch.set_num_threads(1)
 @pytest.fixture
 def rng():
     return torch.Generator().manual_seed(0)
+
+
+@pytest.fixture(autouse=True)
+def close_figures():
+    """The views draw with pyplot, which keeps every figure open until closed: close them after each test."""
+    yield
+    import matplotlib.pyplot as plt
+
+    plt.close("all")
