@@ -28,9 +28,8 @@ def ours(variant: str, seed: int) -> dict:
     if variant == "trpo":
         _, history = trpo.train(ENV_ID, seed=seed, progress=False, total_steps=BUDGET)
     else:
-        # the adaptive KL penalty with the default ten epochs (the preset's thirty are tuned for the clip)
-        changes = dict(objective="kl", epochs=10) if variant == "ppo-kl" else {}
-        _, history = ppo.train(ENV_ID, seed=seed, progress=False, total_steps=BUDGET, **changes)
+        config = ppo.PRESETS_KL[ENV_ID] if variant == "ppo-kl" else ppo.PRESETS[ENV_ID]
+        _, history = ppo.train(ENV_ID, config, seed=seed, progress=False, total_steps=BUDGET)
     hit = history.first_reaching(THRESHOLD, WINDOW)
     return {"steps": hit["env_step"] if hit else None, "seconds": hit["wall_time"] if hit else None}
 

@@ -13,7 +13,7 @@ RANDOM_CARTPOLE = 22.0  # mean return of uniformly random actions
 @pytest.mark.parametrize("objective", ["clip", "kl"])
 def test_ppo_learns_cartpole_within_seconds(objective):
     agent, history = ppo.train(
-        "CartPole-v1", progress=False, seed=1, total_steps=30_000, objective=objective, epochs=10
+        "CartPole-v1", progress=False, seed=1, total_steps=30_000, objective=objective, epochs=10, actor_lr=3e-4
     )
     assert np.mean(history.column("return")[:20]) < 2 * RANDOM_CARTPOLE
     assert history.mean_return() > 6 * RANDOM_CARTPOLE, history.mean_return()

@@ -46,7 +46,7 @@ from rlcourse.training import (
     torch_threads,
 )
 
-__all__ = ["Config", "PRESETS", "train", "make_agent", "adapt_kl_coef"]
+__all__ = ["Config", "PRESETS", "PRESETS_KL", "train", "make_agent", "adapt_kl_coef"]
 
 NAME = "ppo"
 SUMMARY = "proximal policy optimisation: clipped objective or adaptive KL penalty, GAE, several epochs"
@@ -102,14 +102,14 @@ class Config:
 
 
 # Known to solve the environment (benchmarks/presets.py checks it): seeds 0, 1, 2 reach a mean return of
-# 475 over the last 20 training episodes within 20.6k-23.7k env steps. Thirty epochs per rollout (the
-# clip keeps them safe) beat the default ten here: 34.8k-44.6k. With objective="kl" (and ten epochs)
-# seeds 0-2 got there at 42.2k-52.3k.
+# 475 over the last 20 training episodes within 25.3k-35.5k env steps (median 27.0k), in less wall time
+# than thirty epochs at the default rate (20.6k-23.7k steps); the defaults (ten epochs) need 34.8k-44.6k.
+# PPO with the adaptive KL penalty has its own preset below (seeds 0-2: 42.2k-52.3k).
 # Pendulum-v1: seeds 0, 1, 2 reach a mean return of -200 over the last 10 training episodes within
 # 39.2k-51.2k env steps (rl-zoo's PPO settings for it, without gSDE: gamma 0.9, long rollouts, small
 # minibatches).
 PRESETS: dict[str, Config] = {
-    "CartPole-v1": Config(epochs=30, total_steps=100_000),
+    "CartPole-v1": Config(epochs=15, actor_lr=1e-3, total_steps=100_000),
     "Pendulum-v1": Config(
         num_envs=4,
         rollout_steps=1024,
@@ -122,6 +122,11 @@ PRESETS: dict[str, Config] = {
         total_steps=100_000,
     ),
 }
+
+
+# PPO-KL, the slides' first possibility, with the package defaults: seeds 0, 1, 2 reach 475 on CartPole-v1
+# within 42.2k-52.3k env steps (benchmarks/trust_region.py checks it).
+PRESETS_KL: dict[str, Config] = {"CartPole-v1": Config(objective="kl", total_steps=100_000)}
 
 
 def make_agent(config: Config, env_id: str) -> Agent:
