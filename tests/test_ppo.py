@@ -99,3 +99,38 @@ def test_ppo_runs_a_gaussian_policy_on_pendulum():
 def test_bad_ppo_hyperparameters_are_named(changes, message):
     with pytest.raises(ValueError, match=message):
         ppo.Config(**changes)
+
+
+@pytest.mark.parametrize("normalize", [False, True])
+def test_gae_batch_gives_lambda_returns_as_targets_and_flattens_time_first(normalize):
+    """The batch PPO and TRPO train on: targets are the lambda-returns of the current critic (slide eq. 2),
+    advantages are GAE (standardised on request), all flattened (T, N) -> T * N in the same order."""
+    from types import SimpleNamespace
+
+    from rlcourse.advantages import gae, lambda_returns
+    from rlcourse.algos.common import gae_batch
+    from rlcourse.nets import ValueNet
+    from rlcourse.rollouts import Rollout
+
+    g = torch.Generator().manual_seed(0)
+    T, N = 6, 3
+    obs, next_obs = torch.randn(T, N, 4, generator=g), torch.randn(T, N, 4, generator=g)
+    terminated = torch.zeros(T, N, dtype=torch.bool)
+    truncated = torch.zeros(T, N, dtype=torch.bool)
+    terminated[2, 0], truncated[4, 1] = True, True
+    # S_{t+1} is the next row's S unless the episode ended there (then a reset follows)
+    next_obs[:-1] = torch.where((terminated | truncated)[:-1, :, None], next_obs[:-1], obs[1:])
+    rollout = Rollout(obs, torch.randint(0, 2, (T, N), generator=g), torch.randn(T, N, generator=g),
+                      terminated, truncated, next_obs)  # fmt: skip
+    critic = ValueNet(4, (8,))
+    config = SimpleNamespace(gamma=0.9, gae_lambda=0.7, normalize_advantages=normalize)
+    states, actions, advantages, targets = gae_batch(critic, rollout, config)
+    with torch.no_grad():
+        v, nv = critic(obs), critic(next_obs)
+    expected_adv = gae(rollout.rewards, v, nv, terminated, truncated, 0.9, 0.7)
+    torch.testing.assert_close(targets, lambda_returns(rollout.rewards, nv, terminated, truncated, 0.9, 0.7).flatten())
+    if normalize:
+        expected_adv = (expected_adv - expected_adv.mean()) / (expected_adv.std() + 1e-8)
+    torch.testing.assert_close(advantages, expected_adv.flatten(), rtol=1e-5, atol=1e-6)
+    torch.testing.assert_close(states[N + 1], obs[1, 1])  # row t * N + n is step t of env n
+    assert actions.shape == (T * N,)

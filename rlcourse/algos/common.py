@@ -11,7 +11,7 @@ from typing import Any
 import torch
 from torch import Tensor
 
-from rlcourse.advantages import gae
+from rlcourse.advantages import gae, normalize
 from rlcourse.config import (
     check_bool,
     check_device,
@@ -33,7 +33,7 @@ __all__ = [
     "make_actor_critic",
     "make_optimizer",
     "actor_critic_step",
-    "gae_and_targets",
+    "gae_batch",
 ]
 
 
@@ -136,9 +136,17 @@ def actor_critic_step(
 
 
 @torch.no_grad()
-def gae_and_targets(critic: torch.nn.Module, rollout: Any, gamma: float, gae_lambda: float) -> tuple[Tensor, Tensor]:
-    """Advantage estimates ``A_t^GAE`` and value targets ``y_t = A_t^GAE + v_w(S_t)`` (the lambda-returns)
-    "based on the current critic ``v_w``", as the slides' PPO and TRPO boxes say; both are constants."""
+def gae_batch(critic: torch.nn.Module, rollout: Any, config: Any) -> tuple[Tensor, Tensor, Tensor, Tensor]:
+    """The rollout as one flat batch for PPO and TRPO: states ``S_t``, actions ``A_t``, advantage estimates
+    ``A_t^GAE`` (standardised if ``config.normalize_advantages``) and value targets ``y_t = A_t^GAE + v_w(S_t)``
+    (the lambda-returns), computed "based on the current critic ``v_w``" as the slides' boxes say; all constants.
+    """
     values, next_values = critic(rollout.obs), critic(rollout.next_obs)
-    advantages = gae(rollout.rewards, values, next_values, rollout.terminated, rollout.truncated, gamma, gae_lambda)
-    return advantages, advantages + values
+    advantages = gae(
+        rollout.rewards, values, next_values, rollout.terminated, rollout.truncated, config.gamma, config.gae_lambda
+    )
+    targets = advantages + values
+    if config.normalize_advantages:
+        advantages = normalize(advantages)
+    flat = lambda x: x.flatten(0, 1)  # (T, N, ...) -> (T * N, ...)
+    return flat(rollout.obs), flat(rollout.actions), flat(advantages), flat(targets)

@@ -11,7 +11,9 @@ pi_theta(A_t|S_t)``, the ratio of the policy being optimised to the one that col
 mean_t KL(pi_theta'(.|S_t) || pi_theta(.|S_t))``, and after each iteration ``lambda_k`` is halved if the
 KL came out below ``kl_target / 1.5`` and doubled if above ``1.5 kl_target`` (the paper's heuristic).
 
-Both run ``epochs`` passes over the rollout in shuffled minibatches: every pass after the first
+The slide's box sums over the rollout (``L_actor = - sum_t ...``, ``L_critic = 1/2 sum_t ...``); the code
+averages over each minibatch, which only rescales the gradients (and Adam's steps hardly depend on
+the scale). Both run ``epochs`` passes over the rollout in shuffled minibatches: every pass after the first
 reuses data of a policy that has since moved, which is what the ratio corrects for ("on-policy only
 in its single-epoch version", the summary table's asterisk). The details that make PPO work in
 practice and that the slides leave out are options with their usual defaults: advantage
@@ -29,8 +31,7 @@ import torch
 from torch import nn
 from torch.distributions import kl_divergence
 
-from rlcourse.advantages import normalize
-from rlcourse.algos.common import check_on_policy_config, gae_and_targets, make_actor_critic, make_optimizer
+from rlcourse.algos.common import check_on_policy_config, gae_batch, make_actor_critic, make_optimizer
 from rlcourse.config import check_bool, check_choice, check_positive, check_unit_interval, param, replace
 from rlcourse.diagnostics import approx_kl, explained_variance
 from rlcourse.envs import make_vec_env
@@ -177,11 +178,7 @@ def train(
                 envs, policy, obs, tracker, rng, num_steps=config.rollout_steps, device=config.device
             )
             # Compute value targets y_t and advantage estimates A_t with GAE based on the current critic v_w
-            advantages, targets = gae_and_targets(critic, rollout, config.gamma, config.gae_lambda)
-            if config.normalize_advantages:
-                advantages = normalize(advantages)
-            states, actions = rollout.obs.flatten(0, 1), rollout.actions.flatten(0, 1)
-            advantages, targets = advantages.flatten(), targets.flatten()
+            states, actions, advantages, targets = gae_batch(critic, rollout, config)
             # pi_theta, the policy that collected the data, stays fixed for the whole iteration
             with torch.no_grad():
                 old_log_prob = policy(states).log_prob(actions)

@@ -42,8 +42,7 @@ from torch import Tensor, nn
 from torch.distributions import kl_divergence
 from torch.nn.utils import parameters_to_vector, vector_to_parameters
 
-from rlcourse.advantages import normalize
-from rlcourse.algos.common import check_common_config, gae_and_targets, make_actor_critic
+from rlcourse.algos.common import check_common_config, gae_batch, make_actor_critic
 from rlcourse.config import check_bool, check_number, check_positive, check_unit_interval, param, replace
 from rlcourse.diagnostics import explained_variance
 from rlcourse.envs import make_vec_env
@@ -234,11 +233,7 @@ def train(
                 envs, policy, obs, tracker, rng, num_steps=config.rollout_steps, device=config.device
             )
             # Compute value targets y_t and advantage estimates A_t (GAE) based on the current critic v_w
-            advantages, targets = gae_and_targets(critic, rollout, config.gamma, config.gae_lambda)
-            if config.normalize_advantages:
-                advantages = normalize(advantages)
-            states, actions = rollout.obs.flatten(0, 1), rollout.actions.flatten(0, 1)
-            advantages, targets = advantages.flatten(), targets.flatten()
+            states, actions, advantages, targets = gae_batch(critic, rollout, config)
             old_policy = copy.deepcopy(policy).requires_grad_(False)  # pi_theta, fixed for the iteration
             with torch.no_grad():
                 old_log_prob = old_policy(states).log_prob(actions)
