@@ -29,7 +29,6 @@ would compute the same step and reject it again. (Each epoch sizes its full step
 
 from __future__ import annotations
 
-import copy
 import math
 from collections.abc import Callable
 from contextlib import closing
@@ -39,7 +38,7 @@ from functools import partial
 import numpy as np
 import torch
 from torch import Tensor, nn
-from torch.distributions import kl_divergence
+from torch.distributions import Distribution, kl_divergence
 from torch.nn.utils import parameters_to_vector, vector_to_parameters
 
 from rlcourse.algos.common import check_common_config, gae_batch, make_actor_critic
@@ -182,17 +181,18 @@ def line_search(
 
 def surrogate_and_kl(
     policy: nn.Module,
-    old_policy: nn.Module,
+    old_pi: Distribution,
     states: Tensor,
     actions: Tensor,
     old_log_prob: Tensor,
     advantages: Tensor,
 ) -> tuple[Tensor, Tensor]:
     """The sample surrogate ``L(theta') = mean_t omega_t A_t`` (differentiable in ``policy``'s parameters)
-    and the sample mean of ``KL(pi_theta'(.|S_t) || pi_theta(.|S_t))``, the constraint of the slide."""
+    and the sample mean of ``KL(pi_theta'(.|S_t) || pi_theta(.|S_t))``, the constraint of the slide;
+    ``old_pi`` is ``pi_theta(.|S_t)``, computed once per iteration."""
     pi = policy(states)
     ratio = importance_weights(pi.log_prob(actions), old_log_prob)
-    return (ratio * advantages).mean(), kl_divergence(pi, old_policy(states)).mean()
+    return (ratio * advantages).mean(), kl_divergence(pi, old_pi).mean()
 
 
 @torch.no_grad()
@@ -234,12 +234,12 @@ def train(
             )
             # Compute value targets y_t and advantage estimates A_t (GAE) based on the current critic v_w
             states, actions, advantages, targets = gae_batch(critic, rollout, config)
-            old_policy = copy.deepcopy(policy).requires_grad_(False)  # pi_theta, fixed for the iteration
-            with torch.no_grad():
-                old_log_prob = old_policy(states).log_prob(actions)
+            with torch.no_grad():  # pi_theta, the policy that collected the data, fixed for the iteration
+                old_pi = policy(states)
+                old_log_prob = old_pi.log_prob(actions)
 
             # L(theta') and the mean KL(pi_theta' || pi_theta) at the actor's current parameters theta'
-            objective = partial(surrogate_and_kl, policy, old_policy, states, actions, old_log_prob, advantages)
+            objective = partial(surrogate_and_kl, policy, old_pi, states, actions, old_log_prob, advantages)
             accepted = []
             for _ in range(config.epochs):
                 # Estimate the loss gradient g (at theta' = theta: the policy gradient)
