@@ -20,9 +20,13 @@ rollout does not show it, so the estimate bootstraps there. The slides write ``t
 final step of the episode that ``t`` belongs to; here ``tau_t`` is the first ``k >= t`` with
 ``terminated[k] or truncated[k]``, or ``T - 1``.
 
-Used by: ``notebooks/02_advantage_estimation.ipynb``, :mod:`rlcourse.algos.reinforce`,
-:mod:`rlcourse.algos.a2c`. Slides: "Advantage Estimation", "Data collection of A2C",
-"Generalized Advantage Estimation", "Data collection of A2C + GAE".
+The group estimates at the end (GRPO's and RLOO's) are different: their inputs are *group first*,
+shape ``(..., G)`` for ``G`` answers to the same question, and they need no critic.
+
+Used by: ``notebooks/02_advantage_estimation.ipynb``, ``notebooks/08_grpo.ipynb``,
+:mod:`rlcourse.algos.reinforce`, :mod:`rlcourse.algos.a2c`, :mod:`rlcourse.algos.grpo`. Slides:
+"Advantage Estimation", "Data collection of A2C", "Generalized Advantage Estimation", "Data collection
+of A2C + GAE", "Group Relative Policy Optimization (GRPO)".
 """
 
 from __future__ import annotations
@@ -40,6 +44,9 @@ __all__ = [
     "kstep_returns",
     "lambda_returns",
     "normalize",
+    "group_relative_advantages",
+    "group_relative_step_advantages",
+    "leave_one_out_advantages",
 ]
 
 
@@ -243,3 +250,87 @@ def normalize(advantages: Tensor, eps: float = 1e-8) -> Tensor:
     if advantages.numel() < 2:
         raise ValueError("cannot standardise fewer than 2 advantages: their standard deviation is undefined")
     return (advantages - advantages.mean()) / (advantages.std() + eps)
+
+
+def _check_group(rewards: Tensor, name: str = "rewards") -> None:
+    if rewards.dim() < 1 or rewards.shape[-1] < 2:
+        raise ValueError(
+            f"{name}.shape={tuple(rewards.shape)} is not allowed: the last axis holds a group of G answers "
+            "to the same question, and a group needs G >= 2 (one answer has no spread to compare against)"
+        )
+
+
+def group_relative_advantages(rewards: Tensor, eps: float = 1e-8) -> Tensor:
+    """GRPO's advantage of each answer relative to its group: ``(R_i - mean_j R_j) / (std_j R_j + eps)``.
+
+    Shao et al. (2024), "DeepSeekMath", eq. for outcome supervision; slide "Group Relative Policy
+    Optimization (GRPO)". The group mean replaces the critic as a baseline; dividing by the group's
+    spread makes a question where answers differ a little count as much as one where they differ a lot.
+    ``std`` is the sample standard deviation (divisor ``G - 1``, PyTorch's default and that of common
+    GRPO implementations), so the result has mean 0 and sample standard deviation ``std / (std + eps)``,
+    1 up to ``eps``. A group whose rewards are all equal (every answer right, or every answer wrong)
+    gets advantages of exactly 0: it carries no signal, and ``eps`` keeps it from being ``0/0``.
+
+    Args:
+        rewards: final rewards, shape ``(..., G)``: the last axis is a group of ``G >= 2`` answers to
+            one question; leading axes (different questions) are independent.
+        eps: added to the standard deviation.
+
+    Returns:
+        Advantages of the same shape. With outcome rewards every token of answer ``i`` gets ``A_i``.
+    """
+    _check_group(rewards)
+    mean = rewards.mean(dim=-1, keepdim=True)
+    std = rewards.std(dim=-1, keepdim=True)
+    return (rewards - mean) / (std + eps)
+
+
+def group_relative_step_advantages(rewards: Tensor, mask: Tensor, eps: float = 1e-8) -> Tensor:
+    """The slide's GRPO advantage for per-step rewards: ``A_t = sum_{k >= t} Rbar_{k+1}``, with
+    ``Rbar_{k+1} = (R_{k+1} - mean_i R^i_{k+1}) / std_i R^i_{k+1}`` normalised across the group at a
+    fixed step.
+
+    Slide "Group Relative Policy Optimization (GRPO)": "mean and std over the batch for a fixed
+    timestep t". Answers have different lengths, so at step ``k`` the mean and the standard deviation
+    are taken over the answers still running there (``mask``); a step where fewer than two answers run,
+    or where they all got the same reward, contributes 0. (DeepSeekMath's process supervision
+    normalises over all the group's step rewards at once instead; the slide's version is the one here.)
+
+    Args:
+        rewards: ``R_{t+1}`` of every step, shape ``(..., G, T)``: group of ``G`` answers, ``T`` steps.
+        mask: 1 where answer ``i`` has a step ``t``, 0 on padding; same shape.
+        eps: added to the standard deviation.
+
+    Returns:
+        ``A_t`` of shape ``(..., G, T)``, 0 on padding.
+    """
+    if rewards.shape != mask.shape or rewards.dim() < 2:
+        raise ValueError(
+            f"rewards.shape={tuple(rewards.shape)} and mask.shape={tuple(mask.shape)} are not allowed: both must "
+            "be (..., G, T), a group of G answers of up to T steps"
+        )
+    _check_group(rewards.transpose(-1, -2), "rewards.transpose(-1, -2)")
+    mask = mask.to(rewards.dtype)
+    count = mask.sum(dim=-2, keepdim=True)
+    mean = (rewards * mask).sum(dim=-2, keepdim=True) / count.clamp(min=1.0)
+    var = (((rewards - mean) * mask) ** 2).sum(dim=-2, keepdim=True) / (count - 1.0).clamp(min=1.0)
+    normalised = (rewards - mean) / (var.sqrt() + eps) * mask * (count >= 2)
+    # Sum over later steps: a reversed cumulative sum along T.
+    return normalised.flip(-1).cumsum(-1).flip(-1) * mask
+
+
+def leave_one_out_advantages(rewards: Tensor) -> Tensor:
+    """RLOO's advantage: each answer's reward minus the mean reward of the *other* ``G - 1`` answers.
+
+    Ahmadian et al. (2024), "Back to basics: revisiting REINFORCE-style optimization for learning from
+    human feedback in LLMs" (after Kool et al. 2019). The baseline of answer ``i`` does not depend on
+    answer ``i``, so the REINFORCE gradient stays unbiased (the group mean of GRPO includes ``R_i``).
+    Equal to ``G / (G - 1) (R_i - mean_j R_j)``.
+
+    Args:
+        rewards: shape ``(..., G)``, a group of ``G >= 2`` answers on the last axis.
+    """
+    _check_group(rewards)
+    g = rewards.shape[-1]
+    others = (rewards.sum(dim=-1, keepdim=True) - rewards) / (g - 1)
+    return rewards - others

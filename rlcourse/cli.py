@@ -71,6 +71,12 @@ def _train(args: argparse.Namespace, extra: list[str]) -> int:
     from rlcourse.envs import check_env_id
     from rlcourse.plots import THRESHOLDS, learning_curve
 
+    if args.algo.lower() == "grpo":
+        raise UsageError(
+            "grpo trains on rlcourse's question-answer task, not on a gymnasium environment, so it has no "
+            "`rlcourse train` command: use rlcourse.algos.grpo.train in Python (README, 'In Python') or "
+            "notebooks/08_grpo.ipynb; benchmarks/grpo.py runs GRPO, RLOO and PPO on it"
+        )
     module = get_algorithm(args.algo)
     if args.env is not None:
         check_env_id(args.env)
@@ -143,6 +149,10 @@ def _list(args: argparse.Namespace) -> int:
         print(f"{name:10s} {module.SUMMARY}")
         for env_id in module.PRESETS:
             print(f"{'':10s}   preset: {env_id}")
+    from rlcourse.algos import grpo
+
+    print(f"{'grpo':10s} {grpo.SUMMARY}")
+    print(f"{'':10s}   presets: {', '.join(grpo.PRESETS)} (Python only: rlcourse.algos.grpo.train)")
     return 0
 
 

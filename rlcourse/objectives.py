@@ -23,6 +23,8 @@ __all__ = [
     "soft_td_target",
     "importance_weights",
     "clipped_surrogate",
+    "kl_k3",
+    "aggregate_tokens",
 ]
 
 
@@ -168,3 +170,62 @@ def clipped_surrogate(ratio: Tensor, advantages: Tensor, clip_eps: float) -> Ten
     unclipped = ratio * advantages
     clipped = torch.clamp(ratio, 1.0 - eps, 1.0 + eps) * advantages
     return torch.minimum(unclipped, clipped)
+
+
+# GRPO (Shao et al. 2024). Slide "Group Relative Policy Optimization (GRPO)".
+
+
+def kl_k3(log_prob: Tensor, ref_log_prob: Tensor) -> Tensor:
+    """Per-token estimate of ``KL(pi_theta || pi_ref)``: ``exp(ref - logp) - (ref - logp) - 1``.
+
+    The estimator GRPO penalises with (Shao et al. 2024, eq. 4; J. Schulman, "Approximating KL
+    divergence", 2020, calls it ``k3``). For a token ``a`` drawn from ``pi_theta`` and ``r = pi_ref(a) /
+    pi_theta(a)``, ``k3 = r - log r - 1``: its expectation is ``E[r] - E[log r] - 1 = 1 + KL - 1 = KL``
+    (unbiased), and since ``log r <= r - 1`` it is never negative, unlike the plain ``-log r``. Its
+    gradient w.r.t. ``log_prob`` is ``1 - r``, which pulls ``pi_theta`` back towards ``pi_ref``.
+
+    Args:
+        log_prob: ``log pi_theta(a_t | ...)`` of the sampled tokens, any shape (with gradient).
+        ref_log_prob: ``log pi_ref(a_t | ...)`` of the same tokens, the same shape (a constant).
+
+    Returns:
+        The per-token estimates, same shape.
+    """
+    _check_same_shape("log_prob", log_prob, "ref_log_prob", ref_log_prob)
+    diff = ref_log_prob.detach() - log_prob
+    # expm1(d) - d, not exp(d) - d - 1: for tiny d the latter cancels to a small negative number.
+    return torch.expm1(diff) - diff
+
+
+AGGREGATIONS = ("sequence", "token", "constant")
+
+
+def aggregate_tokens(values: Tensor, mask: Tensor, mode: str = "sequence", max_length: int | None = None) -> Tensor:
+    """Average per-token quantities over the answers of a batch, in one of three ways GRPO papers differ on.
+
+    ``values[i, t]`` belongs to token ``t`` of answer ``i``; ``mask`` is 1 on real tokens, 0 on padding.
+
+    - ``"sequence"`` (GRPO as published, Shao et al. 2024): ``1/N sum_i 1/|o_i| sum_t values[i, t]``. Each
+      answer weighs the same, so a token of a long answer weighs less than a token of a short one.
+    - ``"token"`` (DAPO, Yu et al. 2025): ``sum_{i,t} values[i, t] / sum_i |o_i|``. Each token weighs the same.
+    - ``"constant"`` (Dr. GRPO, Liu et al. 2025): ``sum_{i,t} values[i, t] / (N max_length)``. A fixed
+      normaliser: neither the answer's length nor the batch's changes a token's weight, so there is no
+      bias towards long wrong answers or short right ones. ``max_length`` defaults to ``values.shape[1]``.
+
+    Args:
+        values, mask: shape ``(N, T)``.
+        mode: one of ``"sequence"``, ``"token"``, ``"constant"``.
+        max_length: the normaliser of ``"constant"``.
+    """
+    _check_same_shape("values", values, "mask", mask)
+    if values.dim() != 2:
+        raise ValueError(f"values.shape={tuple(values.shape)} is not allowed: expected (N answers, T tokens)")
+    mask = mask.to(values.dtype)
+    if mode == "sequence":
+        return ((values * mask).sum(dim=1) / mask.sum(dim=1).clamp(min=1.0)).mean()
+    if mode == "token":
+        return (values * mask).sum() / mask.sum().clamp(min=1.0)
+    if mode == "constant":
+        length = values.shape[1] if max_length is None else max_length
+        return (values * mask).sum() / (values.shape[0] * length)
+    raise ValueError(f"mode={mode!r} is not allowed: choose one of {', '.join(map(repr, AGGREGATIONS))}")

@@ -90,6 +90,12 @@ def test_force_overwrites(tmp_path, capsys):
 def test_list_shows_algorithms_and_presets(capsys):
     code, out, _ = run(capsys, "list")
     assert code == 0 and "a2c" in out and "reinforce" in out and "preset: CartPole-v1" in out
+    assert "grpo" in out and "rloo" in out
+
+
+def test_grpo_is_refused_with_a_pointer_to_its_python_api(capsys):
+    code, _, err = run(capsys, "train", "grpo", "--env", "CartPole-v1")
+    assert code == 2 and "question-answer task" in err and "rlcourse.algos.grpo.train" in err
 
 
 def test_plot_draws_several_runs(trained, tmp_path, capsys):

@@ -1,4 +1,9 @@
-"""One module per algorithm; each has ``Config``, ``PRESETS``, ``make_agent`` and ``train``."""
+"""One module per algorithm; each has ``Config``, ``PRESETS``, ``make_agent`` and ``train``.
+
+:data:`ALGORITHMS` holds those that train on a gymnasium environment (and so on the command line). GRPO,
+the summary table's last row, trains a language model on :mod:`rlcourse.qa`'s question-answer task:
+:mod:`rlcourse.algos.grpo` has ``Config``, ``PRESETS`` and ``train(config, reference)`` of its own.
+"""
 
 from __future__ import annotations
 

@@ -1,0 +1,353 @@
+"""GRPO: group relative policy optimisation, and the two baselines it is compared with (RLOO and PPO).
+
+Shao et al. (2024), "DeepSeekMath: pushing the limits of mathematical reasoning in open language
+models", section 4. Slide "Group Relative Policy Optimization (GRPO)": PPO's clipping without a critic;
+for every question a *group* of ``G`` answers is sampled and each answer's advantage is its reward
+relative to the group's, ``A_i = (R_i - mean_j R_j) / std_j R_j``.
+
+The loop, for every iteration:
+
+1. draw ``B`` questions and sample ``G`` answers to each with ``pi_theta_old`` (the current policy);
+2. score them: a final reward per answer (or a reward per token, ``rewards="per_token"``);
+3. advantages, one of three estimators (``advantage``):
+
+   - ``"group"`` (GRPO): :func:`~rlcourse.advantages.group_relative_advantages`, the same for every
+     token of an answer (per-token rewards: the slide's ``A_t = sum_{k>=t} Rbar_{k+1}``);
+   - ``"leave_one_out"`` (RLOO, Ahmadian et al. 2024): REINFORCE with the mean reward of the other
+     ``G - 1`` answers as baseline; with ``epochs=1`` the ratio is 1 and the clipped loss's gradient
+     is REINFORCE's;
+   - ``"gae"`` (PPO): a value head on the policy's trunk and :func:`~rlcourse.advantages.gae` over the
+     tokens, the reward arriving at the last one;
+
+4. ``epochs`` passes of gradient ascent on the per-token objective
+   ``min(rho A, clip(rho, 1 - eps, 1 + eps) A) - beta KL_k3(pi_theta || pi_ref)``, averaged over tokens
+   and answers as ``loss_aggregation`` says (the paper's ``1/G sum_i 1/|o_i| sum_t``, DAPO's per-token
+   mean, or Dr. GRPO's constant normaliser), where ``rho`` is the ratio to ``pi_theta_old`` and
+   ``pi_ref`` is the warm-started policy training began from.
+
+All three methods see the same number of sampled answers per iteration, ``B G``, so their curves are
+comparable step for step.
+"""
+
+from __future__ import annotations
+
+import copy
+from dataclasses import dataclass
+
+import numpy as np
+import torch
+from torch import nn
+
+from rlcourse.advantages import (
+    gae,
+    group_relative_advantages,
+    group_relative_step_advantages,
+    leave_one_out_advantages,
+    normalize,
+)
+from rlcourse.config import check_bool, check_choice, check_device, check_positive, check_seed, param, replace
+from rlcourse.objectives import AGGREGATIONS, aggregate_tokens, clipped_surrogate, critic_loss, importance_weights, kl_k3
+from rlcourse.qa import Answers, ArithmeticTask, TokenPolicy, accuracy, warm_start
+from rlcourse.training import History, check_finite, progress_bar, seed_everything, torch_threads
+
+__all__ = ["Config", "PRESETS", "train", "make_task", "make_reference", "compute_advantages", "grpo_loss"]
+
+NAME = "grpo"
+SUMMARY = "group relative policy optimisation on a question-answer task: clipping, no critic"
+
+ADVANTAGES = ("group", "leave_one_out", "gae")
+
+
+@dataclass
+class Config:
+    """GRPO (and RLOO, PPO) hyperparameters for the question-answer task; the slides' symbols in brackets."""
+
+    advantage: str = param("group", "'group' (GRPO), 'leave_one_out' (RLOO) or 'gae' (PPO with a value head)")
+    group_size: int = param(8, "answers sampled per question [G]")
+    questions: int = param(32, "questions per iteration [B]; an iteration samples B * G answers")
+    iterations: int = param(2000, "iterations of the loop")
+    epochs: int = param(2, "passes over each batch of answers [mu]; 1 keeps it on-policy")
+    minibatches: int = param(4, "gradient steps per epoch (each on a share of the questions)")
+    clip_eps: float = param(0.2, "clipping range [epsilon]")
+    kl_coef: float = param(0.0, "weight [beta] of the KL penalty to the reference policy (0: none)")
+    rewards: str = param("outcome", "'outcome' (one reward per answer) or 'per_token' (a reward per correct digit)")
+    scale_rewards: bool = param(True, "divide by the group's std (False: Dr. GRPO's mean-only advantage)")
+    loss_aggregation: str = param("sequence", "'sequence' (GRPO's 1/|o_i|), 'token' (DAPO) or 'constant' (Dr. GRPO)")
+    lr: float = param(3e-4, "Adam learning rate")
+    max_grad_norm: float = param(1.0, "clip the gradient norm to this (inf: no clipping)")
+    gamma: float = param(1.0, "advantage='gae': discount over the tokens [gamma]")
+    gae_lambda: float = param(0.95, "advantage='gae': GAE's [lambda]")
+    vf_coef: float = param(0.5, "advantage='gae': weight of the value loss")
+    temperature: float = param(1.0, "sampling temperature of the policy")
+    hidden: int = param(128, "GRU hidden units of the policy")
+    digits: int = param(2, "task difficulty: digits of each operand")
+    operations: str = param("+", "task operators, among '+-*'")
+    warm_start_examples: int = param(2000, "supervised examples for the reference policy")
+    warm_start_steps: int = param(800, "supervised gradient steps for the reference policy")
+    eval_every: int = param(50, "iterations between held-out accuracy measurements")
+    seed: int = param(0, "random seed")
+    device: str = param("cpu", "'cpu' or 'cuda'")
+    threads: int = param(1, "torch threads during training")
+
+    def __post_init__(self):
+        check_choice("advantage", self.advantage, ADVANTAGES)
+        check_choice("rewards", self.rewards, ("outcome", "per_token"))
+        check_choice("loss_aggregation", self.loss_aggregation, AGGREGATIONS)
+        if isinstance(self.group_size, bool) or not isinstance(self.group_size, int) or self.group_size < 2:
+            raise ValueError(
+                f"group_size={self.group_size!r} is not allowed: a group needs at least 2 answers to compare"
+            )
+        for name in ("questions", "iterations", "epochs", "minibatches", "hidden", "eval_every", "threads"):
+            check_positive(name, getattr(self, name), integer=True)
+        if self.minibatches > self.questions:
+            raise ValueError(
+                f"minibatches={self.minibatches} is not allowed: at most questions={self.questions} "
+                "(a minibatch holds whole groups)"
+            )
+        if not 0.0 < self.clip_eps < 1.0:
+            raise ValueError(f"clip_eps={self.clip_eps!r} is not allowed: clip_eps must be in (0, 1)")
+        check_positive("kl_coef", self.kl_coef, zero_ok=True)
+        check_bool("scale_rewards", self.scale_rewards)
+        check_positive("lr", self.lr)
+        check_positive("max_grad_norm", self.max_grad_norm, inf_ok=True)
+        for name in ("gamma", "gae_lambda"):
+            if not 0.0 <= getattr(self, name) <= 1.0:
+                raise ValueError(f"{name}={getattr(self, name)!r} is not allowed: it must be in [0, 1]")
+        check_positive("vf_coef", self.vf_coef, zero_ok=True)
+        check_positive("temperature", self.temperature)
+        check_positive("warm_start_examples", self.warm_start_examples, integer=True)
+        check_positive("warm_start_steps", self.warm_start_steps, integer=True, zero_ok=True)
+        check_seed(self.seed)
+        check_device(self.device)
+        make_task(self)  # the task checks digits and operations
+
+
+def make_task(config: Config) -> ArithmeticTask:
+    return ArithmeticTask(digits=config.digits, operations=config.operations)
+
+
+PRESETS: dict[str, Config] = {
+    "grpo": Config(),
+    "rloo": Config(advantage="leave_one_out", epochs=1, loss_aggregation="constant"),
+    "ppo": Config(advantage="gae"),
+}
+
+
+def make_reference(config: Config, task: ArithmeticTask | None = None) -> TokenPolicy:
+    """The reference policy ``pi_ref``: a fresh policy after the supervised warm start (seconds)."""
+    task = task or make_task(config)
+    torch.manual_seed(config.seed)
+    policy = TokenPolicy(hidden=config.hidden, temperature=config.temperature)
+    with torch_threads(config.threads):
+        warm_start(policy, task, examples=config.warm_start_examples, steps=config.warm_start_steps, seed=config.seed)
+    return policy.requires_grad_(False).eval()
+
+
+def compute_advantages(
+    config: Config, rewards: torch.Tensor, answers: Answers, step_rewards: torch.Tensor | None = None
+) -> torch.Tensor:
+    """Per-token advantages ``(B G, L)`` of one batch, by ``config.advantage``.
+
+    ``rewards`` are the final rewards ``(B, G)``; ``step_rewards`` the per-token ones ``(B G, L)`` when
+    ``config.rewards == "per_token"`` (then the final reward is their sum).
+    """
+    b, g = rewards.shape
+    mask = answers.mask
+    if config.advantage == "gae":
+        # Tokens are time steps: the reward comes with the last token (or with every token), the episode
+        # terminates there; padding steps are "terminated" too, so their TD errors are 0.
+        per_token = step_rewards if step_rewards is not None else _final_token_rewards(rewards.flatten(), mask)
+        values = answers.values
+        next_values = torch.cat([values[:, 1:], torch.zeros_like(values[:, :1])], dim=1)
+        terminated = torch.ones_like(mask, dtype=torch.bool)
+        terminated[:, :-1] = mask[:, 1:] == 0
+        adv = gae(per_token.T, values.T, next_values.T, terminated.T, terminated.T, config.gamma, config.gae_lambda).T
+        return adv * mask
+    if config.advantage == "leave_one_out":
+        total = rewards if step_rewards is None else step_rewards.sum(dim=1).view(b, g)
+        return leave_one_out_advantages(total).flatten()[:, None] * mask
+    if step_rewards is not None:
+        steps = step_rewards.view(b, g, -1)
+        if not config.scale_rewards:
+            raise ValueError("scale_rewards=False with rewards='per_token' is not allowed: use outcome rewards")
+        return group_relative_step_advantages(steps, mask.view(b, g, -1)).flatten(0, 1)
+    if config.scale_rewards:
+        adv = group_relative_advantages(rewards)
+    else:
+        adv = rewards - rewards.mean(dim=-1, keepdim=True)  # Dr. GRPO: no division by the std
+    return adv.flatten()[:, None] * mask
+
+
+def grpo_loss(
+    log_prob: torch.Tensor,
+    old_log_prob: torch.Tensor,
+    ref_log_prob: torch.Tensor,
+    advantages: torch.Tensor,
+    mask: torch.Tensor,
+    clip_eps: float,
+    kl_coef: float = 0.0,
+    aggregation: str = "sequence",
+    max_length: int | None = None,
+) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
+    """GRPO's loss, to be minimised: minus the aggregated per-token objective
+    ``min(rho_t A_t, clip(rho_t, 1 - eps, 1 + eps) A_t) - beta KL_k3(pi_theta || pi_ref)_t``.
+
+    DeepSeekMath's eq. 3 with ``aggregation="sequence"``: ``1/G sum_i 1/|o_i| sum_t`` (over all the
+    batch's answers). With one answer of one token it is PPO's clipped loss (and the tests check it).
+
+    Args:
+        log_prob: ``log pi_theta(o_t | q, o_<t)`` of the answers' tokens, ``(N, L)``, with gradient.
+        old_log_prob: the same under ``pi_theta_old``, the policy that sampled them.
+        ref_log_prob: the same under the reference policy.
+        advantages: ``A_t`` per token.
+        mask: 1 on real tokens, 0 on padding.
+        clip_eps: ``epsilon``; kl_coef: ``beta``; aggregation, max_length: see
+            :func:`~rlcourse.objectives.aggregate_tokens`.
+
+    Returns:
+        The loss, and the ratios and the k3 estimates per token (for the diagnostics).
+    """
+    ratio = importance_weights(log_prob, old_log_prob)
+    per_token = clipped_surrogate(ratio, advantages, clip_eps)
+    kl = kl_k3(log_prob, ref_log_prob)
+    if kl_coef > 0:
+        per_token = per_token - kl_coef * kl
+    return -aggregate_tokens(per_token, mask, aggregation, max_length), ratio, kl
+
+
+def _rows(groups: torch.Tensor, g: int) -> torch.Tensor:
+    """The answers' rows of the given groups (answers to question k are rows k G .. k G + G - 1)."""
+    return (groups[:, None] * g + torch.arange(g)).flatten()
+
+
+def _share(kept_mask: torch.Tensor, all_mask: torch.Tensor, aggregation: str) -> float:
+    """The fraction of a minibatch's average that its kept answers make up (the rest contribute 0)."""
+    if aggregation == "token":
+        return float(kept_mask.sum() / all_mask.sum())
+    return len(kept_mask) / len(all_mask)
+
+
+def _final_token_rewards(rewards: torch.Tensor, mask: torch.Tensor) -> torch.Tensor:
+    """Put each answer's final reward on its last real token."""
+    out = torch.zeros_like(mask)
+    last = (mask.sum(dim=1).long() - 1).clamp(min=0)
+    out[torch.arange(len(rewards)), last] = rewards
+    return out
+
+
+def train(
+    config: Config | None = None,
+    reference: TokenPolicy | None = None,
+    progress: bool = True,
+    **overrides,
+) -> tuple[TokenPolicy, History]:
+    """Fine-tune the reference policy with GRPO (or RLOO, PPO); return the trained policy and its history.
+
+    ``reference`` is the warm-started policy to start from and to measure the KL to; if ``None`` it is
+    made by :func:`make_reference` (pass the same one to compare methods from the same start).
+    ``history.evaluations`` holds the held-out greedy accuracy (``mean_return``) against the number of
+    answers sampled (``env_step``); ``history.iterations`` the diagnostics.
+    """
+    config = replace(config or Config(), **overrides)
+    task = make_task(config)
+    if reference is None:
+        reference = make_reference(config, task)
+    seed_everything(config.seed)
+    rng = np.random.default_rng([config.seed, 2])
+    device = torch.device(config.device)
+    reference = copy.deepcopy(reference).to(device).requires_grad_(False)
+
+    # Initialise pi_theta from pi_ref (PPO adds a value head, trained from scratch)
+    policy = TokenPolicy(hidden=config.hidden, temperature=config.temperature, value_head=config.advantage == "gae")
+    policy.load_state_dict(reference.state_dict(), strict=False)
+    policy.to(device)
+    optimizer = torch.optim.Adam(policy.parameters(), lr=config.lr)
+    held_out = task.held_out_set()
+    held_out.prompts = held_out.prompts.to(device)
+    history = History()
+    answers_seen = 0
+    b, g = config.questions, config.group_size
+
+    def evaluate(iteration: int) -> float:
+        correct = (task.rewards(held_out, policy.generate(held_out.prompts, task.max_answer_length, greedy=True)) == 1)
+        history.add_evaluation(answers_seen, correct.float().numpy())
+        return float(correct.float().mean())
+
+    bar = progress_bar(config.iterations, progress, f"GRPO ({config.advantage})")
+    with torch_threads(config.threads), bar:
+        acc = evaluate(0)
+        for iteration in range(1, config.iterations + 1):
+            # Sample B questions and G answers to each with pi_theta_old (the current policy)
+            questions = task.sample(b, rng).repeat(g)
+            prompts = questions.prompts.to(device)
+            answers = policy.generate(prompts, task.max_answer_length)
+            answers_seen += len(questions)
+            # Rewards: final (and per token); advantages by the chosen estimator
+            rewards = task.rewards(questions, answers).to(device).view(b, g)
+            step_rewards = task.step_rewards(questions, answers).to(device) if config.rewards == "per_token" else None
+            advantages = compute_advantages(config, rewards, answers, step_rewards)
+            if config.advantage == "gae":
+                targets = advantages + answers.values  # lambda-returns, the value head's targets
+                real = answers.mask.bool()  # standardise over the real tokens, as PPO does over a rollout
+                advantages = torch.zeros_like(advantages).masked_scatter(real, normalize(advantages[real]))
+            with torch.no_grad():
+                ref_log_prob, _, _ = reference.score(prompts, answers.tokens, answers.mask)
+
+            # Maximise the clipped objective minus beta KL_k3, for mu epochs over the batch
+            clipped = []
+            # A group whose answers all got the same reward has A = 0 on every token: without a KL term it adds
+            # exactly nothing to the gradient, so it is left out of the forward and backward passes, and the
+            # loss is rescaled by the share of the average it stands for (the step is the same as with it).
+            skip = config.kl_coef == 0 and config.advantage != "gae"
+            informative = (advantages.view(b, g, -1) != 0).any(dim=2).any(dim=1) if skip else torch.ones(b, dtype=bool)
+            informative = informative.cpu()
+            for _ in range(config.epochs):
+                for groups in torch.randperm(b).split(max(1, b // config.minibatches)):
+                    minibatch_mask = answers.mask[_rows(groups, g).to(device)]
+                    groups = groups[informative[groups]]
+                    if len(groups) == 0:
+                        continue
+                    rows = _rows(groups, g).to(device)
+                    mask = answers.mask[rows]
+                    log_prob, _, values = policy.score(prompts[rows], answers.tokens[rows], mask)
+                    loss, ratio, kl = grpo_loss(
+                        log_prob,
+                        answers.log_probs[rows],
+                        ref_log_prob[rows],
+                        advantages[rows],
+                        mask,
+                        config.clip_eps,
+                        config.kl_coef,
+                        config.loss_aggregation,
+                        task.max_answer_length,
+                    )
+                    loss = loss * _share(mask, minibatch_mask, config.loss_aggregation)
+                    if values is not None:
+                        loss = loss + config.vf_coef * critic_loss(values[mask.bool()], targets[rows][mask.bool()])
+                    check_finite(history, iteration, loss=loss)
+                    optimizer.zero_grad(set_to_none=True)
+                    loss.backward()
+                    nn.utils.clip_grad_norm_(policy.parameters(), config.max_grad_norm)
+                    optimizer.step()
+                    with torch.no_grad():
+                        clipped.append(((ratio - 1).abs() > config.clip_eps).float()[mask.bool()].mean())
+
+            with torch.no_grad():  # how far pi_theta has moved from pi_ref, on this batch's tokens
+                log_prob, _, _ = policy.score(prompts, answers.tokens, answers.mask)
+                kl_ref = aggregate_tokens(kl_k3(log_prob, ref_log_prob), answers.mask, "token")
+            if iteration % config.eval_every == 0 or iteration == config.iterations:
+                acc = evaluate(iteration)
+            final = rewards if step_rewards is None else step_rewards.sum(dim=1).view(b, g)
+            history.add_iteration(
+                iteration,
+                answers_seen,
+                accuracy=acc,
+                mean_reward=float(final.mean()),
+                all_equal_groups=float((final == final[:, :1]).all(dim=1).float().mean()),
+                answer_length=float(answers.lengths.mean()),
+                kl_ref=float(kl_ref),
+                clip_fraction=float(torch.stack(clipped).mean()) if clipped else 0.0,
+            )
+            bar.update(1)
+            bar.set_postfix(accuracy=f"{acc:.2f}", reward=f"{float(final.mean()):.2f}", refresh=False)
+    return policy, history
