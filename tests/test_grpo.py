@@ -358,3 +358,62 @@ def test_grpo_improves_held_out_accuracy_within_seconds():
     assert {"accuracy", "mean_reward", "all_equal_groups", "answer_length", "kl_ref", "clip_fraction"} <= set(rows[0])
     assert rows[-1]["kl_ref"] > 0 and 0 <= rows[-1]["all_equal_groups"] <= 1
     assert [r["env_step"] for r in rows[:2]] == [256, 512]  # answers sampled: B G per iteration
+
+
+@pytest.mark.parametrize("aggregation", ["sequence", "token", "constant"])
+def test_skipping_all_equal_groups_leaves_the_gradient_unchanged(aggregation):
+    # The loop drops groups whose advantages are all 0 and rescales by their share: the same step.
+    torch.manual_seed(1)
+    g, b, L = 4, 6, 5
+    lengths = torch.randint(1, L + 1, (b * g,))
+    mask = (torch.arange(L)[None, :] < lengths[:, None]).float()
+    rewards = torch.randint(0, 2, (b, g)).float()
+    rewards[:2] = 1.0  # two all-right groups
+    rewards[2] = 0.0  # one all-wrong group
+    adv = group_relative_advantages(rewards).flatten()[:, None] * mask
+    log_prob = (torch.randn(b * g, L) * 0.1 - 1.0).requires_grad_()
+    old = log_prob.detach() + 0.05 * torch.randn(b * g, L)
+    ref = torch.randn(b * g, L)
+    full, _, _ = grpo.grpo_loss(log_prob, old, ref, adv, mask, 0.2, 0.0, aggregation, L)
+    (g_full,) = torch.autograd.grad(full, log_prob)
+    keep = torch.arange(3, b)
+    rows = grpo._rows(keep, g)
+    part, _, _ = grpo.grpo_loss(log_prob[rows], old[rows], ref[rows], adv[rows], mask[rows], 0.2, 0.0, aggregation, L)
+    part = part * grpo._share(mask[rows], mask, aggregation)
+    (g_part,) = torch.autograd.grad(part, log_prob)
+    assert torch.allclose(g_full, g_part, atol=1e-7)
+    assert torch.allclose(full, part, atol=1e-7)
+
+
+def test_per_token_rewards_use_the_slides_step_advantages():
+    config = grpo.Config(group_size=3, rewards="per_token")
+    answers = _answers(["12", "3", "45"], 4)
+    step = torch.tensor([[0.3, 0.3, 0.3, 0.0], [0.0, 0.5, 0.0, 0.0], [0.3, 0.0, 0.3, 0.0]]) * answers.mask
+    adv = grpo.compute_advantages(config, step.sum(1).view(1, 3), answers, step)
+    assert torch.allclose(adv, group_relative_step_advantages(step[None], answers.mask[None])[0])
+    rloo = grpo.compute_advantages(grpo.replace(config, advantage="leave_one_out"), step.sum(1).view(1, 3), answers, step)
+    assert torch.allclose(rloo[:, 0], leave_one_out_advantages(step.sum(1)))
+
+
+@pytest.fixture(scope="module")
+def warm_reference():
+    """The preset's warm start (a few seconds): its answers are right often enough for every group to vary."""
+    return grpo.make_reference(grpo.Config())
+
+
+@pytest.mark.parametrize(
+    "changes",
+    [dict(advantage="gae"), dict(advantage="leave_one_out", epochs=1), dict(rewards="per_token"),
+     dict(kl_coef=0.1), dict(loss_aggregation="constant", scale_rewards=False), dict(loss_aggregation="token")],
+)
+def test_every_variant_trains_and_logs(changes, warm_reference):
+    config = grpo.Config(iterations=3, questions=8, minibatches=2, eval_every=2, **changes)
+    policy, history = grpo.train(config, reference=warm_reference, progress=False)
+    assert len(history.iterations) == 3 and len(history.evaluations) == 3  # at 0, 2 and the end
+    assert history.iterations[-1]["env_step"] == 3 * 8 * 8
+    assert 0 < history.iterations[0]["mean_reward"] < 1
+    before, after = warm_reference.state_dict(), policy.state_dict()
+    assert any(not torch.equal(before[k], after[k]) for k in before)
+    assert ("value.weight" in after) == (config.advantage == "gae")
+    if config.kl_coef > 0:
+        assert history.iterations[-1]["kl_ref"] > 0
