@@ -19,7 +19,8 @@ policy, its soft values and entropy as the temperature moves; SAC's temperature 
 precomputed runs, with the Q over-estimation each run's critic shows), ``05_importance_sampling.ipynb``
 (the estimate's variance and effective sample size as the proposal moves), ``06_trpo_bound.ipynb`` (J, the
 surrogate, its lower bound and the KL along a path of policies; TRPO's diagnostics) and
-``07_ppo_clipping.ipynb`` (the clipped objective, several epochs on one batch, clip fraction and KL).
+``07_ppo_clipping.ipynb`` (the clipped objective, several epochs on one batch, clip fraction and KL);
+``08_grpo.ipynb``'s views live in :mod:`rlcourse.widgets.grpo` and are importable from here too.
 The sections below follow the notebooks' order of writing, each under its own heading.
 """
 
@@ -2196,3 +2197,10 @@ def clip_diagnostics_view(runs: Mapping[float, History], clip_eps: float | None 
     view.clip_eps, view.smooth, view.redraw = eps, window, redraw
     redraw()
     return view
+
+
+# Notebook 08 (GRPO) has its own module; its names are importable from here like the others'.
+from rlcourse.widgets.grpo import *  # noqa: E402, F403
+from rlcourse.widgets.grpo import __all__ as _grpo_all  # noqa: E402
+
+__all__ += _grpo_all
