@@ -14,8 +14,9 @@ The loop, for every iteration:
    - ``"group"`` (GRPO): :func:`~rlcourse.advantages.group_relative_advantages`, the same for every
      token of an answer (per-token rewards: the slide's ``A_t = sum_{k>=t} Rbar_{k+1}``);
    - ``"leave_one_out"`` (RLOO, Ahmadian et al. 2024): REINFORCE with the mean reward of the other
-     ``G - 1`` answers as baseline; with ``epochs=1`` the ratio is 1 and the clipped loss's gradient
-     is REINFORCE's;
+     ``G - 1`` answers as baseline. Its preset uses each answer for one gradient step (``epochs=1``) and
+     sums over tokens (``loss_aggregation="constant"``): at ratio 1 the clipped loss's gradient is
+     REINFORCE's, and the ratio only corrects the small drift of the later minibatches;
    - ``"gae"`` (PPO): a value head on the policy's trunk and :func:`~rlcourse.advantages.gae` over the
      tokens, the reward arriving at the last one;
 
@@ -268,14 +269,14 @@ def train(
     answers_seen = 0
     b, g = config.questions, config.group_size
 
-    def evaluate(iteration: int) -> float:
+    def evaluate() -> float:
         correct = (task.rewards(held_out, policy.generate(held_out.prompts, task.max_answer_length, greedy=True)) == 1)
         history.add_evaluation(answers_seen, correct.float().numpy())
         return float(correct.float().mean())
 
     bar = progress_bar(config.iterations, progress, f"GRPO ({config.advantage})")
     with torch_threads(config.threads), bar:
-        acc = evaluate(0)
+        acc = evaluate()
         for iteration in range(1, config.iterations + 1):
             # Sample B questions and G answers to each with pi_theta_old (the current policy)
             questions = task.sample(b, rng).repeat(g)
@@ -336,7 +337,7 @@ def train(
                 log_prob, _, _ = policy.score(prompts, answers.tokens, answers.mask)
                 kl_ref = aggregate_tokens(kl_k3(log_prob, ref_log_prob), answers.mask, "token")
             if iteration % config.eval_every == 0 or iteration == config.iterations:
-                acc = evaluate(iteration)
+                acc = evaluate()
             final = rewards if step_rewards is None else step_rewards.sum(dim=1).view(b, g)
             history.add_iteration(
                 iteration,
