@@ -10,13 +10,13 @@ BIN := $(VENV)/bin
 # there is one; if the release does not exist for your platform, the newest torch is installed.
 TORCH ?= torch==2.13.0
 
-.PHONY: lab test bench figures clean
+.PHONY: lab test bench figures exercises clean
 
 $(BIN)/.rlcourse-installed: pyproject.toml
 	@$(PYTHON) -c 'import sys; sys.exit("rlcourse needs Python >= 3.10, found " + sys.version.split()[0]) if sys.version_info < (3, 10) else None'
 	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
 	$(BIN)/python -m pip install "$(TORCH)" || $(BIN)/python -m pip install torch
-	$(BIN)/python -m pip install -e ".[test]"
+	$(BIN)/python -m pip install -e ".[test,grading]"
 	touch $@
 
 # Jupyter refuses to run as root unless told; a container or a CI box often is root.
@@ -36,6 +36,12 @@ bench: $(BIN)/.rlcourse-installed
 
 figures: $(BIN)/.rlcourse-installed
 	$(BIN)/python benchmarks/make_figures.py
+
+# The student versions of the graded exercises, in notebooks/exercises/release/, checked for leaked solutions
+# and hidden tests (notebooks/exercises/README.md). build.py runs the venv's nbgrader with the venv's bin/ first
+# on PATH (nbgrader runs alembic from PATH).
+exercises: $(BIN)/.rlcourse-installed
+	$(BIN)/python notebooks/exercises/build.py
 
 clean:
 	rm -rf $(VENV) runs .pytest_cache .hypothesis
