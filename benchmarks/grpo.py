@@ -50,7 +50,7 @@ def curve(history) -> dict[str, list[float]]:
 
 
 def first_reaching(c: dict, target: float) -> tuple[int | None, float | None]:
-    for answers, seconds, acc in zip(c["answers"], c["seconds"], c["accuracy"]):
+    for answers, seconds, acc in zip(c["answers"], c["seconds"], c["accuracy"], strict=False):
         if acc >= target:
             return int(answers), seconds
     return None, None
@@ -67,10 +67,15 @@ def compare(methods: list[str], seeds: int) -> dict:
             _, history = grpo.train(grpo.PRESETS[method], reference=reference, seed=seed, progress=False)
             c = curve(history)
             answers, seconds = first_reaching(c, TARGET)
-            results[method].append({"seed": seed, "curve": c, "answers_to_target": answers, "seconds_to_target": seconds})
-            points = ", ".join(f"{a / 1000:.0f}k:{acc:.2f}" for a, acc in list(zip(c["answers"], c["accuracy"]))[::5])
+            results[method].append(
+                {"seed": seed, "curve": c, "answers_to_target": answers, "seconds_to_target": seconds}
+            )
+            points = ", ".join(
+                f"{a / 1000:.0f}k:{acc:.2f}" for a, acc in list(zip(c["answers"], c["accuracy"], strict=False))[::5]
+            )
             print(
-                f"{method} seed {seed}: warm start {c['accuracy'][0]:.3f} ({warm:.1f} s) -> final {c['accuracy'][-1]:.3f} "
+                f"{method} seed {seed}: warm start {c['accuracy'][0]:.3f} ({warm:.1f} s) "
+                f"-> final {c['accuracy'][-1]:.3f} "
                 f"in {c['seconds'][-1]:.0f} s; {TARGET:.0%} at {answers} answers / {seconds} s\n    {points}",
                 flush=True,
             )
@@ -79,7 +84,9 @@ def compare(methods: list[str], seeds: int) -> dict:
         f"held-out greedy accuracy, {seeds} seeds, 1 torch thread, {platform.processor() or platform.machine()}, "
         f"torch {torch.__version__}"
     )
-    print(f"| method | start | final | reached {TARGET:.0%} | answers to {TARGET:.0%} (per seed) | seconds (per seed) |")
+    print(
+        f"| method | start | final | reached {TARGET:.0%} | answers to {TARGET:.0%} (per seed) | seconds (per seed) |"
+    )
     print("|---|---|---|---|---|---|")
     for method, runs in results.items():
         starts = [r["curve"]["accuracy"][0] for r in runs]
@@ -116,9 +123,13 @@ def sweep(path: str, iterations: int, knobs: list[str] | None = None, seed: int 
                 config = replace(config, questions=base.questions * base.group_size // value)
             config = replace(config, iterations=answers_budget // (config.questions * config.group_size))
             _, history = grpo.train(config, reference=reference, progress=False)
-            runs[f"{knob}={value}"] = {"knob": knob, "value": value, **curve(history),
-                                       "all_equal_groups": [r["all_equal_groups"] for r in history.iterations],
-                                       "kl_ref": [r["kl_ref"] for r in history.iterations]}
+            runs[f"{knob}={value}"] = {
+                "knob": knob,
+                "value": value,
+                **curve(history),
+                "all_equal_groups": [r["all_equal_groups"] for r in history.iterations],
+                "kl_ref": [r["kl_ref"] for r in history.iterations],
+            }
             if value == BASE[knob]:
                 base_run = runs[f"{knob}={value}"]
             print(f"{knob}={value}: final accuracy {history.evaluations[-1]['mean_return']:.3f}", flush=True)

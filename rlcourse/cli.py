@@ -19,7 +19,15 @@ from pathlib import Path
 
 from rlcourse.algos import ALGORITHMS, get_algorithm
 from rlcourse.config import replace, to_dict
-from rlcourse.training import CheckpointError, History, NonFiniteError, load_checkpoint, save_checkpoint, write_json
+from rlcourse.training import (
+    CheckpointError,
+    History,
+    NonFiniteError,
+    TrainingInterrupted,
+    load_checkpoint,
+    save_checkpoint,
+    write_json,
+)
 
 RUN_FILES = (
     "config.json",
@@ -124,6 +132,12 @@ def _train(args: argparse.Namespace, extra: list[str]) -> int:
         write_json(out / "config.json", {"algo": args.algo, "env_id": args.env, "config": to_dict(config)})
         history.save(out)
 
+    def save_all(agent, history: History) -> None:
+        write_run(history)
+        save_checkpoint(agent, out / "checkpoint.pt")
+        fig = learning_curve(history, THRESHOLDS.get(args.env), title=f"{args.algo} on {args.env}")
+        fig.savefig(out / "learning_curve.png", dpi=100)
+
     try:
         agent, history = module.train(args.env, config, progress=not args.no_progress)
     except NonFiniteError as exc:
@@ -131,10 +145,17 @@ def _train(args: argparse.Namespace, extra: list[str]) -> int:
             write_run(exc.history)
         print(f"rlcourse: {exc}\nThe history so far is in {out}.", file=sys.stderr)
         return 1
-    write_run(history)
-    save_checkpoint(agent, out / "checkpoint.pt")
-    fig = learning_curve(history, THRESHOLDS.get(args.env), title=f"{args.algo} on {args.env}")
-    fig.savefig(out / "learning_curve.png", dpi=100)
+    except TrainingInterrupted as exc:
+        # Ctrl-C: keep what was learned. The agent is saved as it was when stopped.
+        save_all(exc.agent, exc.history)
+        steps = int(exc.history.episodes[-1]["env_step"]) if exc.history.episodes else 0
+        print(
+            f"rlcourse: interrupted (Ctrl-C) after {steps} env steps; the history so far, a checkpoint of the "
+            f"agent as it was and its learning curve are in {out}",
+            file=sys.stderr,
+        )
+        return 130
+    save_all(agent, history)
     if history.episodes:
         last = f"mean return of the last 20: {history.mean_return():.1f}"
     else:

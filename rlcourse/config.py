@@ -106,6 +106,26 @@ def check_device(value: Any) -> None:
         raise ValueError(f"device={value!r} is not available: this machine has no CUDA GPU; use device='cpu'")
 
 
+def check_field_types(config: Any) -> None:
+    """Every field must have its default's type: a whole number where the default is one, a number (not nan)
+    where it is a float, True or False, a string, a tuple of layer sizes. The range checks come after, in each
+    ``Config``; this catches ``gamma="0.99"`` or ``epochs=2.5`` with a message naming the field."""
+    for f in dataclasses.fields(config):
+        value, default = getattr(config, f.name), f.default
+        if isinstance(default, bool):
+            check_bool(f.name, value)
+        elif isinstance(default, int):
+            if isinstance(value, bool) or not isinstance(value, numbers.Integral):
+                _fail(f.name, value, "a whole number")
+        elif isinstance(default, float):
+            if math.isnan(_number(f.name, value)):
+                _fail(f.name, value, "a number, not nan")
+        elif isinstance(default, str) and not isinstance(value, str):
+            _fail(f.name, value, "a string")
+        elif isinstance(default, tuple):
+            check_layers(f.name, value)
+
+
 def replace(config: Any, **changes: Any) -> Any:
     """``dataclasses.replace`` with a clear error for a misspelt field name."""
     names = {f.name for f in dataclasses.fields(config)}

@@ -2,13 +2,13 @@
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 
 import numpy as np
 
 from rlcourse.training import History
 
-__all__ = ["rolling_mean", "learning_curve", "THRESHOLDS"]
+__all__ = ["rolling_mean", "learning_curve", "seed_curve", "seed_band", "THRESHOLDS"]
 
 # The return at which an environment counts as solved (the benchmarks' thresholds).
 THRESHOLDS = {"CartPole-v1": 475.0, "Pendulum-v1": -200.0, "InvertedPendulum-v5": 1000.0}
@@ -70,3 +70,49 @@ def learning_curve(
     ax.grid(alpha=0.3)
     fig.tight_layout()
     return fig
+
+
+def seed_curve(history: History, x: str = "env_step", window: int = 20) -> tuple[np.ndarray, np.ndarray]:
+    """One run's curve: its greedy evaluations if it made any (the off-policy presets are judged by them),
+    else the rolling mean of its last ``window`` training returns; against ``x`` (``env_step`` or ``wall_time``)."""
+    if history.evaluations:
+        return history.column(x, "evaluations"), history.column("mean_return", "evaluations")
+    return history.column(x), rolling_mean(history.column("return"), window)
+
+
+def seed_band(
+    runs: Mapping[str, Sequence[History]],
+    threshold: float | None = None,
+    x: str = "env_step",
+    window: int = 20,
+    ax=None,
+    points: int = 200,
+):
+    """For each label, the median over seeds of :func:`seed_curve` (a line) and its range (a band), on a common
+    grid from 0 to where the shortest run ends; the threshold dashed. Returns the axes' figure and, per label,
+    the grid, median, min and max it drew (the data to save with the figure)."""
+    from matplotlib.figure import Figure
+
+    if ax is None:
+        ax = Figure(figsize=(7, 4)).subplots()
+    data = {}
+    for i, (label, histories) in enumerate(runs.items()):
+        curves = [seed_curve(h, x, window) for h in histories]
+        curves = [(xs, ys) for xs, ys in curves if len(xs)]
+        if not curves:
+            continue
+        end = min(xs[-1] for xs, _ in curves)
+        grid = np.linspace(0.0, end, points)
+        # Before a run's first point its curve is unknown: hold its first value (np.interp does).
+        ys = np.array([np.interp(grid, xs, values) for xs, values in curves])
+        median, low, high = np.median(ys, axis=0), ys.min(axis=0), ys.max(axis=0)
+        ax.plot(grid, median, color=f"C{i}", label=f"{label} (median of {len(curves)})")
+        ax.fill_between(grid, low, high, color=f"C{i}", alpha=0.2, linewidth=0)
+        data[label] = {"x": grid, "median": median, "min": low, "max": high}
+    if threshold is not None:
+        ax.axhline(threshold, color="k", linestyle="--", linewidth=1, label=f"threshold {threshold:g}")
+    ax.set_xlabel({"env_step": "environment steps", "wall_time": "wall-clock seconds"}.get(x, x))
+    ax.set_ylabel("return")
+    ax.legend(loc="best", fontsize="small")
+    ax.grid(alpha=0.3)
+    return ax.figure, data

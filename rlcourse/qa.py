@@ -29,7 +29,7 @@ import torch
 from torch import Tensor, nn
 from torch.nn import functional as F
 
-from rlcourse.config import check_choice, check_positive
+from rlcourse.config import check_positive
 
 __all__ = [
     "VOCAB",
@@ -209,7 +209,7 @@ class ArithmeticTask:
         """
         out = torch.zeros(len(questions))
         ended = (answers.tokens == EOS).any(dim=1)
-        for i, (text, target) in enumerate(zip(answers.text(), questions.answers)):
+        for i, (text, target) in enumerate(zip(answers.text(), questions.answers, strict=False)):
             if not ended[i]:
                 continue
             if text == target:

@@ -39,6 +39,8 @@ __all__ = [
     "evaluate_on_schedule",
     "save_checkpoint",
     "load_checkpoint",
+    "TrainingInterrupted",
+    "interruptible",
 ]
 
 
@@ -48,6 +50,26 @@ class NonFiniteError(RuntimeError):
     def __init__(self, message: str, history: History | None = None):
         super().__init__(message)
         self.history = history
+
+
+class TrainingInterrupted(KeyboardInterrupt):
+    """Ctrl-C during training. ``.history`` keeps everything recorded until then and ``.agent`` is the agent as
+    it was when stopped (a usable policy: the command line saves both before it exits)."""
+
+    def __init__(self, history: History, agent: Any):
+        super().__init__("training interrupted (Ctrl-C)")
+        self.history, self.agent = history, agent
+
+
+@contextmanager
+def interruptible(history: History, agent: Any) -> Iterator[None]:
+    """Turn a Ctrl-C inside the block into :class:`TrainingInterrupted`, which carries the run so far."""
+    try:
+        yield
+    except TrainingInterrupted:
+        raise
+    except KeyboardInterrupt as exc:
+        raise TrainingInterrupted(history, agent) from exc
 
 
 class CheckpointError(ValueError):

@@ -261,7 +261,7 @@ def test_generation_log_probs_equal_a_separate_forward_pass(small_policy):
     assert torch.allclose(values, answers.values, atol=1e-5)
     assert (entropy >= 0).all() and (answers.log_probs <= 0).all()
     # the mask covers every token up to and including the first EOS, nothing after
-    for row, m in zip(answers.tokens, answers.mask):
+    for row, m in zip(answers.tokens, answers.mask, strict=False):
         n = int(m.sum())
         assert (row[:n] != PAD).all() and (row[n:] == PAD).all()
         assert EOS not in row[: n - 1].tolist()
@@ -321,8 +321,15 @@ def test_ppo_advantages_are_the_package_gae_over_tokens():
     adv = grpo.compute_advantages(config, rewards, answers)
     # answer 0: 3 tokens, reward 1 on the last; answer 1: 2 tokens, reward 0
     r0, v0 = torch.tensor([0.0, 0.0, 1.0]), torch.tensor([0.1, 0.2, 0.3])
-    expected0 = gae(r0, v0, torch.tensor([0.2, 0.3, 0.0]), torch.tensor([False, False, True]),
-                    torch.tensor([False, False, True]), 1.0, 0.9)
+    expected0 = gae(
+        r0,
+        v0,
+        torch.tensor([0.2, 0.3, 0.0]),
+        torch.tensor([False, False, True]),
+        torch.tensor([False, False, True]),
+        1.0,
+        0.9,
+    )
     assert torch.allclose(adv[0, :3], expected0)
     lam = 0.9  # by hand: delta = (0.1, 0.1, 0.7)
     assert adv[0, 0] == pytest.approx(0.1 + lam * 0.1 + lam**2 * 0.7)
@@ -391,7 +398,9 @@ def test_per_token_rewards_use_the_slides_step_advantages():
     step = torch.tensor([[0.3, 0.3, 0.3, 0.0], [0.0, 0.5, 0.0, 0.0], [0.3, 0.0, 0.3, 0.0]]) * answers.mask
     adv = grpo.compute_advantages(config, step.sum(1).view(1, 3), answers, step)
     assert torch.allclose(adv, group_relative_step_advantages(step[None], answers.mask[None])[0])
-    rloo = grpo.compute_advantages(grpo.replace(config, advantage="leave_one_out"), step.sum(1).view(1, 3), answers, step)
+    rloo = grpo.compute_advantages(
+        grpo.replace(config, advantage="leave_one_out"), step.sum(1).view(1, 3), answers, step
+    )
     assert torch.allclose(rloo[:, 0], leave_one_out_advantages(step.sum(1)))
 
 
@@ -403,8 +412,14 @@ def warm_reference():
 
 @pytest.mark.parametrize(
     "changes",
-    [dict(advantage="gae"), dict(advantage="leave_one_out", epochs=1), dict(rewards="per_token"),
-     dict(kl_coef=0.1), dict(loss_aggregation="constant", scale_rewards=False), dict(loss_aggregation="token")],
+    [
+        dict(advantage="gae"),
+        dict(advantage="leave_one_out", epochs=1),
+        dict(rewards="per_token"),
+        dict(kl_coef=0.1),
+        dict(loss_aggregation="constant", scale_rewards=False),
+        dict(loss_aggregation="token"),
+    ],
 )
 def test_every_variant_trains_and_logs(changes, warm_reference):
     config = grpo.Config(iterations=3, questions=8, minibatches=2, eval_every=2, **changes)

@@ -65,8 +65,11 @@ def test_group_figure_shows_rewards_and_both_advantages():
 
 
 def _fake_curve(final: float, n: int = 5) -> dict:
-    return {"answers": list(np.linspace(0, 4000, n)), "seconds": list(np.linspace(0, 10, n)),
-            "accuracy": list(np.linspace(0.3, final, n))}
+    return {
+        "answers": list(np.linspace(0, 4000, n)),
+        "seconds": list(np.linspace(0, 10, n)),
+        "accuracy": list(np.linspace(0.3, final, n)),
+    }
 
 
 def test_method_comparison_draws_seeds_and_medians():
@@ -121,7 +124,7 @@ def test_shipped_benchmark_has_three_methods_three_seeds_from_one_start():
     assert set(data) == {"grpo", "rloo", "ppo"}
     preset = grpo.PRESETS["grpo"]
     answers = preset.iterations * preset.questions * preset.group_size
-    for method, runs in data.items():
+    for _method, runs in data.items():
         assert [r["seed"] for r in runs] == [0, 1, 2]
         for r in runs:
             c = r["curve"]

@@ -25,15 +25,28 @@ from torch import Tensor
 
 from rlcourse.advantages import gae, normalize, returns_to_go, td_errors
 from rlcourse.algos.common import actor_critic_step, check_on_policy_config, make_actor_critic, make_optimizer
-from rlcourse.config import check_choice, check_positive, check_unit_interval, param, replace
+from rlcourse.config import check_choice, check_field_types, check_positive, check_unit_interval, param, replace
 from rlcourse.envs import make_vec_env
 from rlcourse.rollouts import EpisodeTracker, collect_rollout
-from rlcourse.training import Agent, History, evaluate_on_schedule, progress_bar, seed_everything, torch_threads
+from rlcourse.training import (
+    Agent,
+    History,
+    evaluate_on_schedule,
+    interruptible,
+    progress_bar,
+    seed_everything,
+    torch_threads,
+)
 
 __all__ = ["Config", "PRESETS", "train", "make_agent", "advantages_and_targets"]
 
 NAME = "a2c"
 SUMMARY = "advantage actor-critic (TD-error or GAE advantages), on-policy"
+
+# The slides' summary table (rlcourse.catalog builds it from these and from what the code accepts).
+CLASS = "actor-critic"
+ON_POLICY = True
+REFERENCE = 'Mnih et al. (2016), "Asynchronous methods for deep reinforcement learning"'
 
 
 @dataclass
@@ -60,9 +73,11 @@ class Config:
     threads: int = param(1, "torch threads during training (1 is fastest for small networks)")
 
     def __post_init__(self):
+        check_field_types(self)  # first: the checks below compare and multiply the values
         check_choice("advantage", self.advantage, ("td", "gae"))
         check_unit_interval("gae_lambda", self.gae_lambda)
         check_positive("rollout_steps", self.rollout_steps, integer=True)
+        check_positive("num_envs", self.num_envs, integer=True)
         if self.normalize_advantages and self.num_envs * self.rollout_steps < 2:
             raise ValueError(
                 "normalize_advantages=True needs at least 2 steps per rollout (num_envs * rollout_steps): the "
@@ -132,7 +147,7 @@ def train(
     steps_per_iteration = config.num_envs * config.rollout_steps
     iterations = max(1, config.total_steps // steps_per_iteration)
     bar = progress_bar(iterations * steps_per_iteration, progress, f"A2C ({config.advantage})")
-    with torch_threads(config.threads), closing(envs), bar:
+    with torch_threads(config.threads), closing(envs), bar, interruptible(history, agent):
         # loop for every iteration
         for iteration in range(1, iterations + 1):
             # Collect a rollout of T total timesteps with pi_theta

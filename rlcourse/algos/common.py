@@ -38,7 +38,8 @@ __all__ = [
 
 
 def check_common_config(config: Any) -> None:
-    """Checks every algorithm's config needs: gamma, sizes, layers, seed, device, evaluation schedule."""
+    """Checks every algorithm's config needs: gamma, sizes, layers, seed, device, evaluation schedule (each
+    ``Config`` has checked its fields' types first, with :func:`rlcourse.config.check_field_types`)."""
     check_unit_interval("gamma", config.gamma)
     check_positive("total_steps", config.total_steps, integer=True)
     check_positive("num_envs", config.num_envs, integer=True)

@@ -15,18 +15,31 @@ import numpy as np
 import torch
 
 from rlcourse.algos import offpolicy
-from rlcourse.config import param, replace
+from rlcourse.config import check_field_types, param, replace
 from rlcourse.envs import make_vec_env
 from rlcourse.nets import polyak_update
 from rlcourse.objectives import ddpg_target
 from rlcourse.rollouts import EpisodeTracker, step_and_store
-from rlcourse.training import Agent, History, evaluate_on_schedule, progress_bar, seed_everything, torch_threads
+from rlcourse.training import (
+    Agent,
+    History,
+    evaluate_on_schedule,
+    interruptible,
+    progress_bar,
+    seed_everything,
+    torch_threads,
+)
 
 __all__ = ["Config", "PRESETS", "train", "make_agent"]
 
 NAME = "ddpg"
 LOG_EVERY = 250  # gradient steps between two rows of diagnostics
 SUMMARY = "deep deterministic policy gradient (replay buffer, target actor and critic), off-policy"
+
+# The slides' summary table (rlcourse.catalog builds it from these and from what the code accepts).
+CLASS = "actor-critic"
+ON_POLICY = False
+REFERENCE = 'Lillicrap et al. (2015), "Continuous control with deep reinforcement learning"'
 
 
 @dataclass
@@ -51,6 +64,7 @@ class Config:
     threads: int = param(1, "torch threads during training (1 is fastest for small networks)")
 
     def __post_init__(self):
+        check_field_types(self)  # first: the checks below compare and multiply the values
         offpolicy.check_deterministic_config(self)
 
 
@@ -85,7 +99,7 @@ def train(
     bar = progress_bar(config.total_steps, progress, "DDPG")
     act = actor.numpy_sampler(rng, config.exploration_noise)
     updates = 0
-    with torch_threads(config.threads), closing(envs), bar:
+    with torch_threads(config.threads), closing(envs), bar, interruptible(history, agent):
         # loop for every iteration
         while tracker.env_steps < config.total_steps:
             # Observe S and select A = mu_theta(S) + epsilon (random actions before learning starts)

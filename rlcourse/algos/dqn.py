@@ -19,7 +19,15 @@ import torch.nn.functional as F
 
 from rlcourse.algos.common import check_common_config
 from rlcourse.buffers import ReplayBuffer
-from rlcourse.config import check_bool, check_choice, check_positive, check_unit_interval, param, replace
+from rlcourse.config import (
+    check_bool,
+    check_choice,
+    check_field_types,
+    check_positive,
+    check_unit_interval,
+    param,
+    replace,
+)
 from rlcourse.envs import make_env, make_vec_env
 from rlcourse.nets import QNetwork, obs_dim, polyak_update
 from rlcourse.objectives import double_dqn_target, dqn_target
@@ -29,6 +37,7 @@ from rlcourse.training import (
     History,
     check_finite,
     evaluate_on_schedule,
+    interruptible,
     progress_bar,
     seed_everything,
     torch_threads,
@@ -38,6 +47,11 @@ __all__ = ["Config", "PRESETS", "train", "make_agent", "epsilon_at"]
 
 NAME = "dqn"
 SUMMARY = "deep Q-network with replay buffer and target network (double DQN optional), off-policy"
+
+# The slides' summary table (rlcourse.catalog builds it from these and from what the code accepts).
+CLASS = "value-based"
+ON_POLICY = False
+REFERENCE = 'Mnih et al. (2015), "Human-level control through deep reinforcement learning"'
 
 
 @dataclass
@@ -72,6 +86,7 @@ class Config:
     threads: int = param(1, "torch threads during training (1 is fastest for small networks)")
 
     def __post_init__(self):
+        check_field_types(self)  # first: the checks below compare and multiply the values
         check_unit_interval("gamma", self.gamma)
         check_unit_interval("rho", self.rho)
         check_unit_interval("epsilon_start", self.epsilon_start)
@@ -148,7 +163,7 @@ def train(
     bar = progress_bar(config.total_steps, progress, "DQN")
     act = q_net.numpy_sampler(rng)
     updates, phase, last_phase_step = 0, 0, 0
-    with torch_threads(config.threads), closing(envs), bar:
+    with torch_threads(config.threads), closing(envs), bar, interruptible(history, agent):
         while tracker.env_steps < config.total_steps:
             # Observe S and select A epsilon-greedily w.r.t. q_w; execute A, observe R and S'
             epsilon = epsilon_at(tracker.env_steps, config)

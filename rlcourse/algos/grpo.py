@@ -46,15 +46,36 @@ from rlcourse.advantages import (
     leave_one_out_advantages,
     normalize,
 )
-from rlcourse.config import check_bool, check_choice, check_device, check_positive, check_seed, param, replace
-from rlcourse.objectives import AGGREGATIONS, aggregate_tokens, clipped_surrogate, critic_loss, importance_weights, kl_k3
-from rlcourse.qa import Answers, ArithmeticTask, TokenPolicy, accuracy, warm_start
-from rlcourse.training import History, check_finite, progress_bar, seed_everything, torch_threads
+from rlcourse.config import (
+    check_bool,
+    check_choice,
+    check_device,
+    check_field_types,
+    check_positive,
+    check_seed,
+    param,
+    replace,
+)
+from rlcourse.objectives import (
+    AGGREGATIONS,
+    aggregate_tokens,
+    clipped_surrogate,
+    critic_loss,
+    importance_weights,
+    kl_k3,
+)
+from rlcourse.qa import Answers, ArithmeticTask, TokenPolicy, warm_start
+from rlcourse.training import History, check_finite, interruptible, progress_bar, seed_everything, torch_threads
 
 __all__ = ["Config", "PRESETS", "train", "make_task", "make_reference", "compute_advantages", "grpo_loss"]
 
 NAME = "grpo"
 SUMMARY = "group relative policy optimisation on a question-answer task: clipping, no critic"
+
+# The slides' summary table (rlcourse.catalog builds it from these and from what the code accepts).
+CLASS = "trust-region actor-only"
+ON_POLICY = True
+REFERENCE = 'Shao et al. (2024), "DeepSeekMath: pushing the limits of mathematical reasoning in open language models"'
 
 ADVANTAGES = ("group", "leave_one_out", "gae")
 
@@ -91,6 +112,7 @@ class Config:
     threads: int = param(1, "torch threads during training")
 
     def __post_init__(self):
+        check_field_types(self)
         check_choice("advantage", self.advantage, ADVANTAGES)
         check_choice("rewards", self.rewards, ("outcome", "per_token"))
         check_choice("loss_aggregation", self.loss_aggregation, AGGREGATIONS)
@@ -270,12 +292,12 @@ def train(
     b, g = config.questions, config.group_size
 
     def evaluate() -> float:
-        correct = (task.rewards(held_out, policy.generate(held_out.prompts, task.max_answer_length, greedy=True)) == 1)
+        correct = task.rewards(held_out, policy.generate(held_out.prompts, task.max_answer_length, greedy=True)) == 1
         history.add_evaluation(answers_seen, correct.float().numpy())
         return float(correct.float().mean())
 
     bar = progress_bar(config.iterations, progress, f"GRPO ({config.advantage})")
-    with torch_threads(config.threads), bar:
+    with torch_threads(config.threads), bar, interruptible(history, policy):
         acc = evaluate()
         for iteration in range(1, config.iterations + 1):
             # Sample B questions and G answers to each with pi_theta_old (the current policy)

@@ -32,7 +32,15 @@ from torch import nn
 from torch.distributions import kl_divergence
 
 from rlcourse.algos.common import check_on_policy_config, gae_batch, make_actor_critic, make_optimizer
-from rlcourse.config import check_bool, check_choice, check_positive, check_unit_interval, param, replace
+from rlcourse.config import (
+    check_bool,
+    check_choice,
+    check_field_types,
+    check_positive,
+    check_unit_interval,
+    param,
+    replace,
+)
 from rlcourse.diagnostics import approx_kl, explained_variance
 from rlcourse.envs import make_vec_env
 from rlcourse.objectives import clipped_surrogate, critic_loss, importance_weights
@@ -42,6 +50,7 @@ from rlcourse.training import (
     History,
     check_finite,
     evaluate_on_schedule,
+    interruptible,
     progress_bar,
     seed_everything,
     torch_threads,
@@ -51,6 +60,11 @@ __all__ = ["Config", "PRESETS", "PRESETS_KL", "train", "make_agent", "adapt_kl_c
 
 NAME = "ppo"
 SUMMARY = "proximal policy optimisation: clipped objective or adaptive KL penalty, GAE, several epochs"
+
+# The slides' summary table (rlcourse.catalog builds it from these and from what the code accepts).
+CLASS = "trust-region actor-critic"
+ON_POLICY = True
+REFERENCE = 'Schulman et al. (2017), "Proximal policy optimization algorithms"'
 
 
 @dataclass
@@ -84,13 +98,14 @@ class Config:
     threads: int = param(1, "torch threads during training (1 is fastest for small networks)")
 
     def __post_init__(self):
+        check_field_types(self)  # first: the checks below compare and multiply the values
         check_choice("objective", self.objective, ("clip", "kl"))
         if not 0.0 < self.clip_eps < 1.0:
             raise ValueError(f"clip_eps={self.clip_eps!r} is not allowed: clip_eps must be in (0, 1)")
         check_positive("kl_target", self.kl_target)
         check_positive("kl_coef", self.kl_coef, zero_ok=True)
         check_unit_interval("gae_lambda", self.gae_lambda)
-        for name in ("rollout_steps", "epochs", "minibatches"):
+        for name in ("num_envs", "rollout_steps", "epochs", "minibatches"):
             check_positive(name, getattr(self, name), integer=True)
         if self.minibatches > self.num_envs * self.rollout_steps:
             raise ValueError(
@@ -170,7 +185,7 @@ def train(
     iterations = max(1, config.total_steps // batch_size)
     kl_coef = config.kl_coef
     bar = progress_bar(iterations * batch_size, progress, f"PPO ({config.objective})")
-    with torch_threads(config.threads), closing(envs), bar:
+    with torch_threads(config.threads), closing(envs), bar, interruptible(history, agent):
         # loop for every iteration
         for iteration in range(1, iterations + 1):
             # Collect a rollout of T total timesteps with pi_theta

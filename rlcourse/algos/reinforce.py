@@ -26,15 +26,30 @@ from torch import Tensor
 
 from rlcourse.advantages import normalize, returns_to_go
 from rlcourse.algos.common import actor_critic_step, check_on_policy_config, make_actor_critic, make_optimizer
-from rlcourse.config import check_bool, check_positive, param, replace
+from rlcourse.config import check_bool, check_field_types, check_positive, param, replace
 from rlcourse.envs import make_vec_env
 from rlcourse.rollouts import EpisodeTracker, collect_rollout, complete_episodes_mask
-from rlcourse.training import Agent, History, evaluate_on_schedule, progress_bar, seed_everything, torch_threads
+from rlcourse.training import (
+    Agent,
+    History,
+    evaluate_on_schedule,
+    interruptible,
+    progress_bar,
+    seed_everything,
+    torch_threads,
+)
 
 __all__ = ["Config", "PRESETS", "train", "make_agent", "returns_and_advantages"]
 
 NAME = "reinforce"
 SUMMARY = "Monte Carlo policy gradient with an optional learned baseline, on-policy"
+
+# The slides' summary table (rlcourse.catalog builds it from these and from what the code accepts).
+CLASS = "actor-only"
+ON_POLICY = True
+REFERENCE = (
+    'Williams (1992), "Simple statistical gradient-following algorithms for connectionist reinforcement learning"'
+)
 
 
 @dataclass
@@ -60,6 +75,7 @@ class Config:
     threads: int = param(1, "torch threads during training (1 is fastest for small networks)")
 
     def __post_init__(self):
+        check_field_types(self)  # first: the checks below compare and multiply the values
         check_positive("episodes_per_env", self.episodes_per_env, integer=True)
         check_bool("baseline", self.baseline)
         check_on_policy_config(self)
@@ -104,7 +120,7 @@ def train(
     tracker = EpisodeTracker(config.num_envs, history)
     bar = progress_bar(config.total_steps, progress, "REINFORCE")
     iteration = 0
-    with torch_threads(config.threads), closing(envs), bar:
+    with torch_threads(config.threads), closing(envs), bar, interruptible(history, agent):
         while tracker.env_steps < config.total_steps:
             iteration += 1
             # Sample complete episodes with pi_theta (fresh ones: the previous batch's policy is gone)

@@ -27,7 +27,7 @@ from rlcourse.algos import offpolicy
 from rlcourse.algos.common import check_common_config
 from rlcourse.algos.offpolicy import Learner, frozen
 from rlcourse.buffers import Batch
-from rlcourse.config import check_bool, check_positive, check_unit_interval, param, replace
+from rlcourse.config import check_bool, check_field_types, check_positive, check_unit_interval, param, replace
 from rlcourse.envs import make_env, make_vec_env
 from rlcourse.nets import CategoricalPolicy, QEnsemble, TanhGaussianPolicy, obs_dim, polyak_update
 from rlcourse.objectives import critic_loss, soft_td_target
@@ -37,6 +37,7 @@ from rlcourse.training import (
     History,
     check_finite,
     evaluate_on_schedule,
+    interruptible,
     progress_bar,
     seed_everything,
     torch_threads,
@@ -47,6 +48,11 @@ __all__ = ["Config", "PRESETS", "train", "make_agent"]
 NAME = "sac"
 LOG_EVERY = 250  # gradient steps between two rows of diagnostics
 SUMMARY = "soft actor-critic, continuous (tanh-Gaussian) or discrete actions, fixed or tuned temperature, off-policy"
+
+# The slides' summary table (rlcourse.catalog builds it from these and from what the code accepts).
+CLASS = "actor-critic"
+ON_POLICY = False
+REFERENCE = 'Haarnoja et al. (2018), "Soft actor-critic"'
 
 
 @dataclass
@@ -76,6 +82,7 @@ class Config:
     threads: int = param(1, "torch threads during training (1 is fastest for small networks)")
 
     def __post_init__(self):
+        check_field_types(self)  # first: the checks below compare and multiply the values
         check_common_config(self)
         check_positive("alpha", self.alpha, zero_ok=not self.autotune)
         check_bool("autotune", self.autotune)
@@ -200,7 +207,7 @@ def train(
     bar = progress_bar(config.total_steps, progress, "SAC")
     act = actor.numpy_sampler(rng)
     updates = 0
-    with torch_threads(config.threads), closing(envs), bar:
+    with torch_threads(config.threads), closing(envs), bar, interruptible(history, agent):
         while tracker.env_steps < config.total_steps:
             # Observe S and select A ~ pi_theta(.|S) (random actions before learning starts)
             if discrete and tracker.env_steps < config.learning_starts:

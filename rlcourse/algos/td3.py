@@ -17,18 +17,31 @@ import numpy as np
 import torch
 
 from rlcourse.algos import offpolicy
-from rlcourse.config import check_bool, check_positive, param, replace
+from rlcourse.config import check_bool, check_field_types, check_positive, param, replace
 from rlcourse.envs import make_vec_env
 from rlcourse.nets import polyak_update
 from rlcourse.objectives import ddpg_target, td3_target
 from rlcourse.rollouts import EpisodeTracker, step_and_store
-from rlcourse.training import Agent, History, evaluate_on_schedule, progress_bar, seed_everything, torch_threads
+from rlcourse.training import (
+    Agent,
+    History,
+    evaluate_on_schedule,
+    interruptible,
+    progress_bar,
+    seed_everything,
+    torch_threads,
+)
 
 __all__ = ["Config", "PRESETS", "train", "make_agent", "smoothed_target_action"]
 
 NAME = "td3"
 LOG_EVERY = 250  # gradient steps between two rows of diagnostics
 SUMMARY = "twin delayed DDPG: twin critics, delayed updates, target smoothing (each switchable), off-policy"
+
+# The slides' summary table (rlcourse.catalog builds it from these and from what the code accepts).
+CLASS = "actor-critic"
+ON_POLICY = False
+REFERENCE = 'Fujimoto et al. (2018), "Addressing function approximation error in actor-critic methods"'
 
 
 @dataclass
@@ -57,6 +70,7 @@ class Config:
     threads: int = param(1, "torch threads during training (1 is fastest for small networks)")
 
     def __post_init__(self):
+        check_field_types(self)  # first: the checks below compare and multiply the values
         check_bool("twin", self.twin)
         check_positive("policy_delay", self.policy_delay, integer=True)
         check_positive("target_noise", self.target_noise, zero_ok=True)
@@ -106,7 +120,7 @@ def train(
     bar = progress_bar(config.total_steps, progress, "TD3")
     act = actor.numpy_sampler(rng, config.exploration_noise)
     updates = 0
-    with torch_threads(config.threads), closing(envs), bar:
+    with torch_threads(config.threads), closing(envs), bar, interruptible(history, agent):
         while tracker.env_steps < config.total_steps:
             # Select A = mu_theta(S) + epsilon (uniformly random actions before learning starts)
             actions = offpolicy.explore(act, obs, tracker.env_steps, space, config, rng)

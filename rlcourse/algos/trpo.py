@@ -42,7 +42,15 @@ from torch.distributions import Distribution, kl_divergence
 from torch.nn.utils import parameters_to_vector, vector_to_parameters
 
 from rlcourse.algos.common import check_common_config, gae_batch, make_actor_critic
-from rlcourse.config import check_bool, check_number, check_positive, check_unit_interval, param, replace
+from rlcourse.config import (
+    check_bool,
+    check_field_types,
+    check_number,
+    check_positive,
+    check_unit_interval,
+    param,
+    replace,
+)
 from rlcourse.diagnostics import explained_variance
 from rlcourse.envs import make_vec_env
 from rlcourse.objectives import critic_loss, importance_weights
@@ -52,6 +60,7 @@ from rlcourse.training import (
     History,
     check_finite,
     evaluate_on_schedule,
+    interruptible,
     progress_bar,
     seed_everything,
     torch_threads,
@@ -70,6 +79,11 @@ __all__ = [
 
 NAME = "trpo"
 SUMMARY = "trust region policy optimisation: natural gradient by conjugate gradient, KL line search, GAE"
+
+# The slides' summary table (rlcourse.catalog builds it from these and from what the code accepts).
+CLASS = "trust-region actor-critic"
+ON_POLICY = True
+REFERENCE = 'Schulman et al. (2015), "Trust region policy optimization"'
 
 
 @dataclass
@@ -100,6 +114,7 @@ class Config:
     threads: int = param(1, "torch threads during training (1 is fastest for small networks)")
 
     def __post_init__(self):
+        check_field_types(self)  # first: the checks below compare and multiply the values
         check_positive("delta", self.delta)
         check_positive("cg_damping", self.cg_damping, zero_ok=True)
         if not 0.0 < self.backtrack_ratio < 1.0:
@@ -225,7 +240,7 @@ def train(
     batch_size = config.num_envs * config.rollout_steps
     iterations = max(1, config.total_steps // batch_size)
     bar = progress_bar(iterations * batch_size, progress, "TRPO")
-    with torch_threads(config.threads), closing(envs), bar:
+    with torch_threads(config.threads), closing(envs), bar, interruptible(history, agent):
         # loop for every iteration
         for iteration in range(1, iterations + 1):
             # Collect a rollout of T total timesteps with pi_theta

@@ -2204,3 +2204,9 @@ from rlcourse.widgets.grpo import *  # noqa: E402, F403
 from rlcourse.widgets.grpo import __all__ as _grpo_all  # noqa: E402
 
 __all__ += _grpo_all
+
+# Notebook 01 (overview) has its own module too.
+from rlcourse.widgets.overview import *  # noqa: E402, F403
+from rlcourse.widgets.overview import __all__ as _overview_all  # noqa: E402
+
+__all__ += _overview_all

@@ -94,8 +94,13 @@ def draw_group_advantages(group_size: int, p: float, seed: int = 0, fig=None):
     sizes = np.arange(2, 33)
     for q in sorted({0.05, 0.5, 0.9, round(p, 2)}):
         chosen = np.isclose(q, p)
-        right.plot(sizes, all_equal_fraction(sizes, q), lw=2.2 if chosen else 1, color="C3" if chosen else "0.6",
-                   label=f"p = {q:.2f}")
+        right.plot(
+            sizes,
+            all_equal_fraction(sizes, q),
+            lw=2.2 if chosen else 1,
+            color="C3" if chosen else "0.6",
+            label=f"p = {q:.2f}",
+        )
     right.plot([group_size], [all_equal_fraction(group_size, p)], "o", color="C3")
     right.set_xlabel("group size G")
     right.set_ylabel("P(all rewards equal) = $p^G + (1-p)^G$")
@@ -201,8 +206,9 @@ def _value_label(knob: str, value) -> str:
     return AGGREGATION_LABELS.get(value, str(value)) if knob == "aggregation" else f"{value:g}"
 
 
-def draw_grpo_sweep(sweep: Mapping, clip_eps: float, group_size: int, kl_coef: float, aggregation: str = "sequence",
-                    fig=None):
+def draw_grpo_sweep(
+    sweep: Mapping, clip_eps: float, group_size: int, kl_coef: float, aggregation: str = "sequence", fig=None
+):
     """One panel per hyperparameter (clip range, group size, KL weight, averaging over tokens): every run of that
     knob faint, the chosen value bold. In each panel the other knobs stay at the preset's values."""
     import matplotlib.pyplot as plt
@@ -212,16 +218,21 @@ def draw_grpo_sweep(sweep: Mapping, clip_eps: float, group_size: int, kl_coef: f
         fig = plt.figure(figsize=(11, 7))
     fig.clear()
     axes = fig.subplots(2, 2, sharey=True, sharex=True).flatten()
-    for ax, (knob, value) in zip(axes, chosen.items()):
+    for ax, (knob, value) in zip(axes, chosen.items(), strict=False):
         runs = _sweep_runs(sweep, knob)
         values = [r["value"] for r in runs]
         if value not in values:
             raise ValueError(f"{knob}={value!r} is not allowed: the sweep has {values}")
         for k, run in enumerate(runs):
             bold = run["value"] == value
-            ax.plot(np.asarray(run["answers"]) / 1000, run["accuracy"], color=f"C{k}", lw=2.4 if bold else 0.9,
-                    alpha=1.0 if bold else 0.35,
-                    label=f"{_value_label(knob, run['value'])}: final {run['accuracy'][-1]:.2f}")
+            ax.plot(
+                np.asarray(run["answers"]) / 1000,
+                run["accuracy"],
+                color=f"C{k}",
+                lw=2.4 if bold else 0.9,
+                alpha=1.0 if bold else 0.35,
+                label=f"{_value_label(knob, run['value'])}: final {run['accuracy'][-1]:.2f}",
+            )
         ax.set_title(KNOB_LABELS[knob])
         ax.set_ylim(0, 1)
         ax.legend(fontsize=8, loc="lower right")
@@ -243,14 +254,14 @@ def grpo_sweep_view(
     ``redraw()`` (called once here).
     """
     import ipywidgets as widgets
+    import matplotlib.pyplot as plt
 
     from rlcourse.widgets import _show
 
-    import matplotlib.pyplot as plt
-
     plt.close(draw_grpo_sweep(sweep, clip_eps, group_size, kl_coef, aggregation))  # checks the values first
-    options = {knob: [(_value_label(knob, r["value"]), r["value"]) for r in _sweep_runs(sweep, knob)]
-               for knob in KNOB_LABELS}
+    options = {
+        knob: [(_value_label(knob, r["value"]), r["value"]) for r in _sweep_runs(sweep, knob)] for knob in KNOB_LABELS
+    }
     eps = widgets.SelectionSlider(options=options["clip_eps"], value=clip_eps, description="ε")
     g = widgets.SelectionSlider(options=options["group_size"], value=group_size, description="G")
     beta = widgets.SelectionSlider(options=options["kl_coef"], value=kl_coef, description="β")
@@ -266,4 +277,3 @@ def grpo_sweep_view(
     view.clip_eps, view.group_size, view.kl_coef, view.aggregation, view.redraw = eps, g, beta, agg, redraw
     redraw()
     return view
-

@@ -1,0 +1,84 @@
+"""Long MuJoCo runs: SAC and TD3 (and PPO on InvertedPendulum-v5) with rl-baselines3-zoo's settings.
+
+(Not called mujoco.py: run as a script, that name would shadow the mujoco package itself.)
+
+    python benchmarks/mujoco_runs.py --algo td3 --env HalfCheetah-v5 --steps 300000 --out benchmarks/results/mujoco
+    python benchmarks/mujoco_runs.py --algo sac --env Hopper-v5 --steps 300000 --seed 1
+
+Runs take tens of minutes on a laptop CPU (a few hundred thousand env steps at 5-10 ms each): start them
+in the background with a log. Every ``--eval-every`` env steps the greedy policy plays ``--eval-episodes``
+episodes. The run folder (``<out>/<algo>-<env>-seed<N>``, never overwritten) gets ``config.json``,
+``history.csv``, ``diagnostics.csv`` and ``evaluations.csv`` when the run ends.
+
+The settings are rl-baselines3-zoo's for these tasks (hyperparams/sac.yml, td3.yml), which the
+Stable-Baselines3 results are published with: SAC with 256-256 networks, learning rate 3e-4 everywhere,
+10,000 random steps first; TD3 with 400-300 networks, learning rate 1e-3, exploration noise 0.1,
+10,000 random steps first.
+"""
+
+from __future__ import annotations
+
+import argparse
+import time
+from pathlib import Path
+
+import torch
+
+from rlcourse.algos import ppo, sac, td3
+from rlcourse.config import replace, to_dict
+from rlcourse.training import write_json
+
+SETTINGS = {
+    "sac": lambda steps: sac.Config(
+        hidden=(256, 256),
+        actor_lr=3e-4,
+        critic_lr=3e-4,
+        alpha_lr=3e-4,
+        learning_starts=10_000,
+        buffer_size=1_000_000,
+        total_steps=steps,
+    ),
+    "td3": lambda steps: td3.Config(
+        hidden=(400, 300),
+        actor_lr=1e-3,
+        critic_lr=1e-3,
+        exploration_noise=0.1,
+        learning_starts=10_000,
+        buffer_size=1_000_000,
+        total_steps=steps,
+    ),
+    # rl-zoo's PPO for InvertedPendulum (MuJoCo): the package defaults are close; 8 envs x 128 steps.
+    "ppo": lambda steps: ppo.Config(total_steps=steps),
+}
+MODULES = {"sac": sac, "td3": td3, "ppo": ppo}
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--algo", choices=list(SETTINGS), required=True)
+    parser.add_argument("--env", required=True)
+    parser.add_argument("--steps", type=int, default=300_000)
+    parser.add_argument("--seed", type=int, default=0)
+    parser.add_argument("--eval-every", type=int, default=10_000)
+    parser.add_argument("--eval-episodes", type=int, default=5)
+    parser.add_argument("--out", default="benchmarks/results/mujoco")
+    args = parser.parse_args()
+    torch.set_num_threads(1)
+    config = replace(
+        SETTINGS[args.algo](args.steps), seed=args.seed, eval_every=args.eval_every, eval_episodes=args.eval_episodes
+    )
+    run = Path(args.out) / f"{args.algo}-{args.env}-seed{args.seed}"
+    if run.exists():
+        raise SystemExit(f"{run} exists: move it away first (a finished run is never overwritten)")
+    start = time.perf_counter()
+    _, history = MODULES[args.algo].train(args.env, config, progress=False)
+    run.mkdir(parents=True)
+    write_json(run / "config.json", {"algo": args.algo, "env_id": args.env, "config": to_dict(config)})
+    history.save(run)
+    for row in history.evaluations:
+        print(f"{int(row['env_step']):>8,d} steps  greedy return {row['mean_return']:9.1f}  ({row['wall_time']:.0f} s)")
+    print(f"{args.algo} on {args.env}, seed {args.seed}: {time.perf_counter() - start:.0f} s; wrote {run}")
+
+
+if __name__ == "__main__":
+    main()
