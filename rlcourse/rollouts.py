@@ -35,6 +35,15 @@ class Rollout:
         return self.rewards.numel()
 
 
+def non_finite(history: History, what: str, env_step: int) -> None:
+    """Raise the error that stops training when the environment returns NaN or inf (the history is kept)."""
+    raise NonFiniteError(
+        f"training stopped: the environment returned a non-finite {what} at env step {env_step}; the history up "
+        "to there is kept. Check the environment or its wrappers.",
+        history,
+    )
+
+
 class EpisodeTracker:
     """Running return and length of each environment's current episode; writes finished ones to a history."""
 
@@ -59,15 +68,11 @@ class EpisodeTracker:
     def check_finite(self, rewards: np.ndarray, *observations: np.ndarray) -> None:
         """Stop with a message naming the env step and the quantity if the environment returned NaN or inf.
 
-        One sum per array and step (NaN and inf survive a sum), so the check costs microseconds."""
+        One sum per array (NaN and inf survive a sum), so the check costs microseconds; call it before
+        :meth:`step` counts the step."""
         if np.isfinite(rewards.sum()) and all(np.isfinite(o.sum()) for o in observations):
             return
-        name = "a reward" if not np.isfinite(rewards).all() else "an observation"
-        raise NonFiniteError(
-            f"training stopped at env step {self.env_steps + len(rewards)}: {name} from the environment is not "
-            "finite (NaN or inf); the history up to there is kept. Check the environment or its wrappers.",
-            self.history,
-        )
+        non_finite(self.history, "reward" if not np.isfinite(rewards).all() else "observation", self.env_steps)
 
     def drop_unfinished(self) -> None:
         """Forget the episodes in progress (after a reset of all environments)."""
@@ -143,7 +148,6 @@ def collect_rollout(
     for _ in range(limit):
         actions = sample(obs)
         next_obs, rewards, terminated, truncated, real_next = step_envs(envs, to_env(actions))
-        tracker.check_finite(rewards, real_next, next_obs)
         done = terminated | truncated
         steps.append((obs, actions, rewards, terminated, truncated, real_next))
         tracker.step(rewards, done)
@@ -158,11 +162,11 @@ def collect_rollout(
             )
 
     o, a, r, te, tr, no = zip(*steps, strict=True)
-    next_obs_all = np.stack(no)
-    if not np.isfinite(next_obs_all).all():  # checked once per rollout: cheaper than at every step
-        t = int(np.flatnonzero(~np.isfinite(next_obs_all).reshape(len(no), -1).all(axis=1))[0])
-        step = tracker.env_steps - (len(no) - t) * next_obs_all.shape[1]
-        raise NonFiniteError(f"the environment returned a non-finite observation at env step {step}", tracker.history)
+    next_obs_all, rewards_all = np.stack(no), np.stack(r)
+    for what, values in (("observation", next_obs_all), ("reward", rewards_all)):
+        if not np.isfinite(values).all():  # checked once per rollout: cheaper than at every step
+            t = int(np.flatnonzero(~np.isfinite(values).reshape(len(no), -1).all(axis=1))[0])
+            non_finite(tracker.history, what, tracker.env_steps - (len(no) - t) * rewards_all.shape[1])
     as_t = lambda xs, dtype: torch.as_tensor(np.stack(xs), dtype=dtype, device=device)
     rollout = Rollout(
         obs=as_t(o, torch.float32),
