@@ -208,8 +208,9 @@ class ArithmeticTask:
         that ended with the end token, 0 otherwise.
         """
         out = torch.zeros(len(questions))
-        ended = (answers.tokens == EOS).any(dim=1)
-        for i, (text, target) in enumerate(zip(answers.text(), questions.answers, strict=False)):
+        tokens = answers.tokens.cpu()  # decoding reads every token: once on the CPU, also when training on a GPU
+        ended = (tokens == EOS).any(dim=1)
+        for i, (text, target) in enumerate(zip([decode(row) for row in tokens], questions.answers, strict=True)):
             if not ended[i]:
                 continue
             if text == target:
@@ -225,13 +226,14 @@ class ArithmeticTask:
         A denser signal than :meth:`rewards` (a "process" reward, in GRPO's words): an exactly right
         answer collects 1 in total, a partly right one a fraction. Shape ``(n, L)`` like the tokens.
         """
-        out = torch.zeros(answers.tokens.shape)
+        tokens = answers.tokens.cpu()
+        out = torch.zeros(tokens.shape)
         for i, target in enumerate(questions.answers):
             ids = encode(target) + [EOS]
             L = min(len(ids), out.shape[1])
-            hit = answers.tokens[i, :L] == torch.tensor(ids[:L])
+            hit = tokens[i, :L] == torch.tensor(ids[:L])
             out[i, :L] = hit.float() / len(ids)
-        return out * answers.mask
+        return out * answers.mask.cpu()
 
     def examples(self, n: int, rng: np.random.Generator) -> tuple[Questions, Tensor]:
         """``n`` training questions with their correct answers as token rows (end token, then PAD)."""

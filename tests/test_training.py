@@ -1,10 +1,12 @@
 """History, plots and checkpoints: what a run leaves behind can be read back."""
 
+import dataclasses
+
 import numpy as np
 import pytest
 import torch
 
-from rlcourse.algos import a2c, dqn, reinforce
+from rlcourse.algos import ALGORITHMS, a2c, dqn, reinforce
 from rlcourse.plots import learning_curve, rolling_mean
 from rlcourse.training import History, evaluate, load_checkpoint, save_checkpoint
 
@@ -108,10 +110,22 @@ def test_checkpoint_is_replaced_atomically(tmp_path, monkeypatch):
 
 
 @pytest.mark.skipif(not torch.cuda.is_available(), reason="needs a CUDA GPU")
-@pytest.mark.parametrize("module", [a2c, reinforce])
-def test_trains_on_cuda(module):
-    agent, history = module.train("CartPole-v1", progress=False, total_steps=5_000, device="cuda")
+@pytest.mark.parametrize("name", list(ALGORITHMS))
+def test_trains_on_cuda(name):
+    module = ALGORITHMS[name]
+    env_id = "Pendulum-v1" if name in ("ddpg", "td3") else "CartPole-v1"
+    extra = {"learning_starts": 200} if "learning_starts" in {f.name for f in dataclasses.fields(module.Config)} else {}
+    agent, history = module.train(env_id, progress=False, total_steps=2_000, device="cuda", **extra)
     assert next(agent.policy.parameters()).is_cuda and len(history.episodes) > 0
+
+
+@pytest.mark.skipif(not torch.cuda.is_available(), reason="needs a CUDA GPU")
+def test_grpo_trains_on_cuda():
+    from rlcourse.algos import grpo
+
+    config = grpo.Config(hidden=32, warm_start_steps=20, questions=8, iterations=3, eval_every=1, device="cuda")
+    policy, history = grpo.train(config, progress=False, rewards="per_token")
+    assert next(policy.parameters()).is_cuda and len(history.evaluations) == 4
 
 
 def test_cuda_is_refused_clearly_when_absent():
