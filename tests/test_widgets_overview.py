@@ -156,3 +156,12 @@ def test_draw_run_has_steps_and_seconds_with_the_threshold():
     assert len(fig.axes) == 2 and all(_threshold_lines(ax, GRPO_TARGET) for ax in fig.axes)
     assert fig.axes[0].get_ylabel() == "held-out greedy accuracy"
     matplotlib.pyplot.close(fig)
+
+
+def test_the_status_names_the_budget_a_click_would_train_for(monkeypatch):
+    import rlcourse.widgets as w
+
+    monkeypatch.setattr(w, "_show", lambda output, fig: None)
+    view = w.train_view("a2c", "CartPole-v1", progress=False)
+    view.steps.value = 3_000
+    assert "3,000 environment steps" in view.status.value

@@ -1700,7 +1700,7 @@ def draw_clip_objective(clip_eps: float, advantages: Sequence[float] = (1.0, -1.
         flat = gradient == 0
         for a in (ax, ax_g):
             top = a is ax  # the legend of the top panel names the shaded regions once
-            a.axvspan(lo, hi, color="C2", alpha=0.12, label=f"[1−ε, 1+ε] = [{lo:.2g}, {hi:.2g}]" if top else None)
+            a.axvspan(lo, hi, color="C2", alpha=0.12, label=f"[1−ε, 1+ε] = [{lo:g}, {hi:g}]" if top else None)
             a.fill_between(
                 ratio,
                 0,

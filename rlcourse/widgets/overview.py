@@ -425,6 +425,11 @@ def train_view(
         key = (algo_w.value, env_w.value)
         run = runs.get(key)
         _show(output, draw_run(run.history if run else None, *key))
+        show_status()
+
+    def show_status(_=None):
+        key = (algo_w.value, env_w.value)
+        run = runs.get(key)
         unit = "answers sampled" if key[0] == "grpo" else "environment steps"
         if run:
             status.value = (
@@ -481,6 +486,7 @@ def train_view(
 
     algo_w.observe(on_algo, names="value")
     env_w.observe(on_env, names="value")
+    steps_w.observe(show_status, names="value")  # the status names the budget a click would train for
     button.on_click(on_click)
     view = widgets.VBox([widgets.HBox([algo_w, env_w]), widgets.HBox([steps_w, seed_w, button]), status, output])
     view.algo, view.env, view.steps, view.seed, view.button = algo_w, env_w, steps_w, seed_w, button
