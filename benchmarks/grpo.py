@@ -28,7 +28,7 @@ import torch
 from rlcourse.algos import grpo
 from rlcourse.config import replace, to_dict
 
-TARGET = 0.9
+TARGET = grpo.TARGET_ACCURACY
 # The sweep: one knob at a time around the GRPO preset.
 SWEEP = {"clip_eps": [0.05, 0.1, 0.2, 0.4], "group_size": [2, 4, 8, 16], "kl_coef": [0.0, 0.01, 0.05, 0.2]}
 SWEEP["aggregation"] = ["sequence", "token", "dr_grpo"]
