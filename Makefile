@@ -30,9 +30,7 @@ test: $(BIN)/.rlcourse-installed
 
 bench: $(BIN)/.rlcourse-installed
 	$(BIN)/python -m pip install -e ".[test,bench]"
-	$(BIN)/python benchmarks/a2c_cartpole.py
-	$(BIN)/python benchmarks/offpolicy.py
-	$(BIN)/python benchmarks/presets.py
+	$(BIN)/python benchmarks/compare_sb3.py --readme README.md
 
 figures: $(BIN)/.rlcourse-installed
 	$(BIN)/python benchmarks/make_figures.py

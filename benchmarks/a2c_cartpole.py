@@ -65,12 +65,17 @@ def run_rlcourse(seed: int) -> dict:
     return {"steps": hit["env_step"] if hit else None, "seconds": hit["wall_time"] if hit else None}
 
 
-def run_sb3(seed: int, budget: int = 500_000) -> dict:
+def sb3_model(seed: int):
+    """rl-zoo's CartPole settings for A2C (rl-baselines3-zoo, hyperparams/a2c.yml): 8 envs, no entropy bonus."""
     from stable_baselines3 import A2C
     from stable_baselines3.common.env_util import make_vec_env as sb3_make_vec_env
 
     env = sb3_make_vec_env(ENV_ID, n_envs=8, seed=seed)
-    model = A2C("MlpPolicy", env, ent_coef=0.0, seed=seed, device="cpu")
+    return A2C("MlpPolicy", env, ent_coef=0.0, seed=seed, device="cpu")
+
+
+def run_sb3(seed: int, budget: int = 500_000) -> dict:
+    model = sb3_model(seed)
     callback = stop_at_threshold(THRESHOLD, WINDOW)
     model.learn(budget, callback=callback)
     hit = callback.hit

@@ -14,7 +14,13 @@ that made it:
 - ``sac_temperature``: SAC with the tuned temperature (the preset) against a fixed one on Pendulum-v1;
 - ``trust_region``: PPO (clip), PPO-KL and TRPO on CartPole-v1;
 - ``grpo``: GRPO, RLOO and PPO on the question-answer task (the runs shipped in ``rlcourse/data``, made by
-  ``benchmarks/grpo.py``).
+  ``benchmarks/grpo.py``);
+- ``sb3_comparison``: env steps and wall seconds to threshold, rlcourse against Stable-Baselines3, drawn from
+  ``benchmarks/results/sb3_comparison.json`` (made by ``benchmarks/compare_sb3.py``);
+- ``mujoco``: the long MuJoCo runs' greedy returns (``benchmarks/results/mujoco``, made by
+  ``benchmarks/mujoco_runs.py``) with Stable-Baselines3's published returns.
+
+The last three are drawn from stored results, in seconds; the scripts named make those results.
 
 A full run trains about thirty runs of seconds to a minute each: start it in the background with a log.
 """
@@ -36,6 +42,7 @@ from rlcourse.plots import THRESHOLDS, seed_band
 
 ROOT = Path(__file__).resolve().parents[1]
 FIGURES = ROOT / "figures"
+RESULTS = ROOT / "benchmarks" / "results"
 FAST = os.environ.get("RLCOURSE_FAST") == "1"
 
 # Every algorithm's first environment (the slides' and DESIGN.md's) and the env steps its figure shows.
@@ -124,6 +131,97 @@ def grpo_figure(out: Path, command: str) -> str:
     return "grpo"
 
 
+def sb3_figure(out: Path, command: str, results: Path = RESULTS / "sb3_comparison.json") -> str:
+    """Bars of the median env steps and wall seconds to threshold per algorithm, the range as error bars."""
+    import json
+
+    import numpy as np
+    from matplotlib.figure import Figure
+
+    record = json.loads(results.read_text())
+    summary = record["summary"]
+    algos = list(summary)
+    fig = Figure(figsize=(12, 4.2))
+    axes = fig.subplots(1, 2)
+    rows = []
+    labels = {"steps": "env steps to threshold", "seconds": "wall seconds to threshold"}
+    for ax, (metric, label) in zip(axes, labels.items(), strict=True):
+        for k, (lib, name) in enumerate((("rlcourse", "rlcourse"), ("sb3", "Stable-Baselines3 / sb3-contrib"))):
+            x = np.arange(len(algos)) + (k - 0.5) * 0.38
+            stats = [summary[a][lib][metric] for a in algos]
+            med = np.array([np.nan if s["median"] is None else s["median"] for s in stats], dtype=float)
+            low = np.array([np.nan if s["min"] is None else s["min"] for s in stats], dtype=float)
+            high = np.array([np.nan if s["max"] is None else s["max"] for s in stats], dtype=float)
+            ax.bar(x, med, width=0.38, label=name, color=f"C{k}")
+            ax.errorbar(x, med, yerr=[med - low, high - med], fmt="none", ecolor="black", capsize=3, lw=1)
+            rows += [[a, lib, metric, s["median"], s["min"], s["max"]] for a, s in zip(algos, stats, strict=True)]
+        ax.set_xticks(np.arange(len(algos)), [a.upper() for a in algos])
+        ax.set_yscale("log")
+        ax.set_ylabel(label)
+        ax.grid(axis="y", alpha=0.3)
+    axes[0].legend()
+    m = record["machine"]
+    fig.suptitle(
+        f"rlcourse vs Stable-Baselines3: median and range over {record['seeds']} seeds, one torch thread "
+        f"({m['date']}, {m['cores']} cores)"
+    )
+    fig.tight_layout()
+    fig.savefig(out / "sb3_comparison.png", dpi=100)
+    with open(out / "sb3_comparison.csv", "w", newline="") as f:
+        writer = csv.writer(f)
+        writer.writerow([f"# {command} (from {os.path.relpath(results, ROOT)}, made by benchmarks/compare_sb3.py)"])
+        writer.writerow(["algorithm", "library", "metric", "median", "min", "max"])
+        writer.writerows(rows)
+    return "sb3_comparison"
+
+
+def mujoco_figure(out: Path, command: str, results: Path = RESULTS / "mujoco") -> str:
+    """Greedy returns of the long MuJoCo runs per task, with Stable-Baselines3's published final returns."""
+    import json
+
+    from matplotlib.figure import Figure
+
+    from rlcourse.training import History
+
+    sys.path.insert(0, str(ROOT / "benchmarks"))
+    from mujoco_runs import SB3_PUBLISHED
+
+    runs: dict[str, list[tuple[str, Path]]] = {}
+    for run in sorted(results.iterdir()):
+        if (run / "evaluations.csv").exists():
+            record = json.loads((run / "config.json").read_text())
+            runs.setdefault(record["env_id"], []).append((record["algo"], run))
+    envs = sorted(runs)
+    fig = Figure(figsize=(5 * len(envs), 4.2))
+    axes = fig.subplots(1, len(envs), squeeze=False)[0]
+    rows = []
+    for ax, env_id in zip(axes, envs, strict=True):
+        for algo, run in runs[env_id]:
+            history = History.load(run)
+            steps, returns = history.column("env_step", "evaluations"), history.column("mean_return", "evaluations")
+            color = {"sac": "C0", "td3": "C1", "ppo": "C2"}[algo]
+            ax.plot(steps, returns, color=color, label=f"rlcourse {algo.upper()} ({run.name.rsplit('-', 1)[1]})")
+            rows += [[env_id, algo, run.name, int(x), float(y)] for x, y in zip(steps, returns, strict=True)]
+            for (published_algo, published_env), (value, at, source) in SB3_PUBLISHED.items():
+                if published_algo == algo and published_env == env_id.rsplit("-", 1)[0]:
+                    ax.axhline(value, color=color, ls="--", lw=1, label=f"SB3 {algo.upper()} after {at:,} steps")
+                    rows.append([env_id, algo, f"SB3 published ({source})", at, value])
+        ax.set_title(env_id)
+        ax.set_xlabel("env steps")
+        ax.set_ylabel("greedy return (mean of 5 episodes)")
+        ax.grid(alpha=0.3)
+        ax.legend(fontsize=8)
+    fig.suptitle("MuJoCo, rl-zoo settings, one seed each; dashed: SB3 published")
+    fig.tight_layout()
+    fig.savefig(out / "mujoco.png", dpi=100)
+    with open(out / "mujoco.csv", "w", newline="") as f:
+        writer = csv.writer(f)
+        writer.writerow([f"# {command} (from {os.path.relpath(results, ROOT)}, made by benchmarks/mujoco_runs.py)"])
+        writer.writerow(["env", "algorithm", "run", "env_step", "greedy_return"])
+        writer.writerows(rows)
+    return "mujoco"
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--seeds", type=int, default=3)
@@ -189,6 +287,12 @@ def main() -> None:
     if want("grpo"):
         grpo_figure(out, command)
         made.append(("grpo", "GRPO, RLOO and PPO on the question-answer task (precomputed by benchmarks/grpo.py)"))
+    if want("sb3_comparison"):
+        sb3_figure(out, command)
+        made.append(("sb3_comparison", "rlcourse against Stable-Baselines3 (from benchmarks/compare_sb3.py)"))
+    if want("mujoco"):
+        mujoco_figure(out, command)
+        made.append(("mujoco", "SAC, TD3 and PPO on MuJoCo tasks (from benchmarks/mujoco_runs.py)"))
 
     if not wanted:  # a full regeneration rewrites the index
         lines = [
@@ -203,6 +307,16 @@ def main() -> None:
         ]
         lines += [f"| [{name}.png]({name}.png) | {what} |" for name, what in made]
         (out / "INDEX.md").write_text("\n".join(lines) + "\n")
+    elif (out / "INDEX.md").exists():  # a partial one updates the rows of what it made, keeps the others
+        index = (out / "INDEX.md").read_text().splitlines()
+        for name, what in made:
+            row = f"| [{name}.png]({name}.png) | {what} |"
+            at = [i for i, line in enumerate(index) if line.startswith(f"| [{name}.png]")]
+            if at:
+                index[at[0]] = row
+            else:
+                index.append(row)
+        (out / "INDEX.md").write_text("\n".join(index) + "\n")
     for name, _ in made:
         print(f"wrote {out / name}.png and .csv")
 

@@ -1,4 +1,4 @@
-"""DQN, TD3 and SAC: rlcourse's presets against Stable-Baselines3 (rl-zoo settings), in one run.
+"""DQN, DDPG, TD3 and SAC: rlcourse's presets against Stable-Baselines3 (rl-zoo settings), in one run.
 
     python benchmarks/offpolicy.py [--seeds 3] [--algo dqn --algo sac ...] [--json results.json]
 
@@ -9,7 +9,7 @@ machine's drift hits both alike. The criteria are those of issue 4:
 - DQN on CartPole-v1: a greedy evaluation (10 episodes, every 2,000 env steps, the same environment
   seeds for both libraries) reaches 475, and the evaluation of the final policy still scores at
   least 475. Reported: env steps and wall seconds to the first such evaluation.
-- TD3 and SAC on Pendulum-v1: the mean return of the last 10 training episodes reaches -200 within
+- DDPG, TD3 and SAC on Pendulum-v1: the mean return of the last 10 training episodes reaches -200 within
   20k env steps. SB3 stops at the threshold; rlcourse's run is cut at ``--cap`` steps (its
   schedules do not depend on the run's length, so the cut changes nothing before it).
 - SAC on InvertedPendulum-v5 (ours only; SB3 has no rl-zoo setting for it): a greedy evaluation
@@ -31,7 +31,7 @@ import numpy as np
 import torch
 from benchlib import stop_at_threshold, summarize
 
-from rlcourse.algos import dqn, sac, td3
+from rlcourse.algos import ddpg, dqn, sac, td3
 from rlcourse.training import evaluate
 
 EVAL_EVERY, EVAL_EPISODES = 2_000, 10
@@ -74,7 +74,7 @@ def ours(algo: str, seed: int, cap: int) -> dict:
             "CartPole-v1", seed=seed, progress=False, eval_every=EVAL_EVERY, eval_episodes=EVAL_EPISODES
         )
         return dqn_result(history.evaluations)
-    module = {"sac": sac, "td3": td3}[algo]
+    module = {"ddpg": ddpg, "sac": sac, "td3": td3}[algo]
     _, history = module.train("Pendulum-v1", seed=seed, progress=False, total_steps=cap)
     return pendulum_result(history.first_reaching(-200.0, PENDULUM_WINDOW))
 
@@ -83,8 +83,9 @@ def ours(algo: str, seed: int, cap: int) -> dict:
 
 
 def sb3_model(algo: str, env, seed: int, **overrides):
-    """The rl-zoo hyperparameters (rl-baselines3-zoo, hyperparams/{dqn,sac,td3}.yml)."""
-    from stable_baselines3 import DQN, SAC, TD3
+    """The rl-zoo hyperparameters (rl-baselines3-zoo, hyperparams/{dqn,ddpg,sac,td3}.yml; DDPG's and TD3's
+    Pendulum settings are the same)."""
+    from stable_baselines3 import DDPG, DQN, SAC, TD3
     from stable_baselines3.common.noise import NormalActionNoise
 
     if algo == "dqn":
@@ -115,7 +116,7 @@ def sb3_model(algo: str, env, seed: int, **overrides):
             learning_rate=1e-3,
             policy_kwargs=dict(net_arch=[400, 300]),
         )
-        cls = TD3
+        cls = DDPG if algo == "ddpg" else TD3
     settings.update(overrides)
     return cls("MlpPolicy", env, seed=seed, device="cpu", **settings)
 
@@ -184,12 +185,12 @@ def step_cost(lib: str, algo: str, steps: int = 1_000, warmup: int = 1_000) -> f
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--seeds", type=int, default=3)
-    parser.add_argument("--algo", choices=["dqn", "td3", "sac"], action="append")
+    parser.add_argument("--algo", choices=["dqn", "ddpg", "td3", "sac"], action="append")
     parser.add_argument("--cap", type=int, default=12_000, help="env steps of rlcourse's Pendulum runs")
     parser.add_argument("--json", help="also write the results to this file")
     args = parser.parse_args()
     torch.set_num_threads(1)
-    algos = args.algo or ["dqn", "td3", "sac"]
+    algos = args.algo or ["dqn", "ddpg", "td3", "sac"]
 
     results = {algo: {"rlcourse": [], "sb3": []} for algo in algos}
     for algo in algos:
@@ -212,7 +213,7 @@ def main() -> None:
         f"{args.seeds} seeds, 1 torch thread, {platform.processor() or platform.machine()}, torch {torch.__version__}"
     )
     criteria = {"dqn": "CartPole-v1, greedy 475 and final >= 475", "td3": "Pendulum-v1, last 10 >= -200"}
-    criteria["sac"] = criteria["td3"]
+    criteria["sac"] = criteria["ddpg"] = criteria["td3"]
     summary = summarize(results, args.seeds, {algo: f"{algo}, {criteria[algo]}" for algo in algos})
     for algo, by_lib in costs.items():
         runs = {lib: ", ".join(f"{m:.2f}" for m in ms) for lib, ms in by_lib.items()}

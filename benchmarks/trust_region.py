@@ -34,7 +34,7 @@ def ours(variant: str, seed: int) -> dict:
     return {"steps": hit["env_step"] if hit else None, "seconds": hit["wall_time"] if hit else None}
 
 
-def sb3(variant: str, seed: int) -> dict:
+def sb3_model(variant: str, seed: int):
     """rl-zoo's CartPole settings (rl-baselines3-zoo, hyperparams/ppo.yml and trpo.yml)."""
     from stable_baselines3 import PPO
     from stable_baselines3.common.env_util import make_vec_env as sb3_make_vec_env
@@ -75,6 +75,11 @@ def sb3(variant: str, seed: int) -> dict:
             seed=seed,
             device="cpu",
         )
+    return model
+
+
+def sb3(variant: str, seed: int) -> dict:
+    model = sb3_model(variant, seed)
     callback = stop_at_threshold(THRESHOLD, WINDOW)
     model.learn(BUDGET, callback=callback)
     hit = callback.hit

@@ -1,0 +1,323 @@
+"""Every algorithm that rlcourse and Stable-Baselines3 (with sb3-contrib) both have, side by side, in one run.
+
+    python benchmarks/compare_sb3.py [--seeds 3] [--algo a2c --algo sac ...] [--out benchmarks/results]
+                                     [--readme README.md]
+
+Needs the optional `bench` extra (`pip install -e ".[bench]"`; `make bench` installs it and runs this).
+For each algorithm, on the environment of its preset, both libraries train with one torch thread and the
+same seeds, alternating which goes first (rlcourse for even seeds, SB3 for odd ones) so that the machine's
+drift hits both alike. SB3 uses rl-baselines3-zoo's tuned settings for the same environment. Reported:
+the env steps and wall seconds until the criterion is met, median and range over the seeds; a seed that
+never meets it counts as infinitely slow in the median. The criteria are the earlier issues':
+
+- A2C, PPO, TRPO on CartPole-v1: mean return of the last 20 training episodes >= 475;
+- DQN on CartPole-v1: a greedy evaluation (10 episodes every 2,000 steps, the same seeds for both) reaches
+  475 and the final policy still does;
+- DDPG, TD3, SAC on Pendulum-v1: mean return of the last 10 training episodes >= -200 (SB3 within 20,000
+  steps; rlcourse's runs are cut at 12,000).
+
+Then the training loop's own cost: microseconds per env step of the bare vector environment (random
+actions, nothing else) against each library's loop with learning switched off (on-policy: collecting
+rollouts with the policy in the loop; off-policy: the random-action warm-up, replay buffer included).
+
+Writes ``<out>/sb3_comparison.json`` (every run) and ``<out>/sb3_comparison.md`` (the tables, with date,
+machine and versions); with ``--readme`` it also replaces the block between the markers
+``<!-- sb3-comparison:start -->`` and ``<!-- sb3-comparison:end -->`` in that file, and nothing else.
+The comparison figure is drawn from the JSON by ``benchmarks/make_figures.py --only sb3``.
+"""
+
+from __future__ import annotations
+
+import argparse
+import datetime
+import json
+import os
+import platform
+import time
+from collections.abc import Callable
+from dataclasses import dataclass
+from importlib.metadata import version
+from pathlib import Path
+
+import a2c_cartpole
+import numpy as np
+import offpolicy
+import torch
+import trust_region
+from benchlib import median
+
+from rlcourse.algos import ALGORITHMS
+from rlcourse.envs import make_vec_env
+from rlcourse.nets import make_policy
+from rlcourse.rollouts import EpisodeTracker, collect_rollout
+from rlcourse.training import History
+
+MARKERS = ("<!-- sb3-comparison:start -->", "<!-- sb3-comparison:end -->")
+
+
+@dataclass(frozen=True)
+class Case:
+    env_id: str
+    criterion: str
+    ours: Callable[[int], dict]  # seed -> {"steps", "seconds"} (None, None if not met)
+    sb3: Callable[[int], dict]
+    sb3_name: str = "Stable-Baselines3"
+
+
+LAST20 = "last 20 training episodes >= 475"
+LAST10 = "last 10 training episodes >= -200"
+CASES = {
+    "a2c": Case("CartPole-v1", LAST20, a2c_cartpole.run_rlcourse, a2c_cartpole.run_sb3),
+    "ppo": Case("CartPole-v1", LAST20, lambda s: trust_region.ours("ppo", s), lambda s: trust_region.sb3("ppo", s)),
+    "trpo": Case(
+        "CartPole-v1",
+        LAST20,
+        lambda s: trust_region.ours("trpo", s),
+        lambda s: trust_region.sb3("trpo", s),
+        "sb3-contrib",
+    ),
+    "dqn": Case(
+        "CartPole-v1",
+        "greedy evaluation >= 475, final policy too",
+        lambda s: offpolicy.ours("dqn", s, cap=0),
+        lambda s: offpolicy.sb3("dqn", s),
+    ),
+    **{
+        algo: Case(
+            "Pendulum-v1",
+            LAST10,
+            lambda s, algo=algo: offpolicy.ours(algo, s, cap=12_000),
+            lambda s, algo=algo: offpolicy.sb3(algo, s),
+        )
+        for algo in ("ddpg", "td3", "sac")
+    },
+}
+ON_POLICY = {"a2c", "ppo", "trpo"}
+
+
+# ------------------------------------------------------------------------------------- loop overhead
+
+
+def bare_env_us(env_id: str, num_envs: int, env_steps: int) -> float:
+    """Microseconds per env step of rlcourse's vector env with random actions and nothing else."""
+    envs = make_vec_env(env_id, num_envs)
+    envs.reset(seed=0)
+    envs.action_space.seed(0)
+    actions = [envs.action_space.sample() for _ in range(env_steps // num_envs)]
+    start = time.perf_counter()
+    for a in actions:
+        envs.step(a)
+    elapsed = time.perf_counter() - start
+    envs.close()
+    return 1e6 * elapsed / (len(actions) * num_envs)
+
+
+def ours_loop_us(algo: str, env_id: str, env_steps: int) -> float:
+    """Microseconds per env step of rlcourse's training loop with learning switched off."""
+    module = ALGORITHMS[algo]
+    config = module.PRESETS[env_id]
+    if algo in ON_POLICY:  # the rollouts that feed the updates: the policy acts in the loop
+        envs = make_vec_env(env_id, config.num_envs)
+        obs, _ = envs.reset(seed=0)
+        policy = make_policy(envs.single_observation_space, envs.single_action_space, config.hidden, algo)
+        tracker, rng = EpisodeTracker(config.num_envs, History()), np.random.default_rng(0)
+        start = time.perf_counter()
+        while tracker.env_steps < env_steps:
+            _, obs = collect_rollout(envs, policy, obs, tracker, rng, num_steps=config.rollout_steps)
+        return 1e6 * (time.perf_counter() - start) / tracker.env_steps
+    # off-policy: the warm-up of random actions, stored in the replay buffer; no gradient step
+    start = time.perf_counter()
+    module.train(env_id, config, progress=False, total_steps=env_steps, learning_starts=env_steps, eval_every=0)
+    return 1e6 * (time.perf_counter() - start) / env_steps
+
+
+def sb3_loop_us(algo: str, env_steps: int) -> float:
+    """The same for Stable-Baselines3 with the settings of the comparison."""
+    if algo in ON_POLICY:
+        model = a2c_cartpole.sb3_model(0) if algo == "a2c" else trust_region.sb3_model(algo, 0)
+        _, callback = model._setup_learn(env_steps, callback=None)
+        callback.on_training_start(locals(), globals())
+        start = time.perf_counter()
+        while model.num_timesteps < env_steps:
+            model.collect_rollouts(model.env, callback, model.rollout_buffer, n_rollout_steps=model.n_steps)
+        return 1e6 * (time.perf_counter() - start) / model.num_timesteps
+    from stable_baselines3.common.env_util import make_vec_env as sb3_make_vec_env
+
+    env_id = CASES[algo].env_id
+    model = offpolicy.sb3_model(algo, sb3_make_vec_env(env_id, n_envs=1, seed=0), 0, learning_starts=env_steps + 1)
+    start = time.perf_counter()
+    model.learn(env_steps)
+    return 1e6 * (time.perf_counter() - start) / env_steps
+
+
+def overhead(algo: str, env_steps: int) -> dict:
+    env_id = CASES[algo].env_id
+    num_envs = ALGORITHMS[algo].PRESETS[env_id].num_envs
+    return {
+        "env_id": env_id,
+        "num_envs": num_envs,
+        "bare_env_us": bare_env_us(env_id, num_envs, env_steps),
+        "rlcourse_loop_us": ours_loop_us(algo, env_id, env_steps),
+        "sb3_loop_us": sb3_loop_us(algo, env_steps),
+    }
+
+
+# --------------------------------------------------------------------------------------------- report
+
+
+def spread(values: list) -> dict:
+    """Median (failures count as infinitely slow) and range over the seeds that met the criterion."""
+    met = [v for v in values if v is not None]
+    return {"median": median(values), "min": min(met, default=None), "max": max(met, default=None)}
+
+
+def summarize(runs: dict[str, dict[str, list[dict]]]) -> dict:
+    summary = {}
+    for algo, libs in runs.items():
+        row = {}
+        for lib, rs in libs.items():
+            row[lib] = {
+                "solved": sum(r["steps"] is not None for r in rs),
+                "steps": spread([r["steps"] for r in rs]),
+                "seconds": spread([r["seconds"] for r in rs]),
+            }
+        ours, sb3 = row["rlcourse"], row["sb3"]
+        if ours["seconds"]["median"] and sb3["seconds"]["median"]:
+            row["wall_ratio"] = ours["seconds"]["median"] / sb3["seconds"]["median"]
+            row["steps_ratio"] = ours["steps"]["median"] / sb3["steps"]["median"]
+            row["target_met"] = row["wall_ratio"] <= 0.5 and row["steps_ratio"] <= 1.0
+        summary[algo] = row
+    return summary
+
+
+def _cell(s: dict, fmt: str) -> str:
+    if s["median"] is None:
+        return "-"
+    text = format(s["median"], fmt)
+    if s["min"] is not None and s["max"] != s["min"]:
+        text += f" ({format(s['min'], fmt)}-{format(s['max'], fmt)})"
+    return text
+
+
+def markdown(summary: dict, overheads: dict, seeds: int, machine: dict) -> str:
+    lines = [
+        f"Measured on {machine['date']} on {machine['cpu']} ({machine['cores']} cores), one torch thread per "
+        f"run, torch {machine['torch']}, Stable-Baselines3 {machine['sb3']}, sb3-contrib {machine['sb3_contrib']}, "
+        f"gymnasium {machine['gymnasium']}; medians over seeds 0-{seeds - 1} with the range in brackets "
+        f"(`python benchmarks/compare_sb3.py`).",
+        "",
+        "| algorithm | environment, criterion | library | solved | env steps | wall seconds "
+        "| wall / SB3 | steps / SB3 |",
+        "|---|---|---|---|---|---|---|---|",
+    ]
+    for algo, row in summary.items():
+        case = CASES[algo]
+        for lib, name in (("rlcourse", "rlcourse preset"), ("sb3", case.sb3_name)):
+            s = row[lib]
+            ratios = ["", ""]
+            if lib == "rlcourse" and "wall_ratio" in row:
+                mark = "" if row["target_met"] else " (target missed)"
+                ratios = [f"{row['wall_ratio']:.2f}{mark}", f"{row['steps_ratio']:.2f}"]
+            lines.append(
+                f"| {algo.upper()} | {case.env_id}, {case.criterion} | {name} | {s['solved']}/{seeds} "
+                f"| {_cell(s['steps'], ',.0f')} | {_cell(s['seconds'], '.1f')} | {ratios[0]} | {ratios[1]} |"
+            )
+    if overheads:
+        lines += [
+            "",
+            "The loop without learning, in microseconds per env step (bare env: rlcourse's vector env stepped "
+            "with random actions; the loop: on-policy, rollouts with the policy acting; off-policy, the "
+            "random-action warm-up with the replay buffer):",
+            "",
+            "| algorithm | environment (copies) | bare env | rlcourse loop | rlcourse overhead | SB3 loop |",
+            "|---|---|---|---|---|---|",
+        ]
+        for algo, o in overheads.items():
+            lines.append(
+                f"| {algo.upper()} | {o['env_id']} ({o['num_envs']}) | {o['bare_env_us']:.1f} "
+                f"| {o['rlcourse_loop_us']:.1f} | {o['rlcourse_loop_us'] - o['bare_env_us']:.1f} "
+                f"| {o['sb3_loop_us']:.1f} |"
+            )
+    return "\n".join(lines) + "\n"
+
+
+def replace_block(path: Path, block: str) -> None:
+    """Put ``block`` between the two markers of ``path``; refuse (and change nothing) if they are missing."""
+    text = path.read_text()
+    start, end = MARKERS
+    if text.count(start) != 1 or text.count(end) != 1 or text.index(start) > text.index(end):
+        raise SystemExit(f"{path} needs exactly one {start} followed by one {end}; left unchanged")
+    head, rest = text.split(start)
+    _, tail = rest.split(end)
+    path.write_text(f"{head}{start}\n{block}{end}{tail}")
+
+
+def machine_info() -> dict:
+    cpu = platform.processor() or platform.machine()
+    try:
+        for line in Path("/proc/cpuinfo").read_text().splitlines():
+            if line.startswith("model name"):
+                cpu = line.split(":", 1)[1].strip()
+                break
+    except OSError:
+        pass
+    return {
+        "date": datetime.date.today().isoformat(),
+        "cpu": cpu,
+        "cores": os.cpu_count(),
+        "python": platform.python_version(),
+        "torch": torch.__version__,
+        "sb3": version("stable-baselines3"),
+        "sb3_contrib": version("sb3-contrib"),
+        "gymnasium": version("gymnasium"),
+    }
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--seeds", type=int, default=3)
+    parser.add_argument("--algo", choices=list(CASES), action="append")
+    parser.add_argument("--overhead-steps", type=int, default=20_000, help="env steps per loop measurement")
+    parser.add_argument("--out", default="benchmarks/results", help="folder for the JSON and markdown files")
+    parser.add_argument("--readme", help="also put the tables between the sb3-comparison markers of this file")
+    args = parser.parse_args()
+    if args.seeds < 1:
+        parser.error(f"--seeds must be at least 1, got {args.seeds}")
+    torch.set_num_threads(1)
+    algos = args.algo or list(CASES)
+
+    runs: dict[str, dict[str, list[dict]]] = {algo: {"rlcourse": [], "sb3": []} for algo in algos}
+    for algo in algos:
+        case = CASES[algo]
+        for seed in range(args.seeds):
+            order = ("rlcourse", "sb3") if seed % 2 == 0 else ("sb3", "rlcourse")
+            for lib in order:
+                r = case.ours(seed) if lib == "rlcourse" else case.sb3(seed)
+                runs[algo][lib].append({"seed": seed, **r})
+                seconds = r["seconds"] and round(r["seconds"], 1)
+                print(f"{algo} seed {seed} {lib:9s} steps {r['steps']}  seconds {seconds}", flush=True)
+    overheads = {}
+    for algo in algos:
+        overheads[algo] = overhead(algo, args.overhead_steps)
+        print(f"{algo} loop without learning (us per env step): {overheads[algo]}", flush=True)
+
+    machine = machine_info()
+    summary = summarize(runs)
+    table = markdown(summary, overheads, args.seeds, machine)
+    print()
+    print(table)
+    out = Path(args.out)
+    out.mkdir(parents=True, exist_ok=True)
+    record = {"machine": machine, "seeds": args.seeds, "summary": summary, "overhead": overheads, "runs": runs}
+    for path, text in ((out / "sb3_comparison.json", json.dumps(record, indent=2)), (out / "sb3_comparison.md", table)):
+        if path.exists():
+            print(f"replacing {path} (the earlier version stays in git's history)")
+        path.write_text(text + ("\n" if not text.endswith("\n") else ""))
+        print(f"wrote {path}")
+    if args.readme:
+        replace_block(Path(args.readme), table)
+        print(f"updated the sb3-comparison block of {args.readme}")
+
+
+if __name__ == "__main__":
+    main()
