@@ -8,7 +8,8 @@
 Runs take tens of minutes on a laptop CPU (a few hundred thousand env steps at 5-10 ms each): start them
 in the background with a log. Every ``--eval-every`` env steps the greedy policy plays ``--eval-episodes``
 episodes. The run folder (``<out>/<algo>-<env>-seed<N>``, never overwritten) gets ``config.json``,
-``history.csv``, ``diagnostics.csv`` and ``evaluations.csv`` when the run ends.
+``history.csv``, ``diagnostics.csv`` and ``evaluations.csv`` when the run ends. Stopped early by Ctrl-C or
+``kill`` (SIGTERM), it writes what it has so far and records ``stopped_at`` in ``config.json``.
 
 The settings are rl-baselines3-zoo's for these tasks (hyperparams/sac.yml, td3.yml), which the
 Stable-Baselines3 results are published with: SAC with 256-256 networks, learning rate 3e-4 everywhere,
@@ -19,6 +20,7 @@ Stable-Baselines3 results are published with: SAC with 256-256 networks, learnin
 from __future__ import annotations
 
 import argparse
+import signal
 import time
 from pathlib import Path
 
@@ -26,7 +28,7 @@ import torch
 
 from rlcourse.algos import ppo, sac, td3
 from rlcourse.config import replace, to_dict
-from rlcourse.training import write_json
+from rlcourse.training import TrainingInterrupted, write_json
 
 SETTINGS = {
     "sac": lambda steps: sac.Config(
@@ -52,6 +54,26 @@ SETTINGS = {
 }
 MODULES = {"sac": sac, "td3": td3, "ppo": ppo}
 
+# Stable-Baselines3's published returns for these tasks: (greedy return, after env steps, source). They exist
+# only for the end of a run of 1M steps (rl-baselines3-zoo benchmark.md: one run per agent, deterministic
+# policy, ~150 evaluation episodes, MuJoCo v3 tasks); the curves in between are published as images or W&B
+# runs only, so the figure draws these as a reference level, not as a curve.
+SB3_PUBLISHED = {
+    ("sac", "HalfCheetah"): (9535.5, 1_000_000, "rl-zoo benchmark.md, HalfCheetah-v3"),
+    ("td3", "HalfCheetah"): (9655.7, 1_000_000, "rl-zoo benchmark.md, HalfCheetah-v3"),
+    ("sac", "Hopper"): (2325.5, 1_000_000, "rl-zoo benchmark.md, Hopper-v3"),
+    ("td3", "Hopper"): (3606.4, 1_000_000, "rl-zoo benchmark.md, Hopper-v3"),
+    # Median of seven seeds (four at 1000, then 728, 12, 11) of the openrlbenchmark SB3 runs with rl-zoo's
+    # settings, Hugging Face cards qgallouedec/ppo-InvertedPendulum-v2-*.
+    ("ppo", "InvertedPendulum"): (1000.0, 1_000_000, "openrlbenchmark SB3 runs, InvertedPendulum-v2"),
+}
+
+
+def _stop(signum: int, frame: object) -> None:
+    # A background job starts with SIGINT ignored, so `kill` (SIGTERM) is how a long run is stopped early;
+    # the training loop turns the KeyboardInterrupt into TrainingInterrupted, which carries the history.
+    raise KeyboardInterrupt
+
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
@@ -70,10 +92,17 @@ def main() -> None:
     run = Path(args.out) / f"{args.algo}-{args.env}-seed{args.seed}"
     if run.exists():
         raise SystemExit(f"{run} exists: move it away first (a finished run is never overwritten)")
+    signal.signal(signal.SIGINT, _stop)
+    signal.signal(signal.SIGTERM, _stop)
     start = time.perf_counter()
-    _, history = MODULES[args.algo].train(args.env, config, progress=False)
+    record = {"algo": args.algo, "env_id": args.env, "config": to_dict(config)}
+    try:
+        _, history = MODULES[args.algo].train(args.env, config, progress=False)
+    except TrainingInterrupted as stopped:
+        history = stopped.history
+        record["stopped_at"] = max((int(row["env_step"]) for row in history.episodes), default=0)
     run.mkdir(parents=True)
-    write_json(run / "config.json", {"algo": args.algo, "env_id": args.env, "config": to_dict(config)})
+    write_json(run / "config.json", record)
     history.save(run)
     for row in history.evaluations:
         print(f"{int(row['env_step']):>8,d} steps  greedy return {row['mean_return']:9.1f}  ({row['wall_time']:.0f} s)")
