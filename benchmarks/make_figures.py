@@ -186,24 +186,28 @@ def mujoco_figure(out: Path, command: str, results: Path = RESULTS / "mujoco") -
     sys.path.insert(0, str(ROOT / "benchmarks"))
     from mujoco_runs import SB3_PUBLISHED
 
-    runs: dict[str, list[tuple[str, Path]]] = {}
+    runs: dict[str, list[tuple[str, str, Path]]] = {}
     for run in sorted(results.iterdir()):
         if (run / "evaluations.csv").exists():
             record = json.loads((run / "config.json").read_text())
-            runs.setdefault(record["env_id"], []).append((record["algo"], run))
+            runs.setdefault(record["env_id"], []).append((record["algo"], record.get("library", "rlcourse"), run))
     envs = sorted(runs)
     fig = Figure(figsize=(5 * len(envs), 4.2))
     axes = fig.subplots(1, len(envs), squeeze=False)[0]
     rows = []
     for ax, env_id in zip(axes, envs, strict=True):
-        for algo, run in runs[env_id]:
+        for algo, library, run in runs[env_id]:
             history = History.load(run)
             steps, returns = history.column("env_step", "evaluations"), history.column("mean_return", "evaluations")
             color = {"sac": "C0", "td3": "C1", "ppo": "C2"}[algo]
-            ax.plot(steps, returns, color=color, label=f"rlcourse {algo.upper()} ({run.name.rsplit('-', 1)[1]})")
+            seed = run.name.rsplit("-", 1)[1]
+            if library == "sb3":  # Stable-Baselines3 trained here with the same settings and evaluations
+                ax.plot(steps, returns, color=color, ls=":", marker=".", label=f"SB3 {algo.upper()} here ({seed})")
+            else:
+                ax.plot(steps, returns, color=color, label=f"rlcourse {algo.upper()} ({seed})")
             rows += [[env_id, algo, run.name, int(x), float(y)] for x, y in zip(steps, returns, strict=True)]
             for (published_algo, published_env), (value, at, source) in SB3_PUBLISHED.items():
-                if published_algo == algo and published_env == env_id.rsplit("-", 1)[0]:
+                if library == "rlcourse" and published_algo == algo and published_env == env_id.rsplit("-", 1)[0]:
                     ax.axhline(value, color=color, ls="--", lw=1, label=f"SB3 {algo.upper()} after {at:,} steps")
                     rows.append([env_id, algo, f"SB3 published ({source})", at, value])
         ax.set_title(env_id)

@@ -4,17 +4,22 @@
 
     python benchmarks/mujoco_runs.py --algo td3 --env HalfCheetah-v5 --steps 300000 --out benchmarks/results/mujoco
     python benchmarks/mujoco_runs.py --algo sac --env Hopper-v5 --steps 300000 --seed 1
+    python benchmarks/mujoco_runs.py --algo td3 --env Hopper-v5 --steps 100000 --library sb3
 
 Runs take tens of minutes on a laptop CPU (a few hundred thousand env steps at 5-10 ms each): start them
 in the background with a log. Every ``--eval-every`` env steps the greedy policy plays ``--eval-episodes``
 episodes. The run folder (``<out>/<algo>-<env>-seed<N>``, never overwritten) gets ``config.json``,
-``history.csv``, ``diagnostics.csv`` and ``evaluations.csv`` when the run ends. Stopped early by Ctrl-C or
-``kill`` (SIGTERM), it writes what it has so far and records ``stopped_at`` in ``config.json``.
+``history.csv``, ``diagnostics.csv`` and ``evaluations.csv`` when the run ends. ``--library sb3`` trains
+Stable-Baselines3's SAC or TD3 instead, with the same settings and the same greedy evaluations (same
+schedule, same environment seeds), into ``<out>/sb3-<algo>-<env>-seed<N>``: Stable-Baselines3 publishes
+returns for these tasks only after 1M steps (``SB3_PUBLISHED``), so this is the comparison at equal steps.
+Stopped early by Ctrl-C or ``kill`` (SIGTERM), a run writes what it has so far and records ``stopped_at``
+in ``config.json``.
 
 The settings are rl-baselines3-zoo's for these tasks (hyperparams/sac.yml, td3.yml), which the
 Stable-Baselines3 results are published with: SAC with 256-256 networks, learning rate 3e-4 everywhere,
 10,000 random steps first; TD3 with 400-300 networks, learning rate 1e-3, exploration noise 0.1,
-10,000 random steps first.
+10,000 random steps first; both batch 256, one gradient step per env step.
 """
 
 from __future__ import annotations
@@ -28,7 +33,7 @@ import torch
 
 from rlcourse.algos import ppo, sac, td3
 from rlcourse.config import replace, to_dict
-from rlcourse.training import TrainingInterrupted, write_json
+from rlcourse.training import History, TrainingInterrupted, evaluate_on_schedule, write_json
 
 SETTINGS = {
     "sac": lambda steps: sac.Config(
@@ -69,6 +74,58 @@ SB3_PUBLISHED = {
 }
 
 
+def sb3_run(algo: str, env_id: str, config) -> History:
+    """Stable-Baselines3's SAC or TD3 with rl-zoo's settings, evaluated like rlcourse's runs; the history."""
+    import numpy as np
+    from stable_baselines3 import SAC, TD3
+    from stable_baselines3.common.callbacks import BaseCallback
+    from stable_baselines3.common.env_util import make_vec_env as sb3_make_vec_env
+    from stable_baselines3.common.noise import NormalActionNoise
+
+    env = sb3_make_vec_env(env_id, n_envs=1, seed=config.seed)
+    if algo == "sac":
+        model = SAC("MlpPolicy", env, learning_starts=10_000, seed=config.seed, device="cpu")
+    else:
+        act_dim = env.action_space.shape[0]
+        model = TD3(
+            "MlpPolicy",
+            env,
+            learning_starts=10_000,
+            action_noise=NormalActionNoise(np.zeros(act_dim), 0.1 * np.ones(act_dim)),
+            train_freq=1,
+            gradient_steps=1,
+            learning_rate=1e-3,
+            batch_size=256,
+            policy_kwargs=dict(net_arch=[400, 300]),
+            seed=config.seed,
+            device="cpu",
+        )
+    history = History()
+
+    class Greedy:  # just enough of an Agent for rlcourse's evaluate
+        env_id = None
+
+        def act(self, obs, greedy=True):
+            return model.predict(obs, deterministic=greedy)[0]
+
+    agent = Greedy()
+    agent.env_id = env_id
+
+    class Evaluations(BaseCallback):
+        def _on_step(self) -> bool:
+            for info in self.locals["infos"]:
+                if "episode" in info:
+                    history.add_episode(self.num_timesteps, float(info["episode"]["r"]), int(info["episode"]["l"]))
+            evaluate_on_schedule(agent, history, self.num_timesteps, config)
+            return True
+
+    try:
+        model.learn(config.total_steps, callback=Evaluations())
+    except KeyboardInterrupt as stopped:
+        raise TrainingInterrupted(history, agent) from stopped
+    return history
+
+
 def _stop(signum: int, frame: object) -> None:
     # A background job starts with SIGINT ignored, so `kill` (SIGTERM) is how a long run is stopped early;
     # the training loop turns the KeyboardInterrupt into TrainingInterrupted, which carries the history.
@@ -84,20 +141,29 @@ def main() -> None:
     parser.add_argument("--eval-every", type=int, default=10_000)
     parser.add_argument("--eval-episodes", type=int, default=5)
     parser.add_argument("--out", default="benchmarks/results/mujoco")
+    parser.add_argument("--library", choices=["rlcourse", "sb3"], default="rlcourse")
     args = parser.parse_args()
     torch.set_num_threads(1)
     config = replace(
         SETTINGS[args.algo](args.steps), seed=args.seed, eval_every=args.eval_every, eval_episodes=args.eval_episodes
     )
-    run = Path(args.out) / f"{args.algo}-{args.env}-seed{args.seed}"
+    if args.library == "sb3" and args.algo == "ppo":
+        parser.error("--library sb3 runs SAC or TD3 (PPO on InvertedPendulum has a published SB3 result)")
+    prefix = "sb3-" if args.library == "sb3" else ""
+    run = Path(args.out) / f"{prefix}{args.algo}-{args.env}-seed{args.seed}"
     if run.exists():
         raise SystemExit(f"{run} exists: move it away first (a finished run is never overwritten)")
     signal.signal(signal.SIGINT, _stop)
     signal.signal(signal.SIGTERM, _stop)
     start = time.perf_counter()
-    record = {"algo": args.algo, "env_id": args.env, "config": to_dict(config)}
+    record = {"algo": args.algo, "env_id": args.env, "library": args.library, "config": to_dict(config)}
+    if args.library == "sb3":  # only these fields apply; the rest are rl-zoo's settings in sb3_run
+        record["config"] = {k: record["config"][k] for k in ("total_steps", "seed", "eval_every", "eval_episodes")}
     try:
-        _, history = MODULES[args.algo].train(args.env, config, progress=False)
+        if args.library == "sb3":
+            history = sb3_run(args.algo, args.env, config)
+        else:
+            _, history = MODULES[args.algo].train(args.env, config, progress=False)
     except TrainingInterrupted as stopped:
         history = stopped.history
         record["stopped_at"] = max((int(row["env_step"]) for row in history.episodes), default=0)
