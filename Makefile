@@ -31,6 +31,7 @@ test: $(BIN)/.rlcourse-installed
 bench: $(BIN)/.rlcourse-installed
 	$(BIN)/python -m pip install -e ".[test,bench]"
 	$(BIN)/python benchmarks/compare_sb3.py --readme README.md
+	$(BIN)/python benchmarks/make_figures.py --only sb3_comparison
 
 figures: $(BIN)/.rlcourse-installed
 	$(BIN)/python benchmarks/make_figures.py

@@ -155,15 +155,18 @@ def sb3_figure(out: Path, command: str, results: Path = RESULTS / "sb3_compariso
             ax.bar(x, med, width=0.38, label=name, color=f"C{k}")
             ax.errorbar(x, med, yerr=[med - low, high - med], fmt="none", ecolor="black", capsize=3, lw=1)
             rows += [[a, lib, metric, s["median"], s["min"], s["max"]] for a, s in zip(algos, stats, strict=True)]
-        ax.set_xticks(np.arange(len(algos)), [a.upper() for a in algos])
+        n = record["seeds"]
+        solved = [(summary[a]["rlcourse"]["solved"], summary[a]["sb3"]["solved"]) for a in algos]
+        ticks = [f"{a.upper()}\n{ours}/{n} · {sb3}/{n}" for a, (ours, sb3) in zip(algos, solved, strict=True)]
+        ax.set_xticks(np.arange(len(algos)), ticks)
         ax.set_yscale("log")
         ax.set_ylabel(label)
         ax.grid(axis="y", alpha=0.3)
     axes[0].legend()
     m = record["machine"]
     fig.suptitle(
-        f"rlcourse vs Stable-Baselines3: median and range over {record['seeds']} seeds, one torch thread "
-        f"({m['date']}, {m['cores']} cores)"
+        f"rlcourse vs Stable-Baselines3: median and range over {record['seeds']} seeds (solved: rlcourse · SB3), "
+        f"one torch thread ({m['date']}, {m['cores']} cores)"
     )
     fig.tight_layout()
     fig.savefig(out / "sb3_comparison.png", dpi=100)
@@ -196,6 +199,7 @@ def mujoco_figure(out: Path, command: str, results: Path = RESULTS / "mujoco") -
     axes = fig.subplots(1, len(envs), squeeze=False)[0]
     rows = []
     for ax, env_id in zip(axes, envs, strict=True):
+        published_drawn, episodes = set(), set()
         for algo, library, run in runs[env_id]:
             history = History.load(run)
             steps, returns = history.column("env_step", "evaluations"), history.column("mean_return", "evaluations")
@@ -206,13 +210,15 @@ def mujoco_figure(out: Path, command: str, results: Path = RESULTS / "mujoco") -
             else:
                 ax.plot(steps, returns, color=color, label=f"rlcourse {algo.upper()} ({seed})")
             rows += [[env_id, algo, run.name, int(x), float(y)] for x, y in zip(steps, returns, strict=True)]
+            episodes.update(int(e) for e in history.column("episodes", "evaluations"))
             for (published_algo, published_env), (value, at, source) in SB3_PUBLISHED.items():
-                if library == "rlcourse" and published_algo == algo and published_env == env_id.rsplit("-", 1)[0]:
+                if published_algo == algo and published_env == env_id.rsplit("-", 1)[0] and algo not in published_drawn:
+                    published_drawn.add(algo)
                     ax.axhline(value, color=color, ls="--", lw=1, label=f"SB3 {algo.upper()} after {at:,} steps")
                     rows.append([env_id, algo, f"SB3 published ({source})", at, value])
         ax.set_title(env_id)
         ax.set_xlabel("env steps")
-        ax.set_ylabel("greedy return (mean of 5 episodes)")
+        ax.set_ylabel(f"greedy return (mean of {'/'.join(map(str, sorted(episodes)))} episodes)")
         ax.grid(alpha=0.3)
         ax.legend(fontsize=8)
     fig.suptitle("MuJoCo, rl-zoo settings, one seed each; dashed: SB3 published")
@@ -239,6 +245,10 @@ def main() -> None:
     runs = Runs(seeds)
     command = "RLCOURSE_FAST=1 " * FAST + f"python benchmarks/make_figures.py --seeds {seeds}"
     wanted = set(args.only or [])
+    known = {f"{algo}_{env_id}" for algo, (env_id, _) in FIRST.items()}
+    known |= {"a2c_vs_gae", "td3_fixes", "sac_temperature", "trust_region", "grpo", "sb3_comparison", "mujoco"}
+    if wanted - known:
+        parser.error(f"no figure named {', '.join(sorted(wanted - known))}; the figures are {', '.join(sorted(known))}")
     made: list[tuple[str, str]] = []
 
     def want(name: str) -> bool:

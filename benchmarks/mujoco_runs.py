@@ -121,6 +121,7 @@ def sb3_run(algo: str, env_id: str, config) -> History:
 
     try:
         model.learn(config.total_steps, callback=Evaluations())
+        evaluate_on_schedule(agent, history, model.num_timesteps, config, final=True)  # as rlcourse's loops do
     except KeyboardInterrupt as stopped:
         raise TrainingInterrupted(history, agent) from stopped
     return history
@@ -166,7 +167,12 @@ def main() -> None:
             _, history = MODULES[args.algo].train(args.env, config, progress=False)
     except TrainingInterrupted as stopped:
         history = stopped.history
-        record["stopped_at"] = max((int(row["env_step"]) for row in history.episodes), default=0)
+        # The last env step the history knows of (a finished episode or an evaluation).
+        steps = [int(row["env_step"]) for row in history.episodes + history.evaluations]
+        record["stopped_at"] = max(steps, default=0)
+    # A second Ctrl-C or kill must not leave half a run folder behind (which a rerun would refuse to replace).
+    signal.signal(signal.SIGINT, signal.SIG_IGN)
+    signal.signal(signal.SIGTERM, signal.SIG_IGN)
     run.mkdir(parents=True)
     write_json(run / "config.json", record)
     history.save(run)

@@ -46,6 +46,18 @@ def test_the_target_needs_half_the_wall_time_and_no_more_env_steps():
     assert "(target missed)" in table.split("| DQN")[1]
 
 
+def test_a_library_that_never_got_there_decides_the_verdict():
+    sb3_failed = dict(zip(("rlcourse", "sb3"), _runs([1000, 2000, 3000], [None, None, 2000]), strict=True))
+    ours_failed = dict(zip(("rlcourse", "sb3"), _runs([None, None, 3000], [2000, 2000, 2000]), strict=True))
+    summary = compare_sb3.summarize({"ppo": sb3_failed, "sac": ours_failed})
+    assert summary["ppo"]["target_met"] and not summary["sac"]["target_met"]
+    machine = {k: "x" for k in ("date", "cpu", "cores", "torch", "sb3", "sb3_contrib", "gymnasium")}
+    table = compare_sb3.markdown(summary, {}, 3, machine)
+    assert "| 3/3 | 2,000 (1,000-3,000) | 2.0 (1.0-3.0) | SB3 did not get there |" in table
+    assert "| 1/3 | - | - | target missed |" in table
+    assert "met by 1 of 2; missed by SAC." in table
+
+
 def test_the_readme_block_is_replaced_and_nothing_else(tmp_path):
     start, end = compare_sb3.MARKERS
     readme = tmp_path / "README.md"
