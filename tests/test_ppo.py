@@ -20,7 +20,9 @@ def test_ppo_learns_cartpole_within_seconds(objective):
     assert evaluate(agent, episodes=5).mean() > 6 * RANDOM_CARTPOLE
     last = history.iterations[-1]
     assert {"approx_kl", "clip_fraction", "entropy", "explained_variance", "critic_loss"} <= set(last)
-    assert last["explained_variance"] > 0.0  # the critic explains part of the return's variance
+    # The critic explains most of the return's variance late in training. Not judged on the last rollout
+    # alone: once most episodes are cut at 500 steps, one rollout's returns can vary too little to explain.
+    assert np.median(history.column("explained_variance", "iterations")[-10:]) > 0.5
     entropy = history.column("entropy", "iterations")
     assert entropy[-3:].mean() < entropy[:3].mean()
 
