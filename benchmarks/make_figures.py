@@ -221,7 +221,10 @@ def mujoco_figure(out: Path, command: str, results: Path = RESULTS / "mujoco") -
         ax.set_ylabel(f"greedy return (mean of {'/'.join(map(str, sorted(episodes)))} episodes)")
         ax.grid(alpha=0.3)
         ax.legend(fontsize=8)
-    fig.suptitle("MuJoCo, rl-zoo settings, one seed each; dashed: SB3 published")
+    fig.suptitle(
+        "MuJoCo, one seed each (SAC, TD3: rl-zoo's settings; PPO: the package defaults); "
+        "dashed: SB3's published return after 1M steps; dotted: SB3 trained here alike"
+    )
     fig.tight_layout()
     fig.savefig(out / "mujoco.png", dpi=100)
     with open(out / "mujoco.csv", "w", newline="") as f:
