@@ -18,7 +18,8 @@ never meets it counts as infinitely slow in the median. The criteria are the ear
 
 Then the training loop's own cost: microseconds per env step of the bare vector environment (random
 actions, nothing else) against each library's loop with learning switched off (on-policy: collecting
-rollouts with the policy in the loop; off-policy: the random-action warm-up, replay buffer included).
+rollouts with the policy in the loop; off-policy: the steps before learning starts, replay buffer included,
+random actions except in rlcourse's DQN, which is epsilon-greedy from the first step).
 
 Writes ``<out>/sb3_comparison.json`` (every run) and ``<out>/sb3_comparison.md`` (the tables, with date,
 machine and versions); with ``--readme`` it also replaces the block between the markers
