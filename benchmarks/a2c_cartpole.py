@@ -14,49 +14,13 @@ from __future__ import annotations
 import argparse
 import json
 import platform
-import time
 
-import numpy as np
 import torch
-from benchlib import median, stop_at_threshold
+from benchlib import bare_env_us, median, rollout_us, stop_at_threshold
 
 from rlcourse.algos import a2c
-from rlcourse.envs import make_vec_env
-from rlcourse.nets import make_policy
-from rlcourse.rollouts import EpisodeTracker, collect_rollout
-from rlcourse.training import History
 
 ENV_ID, THRESHOLD, WINDOW = "CartPole-v1", 475.0, 20
-
-
-def bare_env_rate(num_envs: int, vector_steps: int = 20_000, native: bool = False) -> float:
-    """Env steps per second of the vector env with random actions and nothing else in the loop."""
-    import gymnasium as gym
-
-    envs = (
-        gym.make_vec(ENV_ID, num_envs, vectorization_mode="vector_entry_point")
-        if native
-        else make_vec_env(ENV_ID, num_envs)
-    )
-    envs.reset(seed=0)
-    actions = np.random.default_rng(0).integers(0, 2, size=(vector_steps, num_envs))
-    start = time.perf_counter()
-    for a in actions:
-        envs.step(a)
-    return vector_steps * num_envs / (time.perf_counter() - start)
-
-
-def rollout_rate(config: a2c.Config, vector_steps: int = 20_000) -> float:
-    """Env steps per second of rlcourse's rollout collection with the preset's policy (no learning)."""
-    envs = make_vec_env(ENV_ID, config.num_envs)
-    obs, _ = envs.reset(seed=0)
-    policy = make_policy(envs.single_observation_space, envs.single_action_space, config.hidden, "a2c")
-    tracker = EpisodeTracker(config.num_envs, History())
-    rng = np.random.default_rng(0)
-    start = time.perf_counter()
-    for _ in range(vector_steps // config.rollout_steps):
-        _, obs = collect_rollout(envs, policy, obs, tracker, rng, num_steps=config.rollout_steps)
-    return tracker.env_steps / (time.perf_counter() - start)
 
 
 def run_rlcourse(seed: int) -> dict:
@@ -102,9 +66,10 @@ def main() -> None:
                 flush=True,
             )
 
-    bare = bare_env_rate(config.num_envs)
-    native = bare_env_rate(config.num_envs, native=True)
-    collect = rollout_rate(config)
+    steps = 20_000 * config.num_envs
+    bare = 1e6 / bare_env_us(ENV_ID, config.num_envs, steps)
+    native = 1e6 / bare_env_us(ENV_ID, config.num_envs, steps, native=True)
+    collect = 1e6 / rollout_us("a2c", ENV_ID, config, steps)
     summary = {
         lib: {
             "median_steps": median(r["steps"] for r in rs),

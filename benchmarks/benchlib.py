@@ -1,10 +1,12 @@
-"""What the benchmark scripts share: the median over seeds and Stable-Baselines3's stop-at-threshold callback."""
+"""What the benchmark scripts share: the median over seeds, Stable-Baselines3's stop-at-threshold callback, and
+the timings of a bare environment, of rlcourse's rollout collection and of one step by difference."""
 
 from __future__ import annotations
 
 import math
 import statistics
 import time
+from collections.abc import Callable
 
 import numpy as np
 
@@ -76,3 +78,55 @@ def summarize(results: dict[str, dict[str, list[dict]]], seeds: int, labels: dic
                 f"{algo}: wall-clock ratio rlcourse/SB3 {wall:.2f} (target <= 0.5), env-step ratio {steps:.2f} (<= 1)"
             )
     return summary
+
+
+def per_step_by_difference(run: Callable[[int], None], base: int, total: int) -> float:
+    """Seconds per step of ``run(n)`` (which runs n steps), as (time of ``total`` - time of ``base``) / (total -
+    base): what both runs share (building the env and the model, a warm-up) cancels out."""
+
+    def timed(n: int) -> float:
+        start = time.perf_counter()
+        run(n)
+        return time.perf_counter() - start
+
+    return (timed(total) - timed(base)) / (total - base)
+
+
+def bare_env_us(env_id: str, num_envs: int, env_steps: int, native: bool = False) -> float:
+    """Microseconds per env step of rlcourse's vector env (or gymnasium's own vectorised one, ``native``) with
+    random actions and nothing else in the loop."""
+    import gymnasium as gym
+
+    from rlcourse.envs import make_vec_env
+
+    if native:
+        envs = gym.make_vec(env_id, num_envs, vectorization_mode="vector_entry_point")
+    else:
+        envs = make_vec_env(env_id, num_envs)
+    envs.reset(seed=0)
+    envs.action_space.seed(0)
+    actions = [envs.action_space.sample() for _ in range(env_steps // num_envs)]
+    start = time.perf_counter()
+    for a in actions:
+        envs.step(a)
+    elapsed = time.perf_counter() - start
+    envs.close()
+    return 1e6 * elapsed / (len(actions) * num_envs)
+
+
+def rollout_us(algo: str, env_id: str, config, env_steps: int) -> float:
+    """Microseconds per env step of rlcourse's rollout collection (the policy acting, no learning) with an
+    on-policy ``config``'s environments, rollout length and network."""
+    from rlcourse.envs import make_vec_env
+    from rlcourse.nets import make_policy
+    from rlcourse.rollouts import EpisodeTracker, collect_rollout
+    from rlcourse.training import History
+
+    envs = make_vec_env(env_id, config.num_envs)
+    obs, _ = envs.reset(seed=0)
+    policy = make_policy(envs.single_observation_space, envs.single_action_space, config.hidden, algo)
+    tracker, rng = EpisodeTracker(config.num_envs, History()), np.random.default_rng(0)
+    start = time.perf_counter()
+    while tracker.env_steps < env_steps:
+        _, obs = collect_rollout(envs, policy, obs, tracker, rng, num_steps=config.rollout_steps)
+    return 1e6 * (time.perf_counter() - start) / tracker.env_steps

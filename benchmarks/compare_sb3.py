@@ -43,17 +43,12 @@ from importlib.metadata import version
 from pathlib import Path
 
 import a2c_cartpole
-import numpy as np
 import offpolicy
 import torch
 import trust_region
-from benchlib import median
+from benchlib import bare_env_us, median, per_step_by_difference, rollout_us
 
 from rlcourse.algos import ALGORITHMS
-from rlcourse.envs import make_vec_env
-from rlcourse.nets import make_policy
-from rlcourse.rollouts import EpisodeTracker, collect_rollout
-from rlcourse.training import History
 
 MARKERS = ("<!-- sb3-comparison:start -->", "<!-- sb3-comparison:end -->")
 
@@ -102,46 +97,22 @@ WARMUP_BASE = 1_000  # the off-policy loops are timed as (N steps - this many) /
 # ------------------------------------------------------------------------------------- loop overhead
 
 
-def bare_env_us(env_id: str, num_envs: int, env_steps: int) -> float:
-    """Microseconds per env step of rlcourse's vector env with random actions and nothing else."""
-    envs = make_vec_env(env_id, num_envs)
-    envs.reset(seed=0)
-    envs.action_space.seed(0)
-    actions = [envs.action_space.sample() for _ in range(env_steps // num_envs)]
-    start = time.perf_counter()
-    for a in actions:
-        envs.step(a)
-    elapsed = time.perf_counter() - start
-    envs.close()
-    return 1e6 * elapsed / (len(actions) * num_envs)
-
-
 def ours_loop_us(algo: str, env_id: str, env_steps: int) -> float:
     """Microseconds per env step of rlcourse's training loop with learning switched off."""
     module = ALGORITHMS[algo]
     config = module.PRESETS[env_id]
     if algo in ON_POLICY:  # the rollouts that feed the updates: the policy acts in the loop
-        envs = make_vec_env(env_id, config.num_envs)
-        obs, _ = envs.reset(seed=0)
-        policy = make_policy(envs.single_observation_space, envs.single_action_space, config.hidden, algo)
-        tracker, rng = EpisodeTracker(config.num_envs, History()), np.random.default_rng(0)
-        start = time.perf_counter()
-        while tracker.env_steps < env_steps:
-            _, obs = collect_rollout(envs, policy, obs, tracker, rng, num_steps=config.rollout_steps)
-        return 1e6 * (time.perf_counter() - start) / tracker.env_steps
+        return rollout_us(algo, env_id, config, env_steps)
 
-    # off-policy: the warm-up before learning starts, stored in the replay buffer; no gradient step. Timed
-    # by difference (env_steps minus WARMUP_BASE steps), so building the env and networks is not counted.
-    def run(total: int) -> float:
-        start = time.perf_counter()
+    # off-policy: the steps before learning starts, stored in the replay buffer; no gradient step
+    def run(total: int) -> None:
         module.train(env_id, config, progress=False, total_steps=total, learning_starts=env_steps + 1, eval_every=0)
-        return time.perf_counter() - start
 
-    return 1e6 * (run(env_steps) - run(WARMUP_BASE)) / (env_steps - WARMUP_BASE)
+    return 1e6 * per_step_by_difference(run, WARMUP_BASE, env_steps)
 
 
-def sb3_loop_us(algo: str, env_steps: int) -> float:
-    """The same for Stable-Baselines3 with the settings of the comparison."""
+def sb3_loop_us(algo: str, env_steps: int) -> tuple[float, int]:
+    """The same for Stable-Baselines3 with the settings of the comparison; also its number of env copies."""
     if algo in ON_POLICY:
         model = a2c_cartpole.sb3_model(0) if algo == "a2c" else trust_region.sb3_model(algo, 0)
         _, callback = model._setup_learn(env_steps, callback=None)
@@ -149,30 +120,28 @@ def sb3_loop_us(algo: str, env_steps: int) -> float:
         start = time.perf_counter()
         while model.num_timesteps < env_steps:
             model.collect_rollouts(model.env, callback, model.rollout_buffer, n_rollout_steps=model.n_steps)
-        return 1e6 * (time.perf_counter() - start) / model.num_timesteps
+        return 1e6 * (time.perf_counter() - start) / model.num_timesteps, model.n_envs
     from stable_baselines3.common.env_util import make_vec_env as sb3_make_vec_env
 
     env_id = CASES[algo].env_id
 
-    def run(total: int) -> float:
-        start = time.perf_counter()
+    def run(total: int) -> None:
         env = sb3_make_vec_env(env_id, n_envs=1, seed=0)
         offpolicy.sb3_model(algo, env, 0, learning_starts=env_steps + 1).learn(total)
-        return time.perf_counter() - start
 
-    return 1e6 * (run(env_steps) - run(WARMUP_BASE)) / (env_steps - WARMUP_BASE)
+    return 1e6 * per_step_by_difference(run, WARMUP_BASE, env_steps), 1
 
 
 def overhead(algo: str, env_steps: int, repeats: int = 3) -> dict:
     """The three timings, each the fastest of ``repeats`` (interleaved), so a busy moment does not count."""
     env_id = CASES[algo].env_id
     num_envs = ALGORITHMS[algo].PRESETS[env_id].num_envs
-    sb3_envs = {"a2c": 8, "ppo": 8, "trpo": 2}.get(algo, 1)  # the n_envs of the SB3 settings above
     bare, ours, sb3 = [], [], []
     for _ in range(repeats):
         bare.append(bare_env_us(env_id, num_envs, env_steps))
         ours.append(ours_loop_us(algo, env_id, env_steps))
-        sb3.append(sb3_loop_us(algo, env_steps))
+        us, sb3_envs = sb3_loop_us(algo, env_steps)
+        sb3.append(us)
     return {
         "env_id": env_id,
         "num_envs": num_envs,

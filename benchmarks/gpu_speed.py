@@ -21,6 +21,7 @@ import json
 import time
 
 import torch
+from benchlib import per_step_by_difference
 
 from rlcourse.algos import ppo, sac
 
@@ -28,8 +29,7 @@ ENV_ID = "HalfCheetah-v5"
 
 
 def sac_ms_per_step(device: str, hidden: tuple, batch: int, warmup: int, steps: int, threads: int) -> float:
-    def run(total: int) -> float:
-        start = time.perf_counter()
+    def run(total: int) -> None:
         sac.train(
             ENV_ID,
             progress=False,
@@ -40,10 +40,9 @@ def sac_ms_per_step(device: str, hidden: tuple, batch: int, warmup: int, steps: 
             device=device,
             threads=threads,
         )
-        return time.perf_counter() - start
 
     run(warmup + 10)  # first use of the device (CUDA context, kernels) is not part of the measurement
-    return 1000 * (run(warmup + steps) - run(warmup)) / steps
+    return 1000 * per_step_by_difference(run, warmup, warmup + steps)
 
 
 def ppo_steps_per_second(device: str, hidden: tuple, envs: int, iterations: int, threads: int) -> float:

@@ -30,6 +30,7 @@ import time
 from pathlib import Path
 
 import torch
+from offpolicy import SB3Policy
 
 from rlcourse.algos import ppo, sac, td3
 from rlcourse.config import replace, to_dict
@@ -101,15 +102,7 @@ def sb3_run(algo: str, env_id: str, config) -> History:
             device="cpu",
         )
     history = History()
-
-    class Greedy:  # just enough of an Agent for rlcourse's evaluate
-        env_id = None
-
-        def act(self, obs, greedy=True):
-            return model.predict(obs, deterministic=greedy)[0]
-
-    agent = Greedy()
-    agent.env_id = env_id
+    agent = SB3Policy(model, env_id)  # evaluated by rlcourse's evaluate, like rlcourse's agents
 
     class Evaluations(BaseCallback):
         def _on_step(self) -> bool:

@@ -29,7 +29,7 @@ import time
 
 import numpy as np
 import torch
-from benchlib import stop_at_threshold, summarize
+from benchlib import per_step_by_difference, stop_at_threshold, summarize
 
 from rlcourse.algos import ddpg, dqn, sac, td3
 from rlcourse.training import evaluate
@@ -165,8 +165,7 @@ def sb3(algo: str, seed: int) -> dict:
 def step_cost(lib: str, algo: str, steps: int = 1_000, warmup: int = 1_000) -> float:
     """Milliseconds per env step with one gradient step, [256, 256] networks, batch 256, Pendulum-v1."""
 
-    def run(total: int) -> float:
-        start = time.perf_counter()
+    def run(total: int) -> None:
         if lib == "rlcourse":
             module = {"sac": sac, "td3": td3}[algo]
             module.train("Pendulum-v1", progress=False, total_steps=total, learning_starts=warmup, hidden=(256, 256))
@@ -177,9 +176,8 @@ def step_cost(lib: str, algo: str, steps: int = 1_000, warmup: int = 1_000) -> f
             if algo == "td3":
                 overrides.update(train_freq=1, gradient_steps=1)
             sb3_model(algo, sb3_make_vec_env("Pendulum-v1", n_envs=1, seed=0), 0, **overrides).learn(total)
-        return time.perf_counter() - start
 
-    return 1000 * (run(warmup + steps) - run(warmup)) / steps
+    return 1000 * per_step_by_difference(run, warmup, warmup + steps)
 
 
 def main() -> None:
