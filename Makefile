@@ -6,18 +6,60 @@
 PYTHON ?= python3
 VENV ?= .venv
 BIN := $(VENV)/bin
-# The torch release the course is tested with. pip takes a wheel of it already on this machine if
-# there is one; if the release does not exist for your platform, the newest torch is installed.
-TORCH ?= torch==2.13.0
+PIP := $(BIN)/python -m pip
 
-.PHONY: lab test bench figures exercises clean
+# The course environment is pinned: $(LOCK) holds the version of every package the course is
+# tested with (its top says how it was made). Every pip install here takes it as constraints (-c):
+# what it lists is held to its version; what it does not list (what only another platform needs,
+# such as CUDA torch's nvidia-* wheels) installs as its dependents ask. `make lock` regenerates it;
+# `make latest` tries the newest releases in a throwaway venv and reports what breaks. Whatever
+# else installs the course (the class's hub, its image) takes $(LOCK) too.
+LOCK := requirements/course.lock
+LOCK_TORCH := $(shell sed -n 's/^\(torch==[^[:space:];#]*\).*/\1/p' $(LOCK))
+LOCK_PYTHON := $(shell sed -n 's/^# requires-python: >=\([0-9.]*\).*/\1/p' $(LOCK))
+# torch goes in first, alone, at the lock's release (pip takes a wheel of it already on this machine
+# if there is one). If that fails, make stops: no other torch is installed in its place. To take
+# another torch on purpose: make TORCH=torch==X.Y.Z ... (after make clean; the rest stays locked).
+TORCH ?= $(LOCK_TORCH)
+# The constraints: the lock, less its torch line when TORCH names another torch.
+CONSTRAINTS := $(if $(filter $(LOCK_TORCH),$(TORCH)),$(LOCK),$(VENV)/lock-without-torch.txt)
+# What `make test` runs (RLCOURSE_FAST=1 pytest ...); `make latest` runs the same unless TESTS=...
+PYTEST_ARGS := -n 2 --dist loadfile tests notebooks --nbval-lax
 
-$(BIN)/.rlcourse-installed: pyproject.toml
-	@$(PYTHON) -c 'import sys; sys.exit("rlcourse needs Python >= 3.10, found " + sys.version.split()[0]) if sys.version_info < (3, 10) else None'
+.PHONY: lab test bench figures exercises clean lock latest
+
+$(BIN)/.rlcourse-installed: pyproject.toml $(LOCK)
+	@py=$(BIN)/python; test -x $$py || py=$(PYTHON); \
+	$$py -c 'import sys; need = tuple(int(x) for x in "$(LOCK_PYTHON)".split(".")); sys.exit(sys.version_info[:2] < need)' || { \
+	  printf '%s\n' >&2 "*** The pinned course environment ($(LOCK)) needs Python >= $(LOCK_PYTHON); $$py is $$($$py -V 2>&1)." \
+	    "*** Use a newer one: make clean; make PYTHON=python3.11 $(or $(MAKECMDGOALS),lab)"; exit 1; }
 	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
-	$(BIN)/python -m pip install "$(TORCH)" || $(BIN)/python -m pip install torch
-	$(BIN)/python -m pip install -e ".[test,grading]"
+	$(if $(filter $(LOCK),$(CONSTRAINTS)),,grep -v '^torch==' $(LOCK) > $(CONSTRAINTS))
+	$(PIP) install -c $(CONSTRAINTS) "$(TORCH)" || { printf '%s\n' >&2 \
+	  "*** pip could not install $(TORCH), the torch the course is tested with ($(LOCK)), for" \
+	  "*** $$($(BIN)/python -V 2>&1) on $$(uname -sm) (pip says why above). No other torch was installed." \
+	  "*** Use a Python and platform that this torch has wheels for (the lock is made with Python 3.11 on" \
+	  "*** Linux x86_64), or take another torch on purpose: make TORCH=torch==X.Y.Z $(or $(MAKECMDGOALS),lab)"; exit 1; }
+	$(PIP) install -c $(CONSTRAINTS) -e ".[test,grading]" || { printf '%s\n' >&2 \
+	  "*** pip could not install the locked versions of $(LOCK) here (pip says why above)." \
+	  "*** Use the Python it was made with (its top says which), or remake it for yours: make lock; make test"; exit 1; }
 	touch $@
+
+# The optional bench extra (Stable-Baselines3, sb3-contrib), locked like the rest.
+$(BIN)/.rlcourse-bench-installed: $(BIN)/.rlcourse-installed
+	$(PIP) install -c $(CONSTRAINTS) -e ".[test,grading,bench]"
+	touch $@
+
+# Regenerate $(LOCK) from a fresh venv (requirements/make_lock.py); TORCH=torch==X.Y.Z moves torch.
+lock:
+	$(PYTHON) requirements/make_lock.py --lock $(LOCK) $(if $(filter $(LOCK_TORCH),$(TORCH)),,--torch "$(TORCH)")
+
+# The newest releases of every dependency in a throwaway venv (/tmp/rlcourse-latest-*), the lock
+# ignored and torch kept at its release (LATEST_TORCH=1: the newest torch too, on Linux a CUDA build
+# of several GB), then the tests (TESTS="tests/test_ppo.py -k clip" picks some); prints a report.
+TESTS ?= $(PYTEST_ARGS)
+latest:
+	$(PYTHON) requirements/try_latest.py $(if $(LATEST_TORCH),--newest-torch) -- $(TESTS)
 
 # Jupyter refuses to run as root unless told; a container or a CI box often is root.
 ROOT_FLAG := $(if $(filter 0,$(shell id -u)),--allow-root,)
@@ -26,10 +68,9 @@ lab: $(BIN)/.rlcourse-installed
 	$(BIN)/jupyter lab notebooks/ $(ROOT_FLAG)
 
 test: $(BIN)/.rlcourse-installed
-	RLCOURSE_FAST=1 $(BIN)/python -m pytest -n 2 --dist loadfile tests notebooks --nbval-lax -p no:cacheprovider
+	RLCOURSE_FAST=1 $(BIN)/python -m pytest $(PYTEST_ARGS) -p no:cacheprovider
 
-bench: $(BIN)/.rlcourse-installed
-	$(BIN)/python -m pip install -e ".[test,bench]"
+bench: $(BIN)/.rlcourse-bench-installed
 	$(BIN)/python benchmarks/compare_sb3.py --readme README.md
 	$(BIN)/python benchmarks/make_figures.py --only sb3_comparison
 
