@@ -1,0 +1,458 @@
+"""The grading guard of ``rlcourse/grading.py``: graded code cannot run the package's own answers.
+
+Unit tests of :class:`rlcourse.grading.forbid` and the helpers built on it (``student``,
+``compare``, ``gradients``): every route by which a student's function can reach a reference is
+caught with a message that says why; honest code passes; the test's own call of the reference
+works; exceptions propagate and the previous profiler is back afterwards in every case.
+``tests/test_exercises.py`` proves the same through nbgrader's autograding of whole notebooks.
+"""
+
+from __future__ import annotations
+
+import ctypes
+import functools
+import inspect
+import subprocess
+import sys
+import textwrap
+import threading
+import types
+from pathlib import Path
+
+import numpy as np
+import pytest
+import torch
+
+import rlcourse.advantages as advantages_module
+from rlcourse import grading
+from rlcourse.advantages import gae as reference_gae
+from rlcourse.grading import (
+    FORBIDDEN,
+    DelegationError,
+    check,
+    compare,
+    forbid,
+    gradients,
+    rollout,
+    student,
+)
+
+ROOT = Path(__file__).resolve().parents[1]
+
+
+def gae_args(seed: int = 1) -> tuple:
+    data, _ = rollout(seed=seed, steps=12, envs=3)
+    keys = ("rewards", "values", "next_values", "terminated", "truncated")
+    return (*(data[k] for k in keys), 0.9, 0.95)
+
+
+def honest_gae(rewards, values, next_values, terminated, truncated, gamma, gae_lambda):
+    """GAE written out, as a student would: no rlcourse in it."""
+    not_terminal = (~terminated.bool()).to(rewards.dtype)
+    delta = rewards + gamma * next_values * not_terminal - values
+    continues = (~(terminated.bool() | truncated.bool())).to(rewards.dtype)
+    out, running = torch.empty_like(delta), torch.zeros_like(delta[0])
+    for t in reversed(range(delta.shape[0])):
+        running = delta[t] + gamma * gae_lambda * continues[t] * running
+        out[t] = running
+    return out
+
+
+def compile_student(source: str, **namespace) -> types.FunctionType:
+    """The last function ``source`` defines, compiled as a notebook cell is (its own globals)."""
+    namespace = {"torch": torch, **namespace}
+    code = textwrap.dedent(source)
+    exec(compile(code, "<student cell>", "exec"), namespace)
+    name = [line.split("(")[0][4:] for line in code.splitlines() if line.startswith("def ")][-1]
+    return namespace[name]
+
+
+# ------------------------------------------------------------------------------ honest code passes
+
+
+def test_honest_code_passes_and_the_test_calls_the_reference():
+    args = gae_args()
+    compare("gae", honest_gae, reference_gae, args, "a rollout")  # raises if anything is wrong
+    got = student(honest_gae)(*args)
+    assert torch.allclose(got, reference_gae(*args), atol=1e-6)
+    assert sys.getprofile() is None
+
+
+def test_an_honest_helper_that_resembles_a_package_helper_is_not_a_copy():
+    """Only code identical in its instructions, names included, counts as a copy: a student's own
+    terminal mask, written like ``rlcourse.objectives._not_terminal`` with other names, passes."""
+    mask = compile_student(
+        """
+        def not_terminal(done, reference):
+            return (~done.bool()).to(reference.dtype)
+
+        def dqn_target(rewards, next_q, terminated, gamma):
+            return rewards + gamma * not_terminal(terminated, rewards) * next_q.max(dim=-1).values
+        """
+    )
+    rewards, next_q = torch.tensor([1.0, 2.0]), torch.tensor([[0.0, 1.0], [2.0, 3.0]])
+    terminated = torch.tensor([False, True])
+    from rlcourse.objectives import dqn_target
+
+    compare("dqn_target", mask, dqn_target, (rewards, next_q, terminated, 0.9), "two transitions")
+
+
+# ------------------------------------------------------------------------- every route is caught
+
+
+def route_import_inside():
+    return compile_student(
+        """
+        def gae(*args):
+            from rlcourse.advantages import gae as g
+            return g(*args)
+        """
+    )
+
+
+def route_module_attribute():
+    return compile_student(
+        """
+        import rlcourse.advantages
+
+        def gae(*args):
+            return rlcourse.advantages.gae(*args)
+        """
+    )
+
+
+def route_global_alias():
+    # The test cells bind reference_gae at the notebook's top level, where student code sees it
+    source = "def gae(*args):\n    return reference_gae(*args)\n"
+    return compile_student(source, reference_gae=reference_gae)
+
+
+def route_the_reference_itself():
+    return reference_gae  # `from rlcourse.advantages import gae` in the solution cell
+
+
+def route_function_copy():
+    return types.FunctionType(reference_gae.__code__, dict(vars(advantages_module)), "gae")
+
+
+def route_renamed_code_copy():
+    code = reference_gae.__code__.replace(co_name="mine", co_qualname="mine", co_filename="<mine>")
+    return types.FunctionType(code, dict(vars(advantages_module)), "mine")
+
+
+def route_source_of_the_function():
+    # Compiled on its own (so `torch.x` compiles to other instructions than in the module) and
+    # without its docstring: still the same function
+    source = inspect.getsource(reference_gae).replace(reference_gae.__doc__, "")
+    namespace = dict(vars(advantages_module))
+    exec(compile(source, "<copied>", "exec"), namespace)
+    return namespace["gae"]
+
+
+def route_source_of_the_module():
+    namespace = {"__name__": "copied"}
+    source = Path(advantages_module.__file__).read_text()
+    exec(compile(source, "<copied module>", "exec"), namespace)
+    return namespace["gae"]
+
+
+def route_partial():
+    return functools.partial(reference_gae)
+
+
+def route_through_another_package_function():
+    # A2C's and PPO's batch builder calls rlcourse.advantages.gae
+    from rlcourse.algos.common import gae_batch
+
+    def gae(rewards, values, next_values, terminated, truncated, gamma, gae_lambda):
+        critic = lambda obs: values if obs == "S" else next_values  # noqa: E731
+        rollout = types.SimpleNamespace(obs="S", next_obs="S'", rewards=rewards, actions=rewards)
+        rollout.terminated, rollout.truncated = terminated, truncated
+        config = types.SimpleNamespace(gamma=gamma, gae_lambda=gae_lambda)
+        config.normalize_advantages = False
+        return gae_batch(critic, rollout, config)[2].reshape(rewards.shape)
+
+    return gae
+
+
+def route_caught_and_hidden():
+    def gae(*args):
+        try:
+            return reference_gae(*args)
+        except AssertionError:  # the guard's error, swallowed
+            return honest_gae(*args)
+
+    return gae
+
+
+COPY = "ran a copy of rlcourse's own gae"
+ROUTES = {
+    "import inside the function": (route_import_inside, "called rlcourse's own gae"),
+    "module attribute": (route_module_attribute, "called rlcourse's own gae"),
+    "reference_gae, a global of the notebook": (route_global_alias, "called rlcourse's own gae"),
+    "the reference itself": (route_the_reference_itself, "called rlcourse's own gae"),
+    "FunctionType(ref.__code__)": (route_function_copy, "called rlcourse's own gae"),
+    "code.replace(name, filename)": (route_renamed_code_copy, COPY),
+    "exec of the function's source": (route_source_of_the_function, COPY),
+    "exec of the module's file": (route_source_of_the_module, COPY),
+    "functools.partial": (route_partial, "called rlcourse's own gae"),
+    "a2c's gae_batch": (route_through_another_package_function, "called rlcourse's own gae"),
+    "try/except around the call": (route_caught_and_hidden, "called rlcourse's own gae"),
+}
+
+
+@pytest.mark.parametrize("route", list(ROUTES))
+def test_delegation_is_caught_by_every_route(route):
+    make, message = ROUTES[route]
+    args = gae_args()
+    with pytest.raises(DelegationError) as caught:
+        compare("gae", make(), reference_gae, args, "a rollout")
+    text = str(caught.value)
+    assert text.startswith("case 'a rollout': gae ") and message in text, text
+    assert text.endswith("(rlcourse.advantages): write it yourself"), text
+    assert isinstance(caught.value, AssertionError)  # nbgrader shows it as a failed test
+    assert sys.getprofile() is None  # the guard is gone
+    assert torch.allclose(reference_gae(*args), reference_gae(*args))  # the test may call it again
+
+
+def test_every_forbidden_name_is_a_function_of_its_module_and_is_caught():
+    """A typo in FORBIDDEN would silently let a reference through: every name resolves, and calling
+    the package's code behind it under the guard fails with that name."""
+    for module, names in FORBIDDEN.items():
+        mod = __import__(module, fromlist=["_"])
+        for qualname in names:
+            obj = mod
+            for part in qualname.split("."):
+                obj = getattr(obj, part)
+            obj = inspect.unwrap(obj)
+            assert isinstance(obj, types.FunctionType), f"{module}.{qualname}"
+            assert grading._judge(obj.__code__) == ("called", module, qualname)
+
+
+def call_polyak():
+    from rlcourse.nets import polyak_update  # wrapped by torch.no_grad()
+
+    polyak_update(torch.nn.Linear(2, 1), torch.nn.Linear(2, 1), 0.5)
+
+
+def call_smoothed_action():
+    low, high = torch.tensor([-1.0]), torch.tensor([1.0])
+    return grading.reference_smoothed_action(torch.zeros(2, 1), torch.ones(2, 1), 0.5, low, high)
+
+
+def call_surrogate():
+    from rlcourse.tabular import random_mdp
+
+    pi = np.full((3, 2), 0.5)
+    return random_mdp(3, 2).surrogate(pi, pi)  # a method of the MDP the test hands over
+
+
+def call_soft_values():
+    from rlcourse.tabular import random_mdp
+
+    return random_mdp(3, 2).soft_values(np.full((3, 2), 0.5), 0.1)
+
+
+def call_ess():
+    from rlcourse.importance import effective_sample_size
+
+    return effective_sample_size(np.ones(3))
+
+
+@pytest.mark.parametrize(
+    "name, call",
+    [
+        ("polyak_update", call_polyak),
+        ("reference_smoothed_action", call_smoothed_action),
+        ("FiniteMDP.surrogate", call_surrogate),
+        ("FiniteMDP.soft_values", call_soft_values),
+        ("effective_sample_size", call_ess),
+    ],
+)
+def test_decorated_functions_methods_and_wrapped_references_are_caught(name, call):
+    with pytest.raises(DelegationError, match=f"own {name} "):
+        student(call, name="the student's function")()
+
+
+def test_ex6_may_use_the_pieces_its_setup_cell_gives_and_nothing_else():
+    from rlcourse.objectives import clipped_surrogate, kl_k3
+
+    ratio, adv = torch.tensor([0.5, 1.5]), torch.tensor([1.0, -1.0])
+    provided = ("rlcourse.objectives.importance_weights", "rlcourse.objectives.clipped_surrogate")
+    student(clipped_surrogate, allow=provided)(ratio, adv, 0.2)
+    with pytest.raises(DelegationError, match="own kl_k3"):
+        student(kl_k3, allow=provided)(ratio.log(), adv)
+    with pytest.raises(ValueError, match="allow='rlcourse.objectives.no_such_thing'"):
+        forbid("x", allow=["rlcourse.objectives.no_such_thing"])
+
+
+# ---------------------------------------------------------------- the guard cannot be switched off
+
+
+def test_removing_the_profiler_fails():
+    def remove(*args):
+        sys.setprofile(None)
+        return honest_gae(*args)
+
+    def remove_and_restore(*args):
+        profiler = sys.getprofile()
+        sys.setprofile(None)
+        result = reference_gae(*args)
+        sys.setprofile(profiler)
+        return result
+
+    for fn in (remove, remove_and_restore):
+        with pytest.raises(DelegationError, match="called sys.setprofile, which would switch"):
+            student(fn)(*gae_args())
+        assert sys.getprofile() is None
+
+
+def test_removing_the_profiler_behind_its_back_fails_at_the_end():
+    """ctypes is not stopped (no sandbox), but a profiler that is gone at the end is noticed."""
+
+    def remove(*args):
+        ctypes.pythonapi.PyEval_SetProfile(None, None)
+        return honest_gae(*args)
+
+    with pytest.raises(DelegationError, match="removed or replaced the profiler"):
+        student(remove)(*gae_args())
+
+
+def test_threads_and_processes_are_refused():
+    def in_a_thread(*args):
+        out = []
+        thread = threading.Thread(target=lambda: out.append(reference_gae(*args)))
+        thread.start()
+        thread.join()
+        return out[0]
+
+    def in_a_process(*args):
+        subprocess.run([sys.executable, "-c", "pass"], check=True)
+        return honest_gae(*args)
+
+    with pytest.raises(DelegationError, match="started a thread, which the guard cannot watch"):
+        student(in_a_thread)(*gae_args())
+    with pytest.raises(DelegationError, match="started a process, which the guard cannot watch"):
+        student(in_a_process)(*gae_args())
+
+
+def test_a_lazy_result_is_read_under_the_guard():
+    """A result that computes the answer only when the test reads it is read under the guard."""
+    args = gae_args()
+
+    class Lazy:
+        def __array__(self, dtype=None, copy=None):
+            return reference_gae(*args).numpy()
+
+    class LazyPair(tuple):
+        def __iter__(self):
+            return iter((reference_gae(*args), reference_gae(*args)))
+
+    with pytest.raises(DelegationError, match="called rlcourse's own gae"):
+        check("gae", student(lambda *a: Lazy())(*args), reference_gae(*args).numpy(), "lazy")
+    with pytest.raises(DelegationError, match="called rlcourse's own gae"):
+        student(lambda *a: LazyPair((0, 0)), name="soft_values")(*args)
+
+
+# ------------------------------------------------------------------- exceptions and the profiler
+
+
+def test_exceptions_propagate_and_the_previous_profiler_is_restored():
+    calls = []
+
+    def previous(frame, event, arg):
+        calls.append(event)
+
+    def raises(*args):
+        raise ValueError("my own bug")
+
+    sys.setprofile(previous)
+    try:
+        with pytest.raises(ValueError, match="my own bug"):
+            student(raises)(*gae_args())
+        assert sys.getprofile() is previous
+        with pytest.raises(DelegationError):
+            student(route_import_inside())(*gae_args())
+        assert sys.getprofile() is previous
+        with pytest.raises(NotImplementedError):  # a blank solution cell
+            blank = compile_student("def gae(*args):\n    raise NotImplementedError()\n")
+            student(blank)(*gae_args())
+        assert sys.getprofile() is previous
+    finally:
+        sys.setprofile(None)
+    assert calls, "the previous profiler kept working around the guarded calls"
+
+
+def test_a_guard_inside_a_guard_keeps_the_outer_rules():
+    provided = ("rlcourse.objectives.clipped_surrogate",)
+    from rlcourse.objectives import clipped_surrogate
+
+    def widen(*args):  # a student who opens a guard of their own, allowing what they like
+        return student(clipped_surrogate, allow=provided)(*args)
+
+    with pytest.raises(DelegationError, match="own clipped_surrogate"):
+        student(widen)(torch.ones(2), torch.ones(2), 0.2)
+    assert sys.getprofile() is None
+
+
+# ---------------------------------------------------------------------------------- gradients
+
+
+def test_gradients_of_an_honest_loss_and_of_a_detached_one():
+    ratio, adv = torch.tensor([0.5, 1.1, 1.5]), torch.tensor([1.0, -1.0, 1.0])
+
+    def clipped(ratio, advantages, eps):
+        clipped = torch.clamp(ratio, 1 - eps, 1 + eps)
+        return torch.minimum(ratio * advantages.detach(), clipped * advantages.detach())
+
+    case = "three ratios"
+    d_ratio, d_adv = gradients("clipped_surrogate", clipped, (ratio, adv, 0.2), (0, 1), case)
+    assert d_ratio.tolist() == [1.0, -1.0, 0.0] and d_adv.tolist() == [0.0, 0.0, 0.0]
+    assert not ratio.requires_grad  # the caller's tensors are left alone
+
+    detached = lambda r, a, e: clipped(r, a, e).detach()  # noqa: E731
+    cut = "case 'three ratios': clipped_surrogate returned a tensor cut off from the graph"
+    with pytest.raises(AssertionError, match=cut):
+        gradients("clipped_surrogate", detached, (ratio, adv, 0.2), (0,), case)
+    with pytest.raises(AssertionError, match="returned a float, expected a torch.Tensor"):
+        gradients("loss", lambda r, a, e: 0.5, (ratio, adv, 0.2), (0,), case)
+    from rlcourse.objectives import clipped_surrogate
+
+    delegated = "case 'three ratios': clipped_surrogate called rlcourse's own clipped_surrogate"
+    with pytest.raises(DelegationError, match=delegated):
+        gradients("clipped_surrogate", clipped_surrogate, (ratio, adv, 0.2), (0,), case)
+
+
+# --------------------------------------------------------------------------------- without torch
+
+
+def test_the_guard_needs_no_torch():
+    """The importance-sampling exercise runs without torch: importing grading and guarding NumPy
+    code imports none, and a copy of a NumPy reference is still caught."""
+    script = textwrap.dedent(
+        """
+        import inspect, sys
+        import numpy as np
+        from rlcourse.grading import DelegationError, compare
+        from rlcourse.importance import effective_sample_size as reference_ess
+
+        def ess(weights):
+            w = np.asarray(weights, dtype=float)
+            w = w / w.max()
+            return float(w.sum() ** 2 / (w**2).sum())
+
+        compare("effective_sample_size", ess, reference_ess, (np.array([1.0, 2.0]),), "2 weights")
+        namespace = {"np": np}
+        exec("from __future__ import annotations\\n" + inspect.getsource(reference_ess), namespace)
+        try:
+            compare("effective_sample_size", namespace["effective_sample_size"], reference_ess,
+                    (np.array([1.0, 2.0]),), "2 weights")
+        except DelegationError as err:
+            print(err)
+        print("torch imported:", "torch" in sys.modules)
+        """
+    )
+    command = [sys.executable, "-c", script]
+    done = subprocess.run(command, capture_output=True, text=True, cwd=ROOT, check=True)
+    assert "effective_sample_size ran a copy of rlcourse's own effective_sample_size" in done.stdout
+    assert "torch imported: False" in done.stdout
