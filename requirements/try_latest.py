@@ -86,6 +86,7 @@ def main(argv: list[str] | None = None) -> int:
                                  usage="%(prog)s [options] [-- PYTEST_ARGS...]")
     ap.add_argument("--python", default=sys.executable, help="the Python for the venv")
     ap.add_argument("--dir", type=Path, help="the throwaway folder (default: a new one in /tmp)")
+    ap.add_argument("--lock", type=Path, default=lt.LOCK, help="the lock to compare with")
     ap.add_argument("--newest-torch", action="store_true",
                     help="take the newest torch too (on Linux: the CUDA build, several GB)")
     ap.add_argument("pytest_args", nargs="*", help="what pytest runs (default: pyproject's tests)")
@@ -93,7 +94,7 @@ def main(argv: list[str] | None = None) -> int:
 
     folder = args.dir or Path(tempfile.mkdtemp(prefix="rlcourse-latest-"))
     folder.mkdir(parents=True, exist_ok=True)
-    lock = lt.read_lock()
+    lock = lt.read_lock(args.lock)
     torch = "torch" if args.newest_torch else f"torch=={lock['torch']}"
     extras = ",".join(lt.extras())
     print(f"throwaway folder: {folder} (pip's output in {folder / 'install.log'})")
@@ -101,8 +102,9 @@ def main(argv: list[str] | None = None) -> int:
     py = lt.make_venv(args.python, folder / "venv", [torch, "-e", f".[{extras}]"],
                       log=folder / "install.log")
     installed_s = time.monotonic() - start
-    newest, problems = lt.freeze(py), lt.pip_check(py)
-    newest.pop("pip", None)
+    problems = lt.pip_check(py)
+    # As the lock writes them: no pip, no local labels (torch 2.13.0+cpu is torch 2.13.0).
+    newest = {n: v.split("+")[0] for n, v in lt.freeze(py).items() if n != "pip"}
     status, failed, summary = run_tests(py, args.pytest_args, folder)
 
     direct = direct_requirements()
@@ -118,7 +120,7 @@ def main(argv: list[str] | None = None) -> int:
     mark = lambda n: "*" if n in direct else " "  # noqa: E731 - a direct dependency
     py_version, plat = lt.python_info(py)
     report = [
-        f"make latest: newest releases vs {lt.LOCK.relative_to(lt.ROOT)}"
+        f"make latest: newest releases vs {args.lock}"
         f" (Python {py_version}, {plat}; {torch}; installed in {installed_s:.0f} s)",
         f"packages: {len(newest)} installed, {len(changed)} newer or older than the lock,"
         f" {len(added)} not in it, {len(gone)} in it but gone (* = direct dependency)",
