@@ -7,7 +7,12 @@ one stays untouched; two assignments are graded at a time): ``nbgrader generate_
 - the instructor's solution, typed into the student version, scores full marks;
 - the blank student version scores zero;
 - each typical wrong answer (``WRONG`` below, the list the README gives) loses exactly the points of the test
-  cells meant to catch it and keeps all the others, cell by cell in the gradebook;
+  cells meant to catch it and keeps all the others, cell by cell in the gradebook; for the losses of
+  ex5 and ex6 that includes one returned detached from the graph: it loses the gradient cell only;
+- a submission whose functions all hand the work to the package (``DELEGATE``: an import inside the
+  function, the ``reference_<name>`` a test cell binds, a module attribute, a method, a copied
+  function object, a copy compiled from the package's source) scores 0 on every cell, and each
+  cell's feedback says which of rlcourse's functions ran (the guard of ``rlcourse/grading.py``);
 - on ``ex4_importance`` also: a syntax error, a function that raises, an infinite loop (cells time out after
   ``ROBUSTNESS_TIMEOUT`` seconds), edited / deleted test cells and edited points, a rewritten or replaced solution cell,
   an import of a missing module, an answer hard-coded from the visible test, and a file that is not a
@@ -213,6 +218,21 @@ WRONG: dict[str, list[Wrong]] = {
             "torch.minimum(ratio * advantages, clipped * advantages)",
             "clipped * advantages",
             "test_clipped_surrogate",
+            "test_clipped_surrogate_gradient",  # its gradient: 0 past both edges, whatever A's sign
+        ),
+        wrong(
+            "clipped surrogate returned detached from the graph",
+            "clipped_surrogate",
+            "return torch.minimum(ratio * advantages, clipped * advantages)",
+            "return torch.minimum(ratio * advantages, clipped * advantages).detach()",
+            "test_clipped_surrogate_gradient",
+        ),
+        wrong(
+            "clipped surrogate lets gradient flow into the advantages",
+            "clipped_surrogate",
+            "advantages = advantages.detach()",
+            "advantages = advantages * 1.0",
+            "test_clipped_surrogate_gradient",
         ),
         wrong(
             "surrogate without the factor 1 / (1 - gamma)",
@@ -260,6 +280,7 @@ WRONG: dict[str, list[Wrong]] = {
             "test_kl_k3",
             "test_kl_k3_gradient",
             "test_grpo_loss_with_kl",
+            "test_grpo_loss_gradient",  # its hidden case has a KL term
         ),
         wrong(
             "k3 lets gradient flow into the reference policy",
@@ -275,6 +296,7 @@ WRONG: dict[str, list[Wrong]] = {
             "return -(per_token * mask).sum() / mask.sum()",
             "test_grpo_loss_without_kl",
             "test_grpo_loss_with_kl",
+            "test_grpo_loss_gradient",
         ),
         wrong(
             "KL penalty added instead of subtracted",
@@ -282,10 +304,165 @@ WRONG: dict[str, list[Wrong]] = {
             "- kl_coef * kl_k3",
             "+ kl_coef * kl_k3",
             "test_grpo_loss_with_kl",
+            "test_grpo_loss_gradient",  # its hidden case has a KL term
+        ),
+        wrong(
+            "GRPO loss returned detached from the graph",
+            "grpo_loss",
+            "return -per_answer.mean()",
+            "return -per_answer.mean().detach()",
+            "test_grpo_loss_gradient",
         ),
     ],
 }
 ROBUSTNESS_ASSIGNMENT = "ex4_importance"
+
+# A submission that writes nothing itself: every function hands the work to the package, by a
+# different route in each (an import inside the function, the `reference_<name>` a test cell binds,
+# a module attribute, a method of the MDP the test passes, a copied function object, a copy compiled
+# from the package's source). The guard of rlcourse/grading.py must fail every cell, saying why.
+DELEGATED = "delegates-to-rlcourse"
+DELEGATE: dict[str, dict[str, str]] = {
+    "ex1_returns_gae": {
+        "td_errors": """
+def td_errors(rewards, values, next_values, terminated, gamma):
+    from rlcourse.advantages import td_errors as theirs
+    return theirs(rewards, values, next_values, terminated, gamma)
+""",
+        "returns_to_go": """
+def returns_to_go(rewards, next_values, terminated, truncated, gamma):
+    return reference_returns_to_go(rewards, next_values, terminated, truncated, gamma)
+""",
+        "gae": """
+import rlcourse.advantages
+
+
+def gae(rewards, values, next_values, terminated, truncated, gamma, gae_lambda):
+    args = rewards, values, next_values, terminated, truncated, gamma, gae_lambda
+    return rlcourse.advantages.gae(*args)
+""",
+    },
+    "ex2_targets": {
+        "dqn_target": """
+import types
+
+from rlcourse import objectives
+
+dqn_target = types.FunctionType(objectives.dqn_target.__code__, vars(objectives), "dqn_target")
+""",
+        "td3_target": """
+import rlcourse.objectives as objectives
+
+
+def td3_target(rewards, next_q1, next_q2, terminated, gamma):
+    return objectives.td3_target(rewards, next_q1, next_q2, terminated, gamma)
+""",
+        "smoothed_target_action": """
+def smoothed_target_action(action, noise, noise_clip, low, high):
+    return reference_smoothed_action(action, noise, noise_clip, low, high)
+""",
+        "polyak_update": """
+def polyak_update(target, online, rho):
+    from rlcourse.nets import polyak_update as theirs
+    theirs(target, online, rho)
+""",
+    },
+    "ex3_soft_values": {
+        "soft_td_target": """
+import inspect
+
+from rlcourse import objectives
+
+exec("from __future__ import annotations\\n" + inspect.getsource(objectives.soft_td_target))
+""",
+        "softmax_policy": """
+def softmax_policy(q, temperature):
+    return reference_softmax_policy(q, temperature)
+""",
+        "softmax_value": """
+def softmax_value(q, temperature):
+    from rlcourse.tabular import softmax_value as theirs
+    return theirs(q, temperature)
+""",
+        "soft_values": """
+def soft_values(P, R, gamma, pi, temperature):
+    from rlcourse.tabular import FiniteMDP
+    return FiniteMDP(P, R, gamma, np.full(len(R), 1.0 / len(R))).soft_values(pi, temperature)
+""",
+    },
+    "ex4_importance": {
+        "importance_weighted_estimate": """
+def importance_weighted_estimate(p_x, q_x, f_x):
+    return reference_estimate(p_x, q_x, f_x)
+""",
+        "effective_sample_size": """
+import rlcourse.importance
+
+
+def effective_sample_size(weights):
+    return rlcourse.importance.effective_sample_size(weights)
+""",
+        "estimator_variance": """
+import importlib.util
+
+_path = importlib.util.find_spec("rlcourse.importance").origin
+_copied = {"__name__": "my_importance"}
+exec(compile(open(_path).read(), "my_importance.py", "exec"), _copied)
+estimator_variance = _copied["estimator_variance"]
+""",
+    },
+    "ex5_trust_region": {
+        "importance_weights": """
+def importance_weights(log_prob_new, log_prob_old):
+    from rlcourse.objectives import importance_weights as theirs
+    return theirs(log_prob_new, log_prob_old)
+""",
+        "clipped_surrogate": """
+def clipped_surrogate(ratio, advantages, clip_eps):
+    return reference_clipped_surrogate(ratio, advantages, clip_eps)
+""",
+        "surrogate": """
+def surrogate(mdp, pi, pi_new):
+    return mdp.surrogate(pi, pi_new)
+""",
+    },
+    "ex6_grpo": {
+        "group_relative_advantages": """
+def group_relative_advantages(rewards, eps=1e-8):
+    return reference_group_advantages(rewards, eps)
+""",
+        "kl_k3": """
+def kl_k3(log_prob, ref_log_prob):
+    from rlcourse.objectives import kl_k3 as theirs
+    return theirs(log_prob, ref_log_prob)
+""",
+        "grpo_loss": """
+import rlcourse.algos.grpo
+
+
+def grpo_loss(log_prob, old_log_prob, ref_log_prob, advantages, mask, clip_eps, kl_coef):
+    args = log_prob, old_log_prob, ref_log_prob, advantages, mask, clip_eps, kl_coef
+    return rlcourse.algos.grpo.grpo_loss(*args)[0]
+""",
+    },
+}
+# What a cell says when the delegating submission fails it: the route, and which function ran.
+OWN = "called rlcourse's own"
+COPY = "ran a copy of rlcourse's own"
+DELEGATION_MESSAGES = {
+    "ex1_returns_gae": {"test_gae_episode_ends": f"gae {OWN} gae (rlcourse.advantages)"},
+    "ex2_targets": {"test_dqn_target": f"dqn_target {OWN} dqn_target (rlcourse.objectives)"},
+    "ex3_soft_values": {
+        "test_soft_td_target": f"soft_td_target {COPY} soft_td_target",
+        "test_soft_values": f"soft_values {OWN} FiniteMDP.soft_values (rlcourse.tabular)",
+    },
+    "ex4_importance": {"test_variance": f"estimator_variance {COPY} estimator_variance"},
+    "ex5_trust_region": {
+        "test_surrogate": f"surrogate {OWN} FiniteMDP.surrogate (rlcourse.tabular)",
+        "test_clipped_surrogate_gradient": f"clipped_surrogate {OWN} clipped_surrogate",
+    },
+    "ex6_grpo": {"test_grpo_loss_gradient": f"grpo_loss {OWN} grpo_loss (rlcourse.algos.grpo)"},
+}
 
 
 # ------------------------------------------------------------------------------------------ submissions
@@ -460,6 +637,10 @@ def generate_and_grade(root: Path, assignment: str) -> Graded:
     submissions = {"solution": solution, "blank": release}
     for w in WRONG[assignment]:
         submissions[student_id(w.mistake)] = edit(solution, w.cell, w.old, w.new)
+    delegated = solution
+    for grade_id, text in DELEGATE[assignment].items():
+        delegated = set_source(delegated, grade_id, text.lstrip("\n"))
+    submissions[DELEGATED] = delegated
     if assignment == ROBUSTNESS_ASSIGNMENT:
         submissions.update(robustness_submissions(solution))
     return Graded(root, *autograde(root, assignment, submissions))
@@ -480,6 +661,7 @@ def graded(tmp_path_factory) -> dict[str, Graded]:
             pytrace=False,
         )
     assert sorted(WRONG) == build.assignments(), "every assignment needs its wrong answers in WRONG"
+    assert sorted(DELEGATE) == build.assignments(), "every assignment needs a delegating submission"
     names = sorted(build.assignments(), key=lambda name: name != ROBUSTNESS_ASSIGNMENT)  # the longest first
     roots = [tmp_path_factory.mktemp(name) for name in names]
     with ThreadPoolExecutor(max_workers=2) as pool:
@@ -562,3 +744,43 @@ def test_feedback_says_which_case_failed_and_where(graded):
     )
     assert "AssertionError" in outputs
     assert "terminated at t=[2], truncated at t=[5]" in outputs and "expected" in outputs and "got" in outputs
+
+
+@pytest.mark.parametrize("assignment", sorted(DELEGATE))
+def test_delegating_to_the_package_scores_zero_and_says_why(graded, assignment):
+    """Every function of the submission hands the work to rlcourse, by a different route in each:
+    every test cell scores 0, and its feedback says which of rlcourse's functions ran."""
+    result = graded[assignment]
+    points = points_of(result.course, assignment)
+    source = build.read_notebook(build.source_notebook(assignment, result.course))
+    solution_cells = set(cells_by_id(source))
+    assert set(DELEGATE[assignment]) <= solution_cells and len(DELEGATE[assignment]) >= 3
+    assert result.grades[DELEGATED] == expect(points, frozenset(points)), result.grades[DELEGATED]
+    cells = cells_by_id(result.autograded(DELEGATED, assignment))
+    for grade_id in points:
+        outputs = json.dumps(cells[grade_id]["outputs"])
+        # DelegationError is an AssertionError: nbgrader scores the cell 0, the student reads why
+        why = (grade_id, outputs[-600:])
+        assert '"ename": "DelegationError"' in outputs and "rlcourse's own" in outputs, why
+        assert "write it yourself" in outputs, why
+    for grade_id, message in DELEGATION_MESSAGES[assignment].items():
+        assert message in json.dumps(cells[grade_id]["outputs"]), (grade_id, message)
+
+
+@pytest.mark.parametrize(
+    "assignment, mistake, cell",
+    [
+        (
+            "ex5_trust_region",
+            "clipped surrogate returned detached from the graph",
+            "test_clipped_surrogate_gradient",
+        ),
+        ("ex6_grpo", "GRPO loss returned detached from the graph", "test_grpo_loss_gradient"),
+    ],
+)
+def test_a_detached_loss_loses_the_gradient_cell_and_says_why(graded, assignment, mistake, cell):
+    """The points are checked with the other wrong answers (test_autograding); here the feedback."""
+    assert any(w.mistake == mistake and w.caught_by == {cell} for w in WRONG[assignment])
+    autograded = graded[assignment].autograded(student_id(mistake), assignment)
+    outputs = json.dumps(cells_by_id(autograded)[cell]["outputs"])
+    assert "returned a tensor cut off from the graph" in outputs, outputs[-600:]
