@@ -26,11 +26,11 @@ CONSTRAINTS := $(if $(filter $(LOCK_TORCH),$(TORCH)),$(LOCK),$(VENV)/lock-withou
 # What `make test` runs (RLCOURSE_FAST=1 pytest ...); `make latest` runs the same unless TESTS=...
 PYTEST_ARGS := -n 2 --dist loadfile tests notebooks --nbval-lax
 
-.PHONY: lab test bench figures exercises clean lock latest
+.PHONY: lab test bench figures exercises clean lock latest class
 
 $(BIN)/.rlcourse-installed: pyproject.toml $(LOCK)
 	@py=$(BIN)/python; test -x $$py || py=$(PYTHON); \
-	$$py -c 'import sys; need = tuple(int(x) for x in "$(LOCK_PYTHON)".split(".")); sys.exit(sys.version_info[:2] < need)' || { \
+	$$py -c 'import sys; need = tuple(int(x) for x in "$(LOCK_PYTHON)".split(".")); sys.exit(sys.version_info[:len(need)] < need)' || { \
 	  printf '%s\n' >&2 "*** The pinned course environment ($(LOCK)) needs Python >= $(LOCK_PYTHON); $$py is $$($$py -V 2>&1)." \
 	    "*** Use a newer one: make clean; make PYTHON=python3.11 $(or $(MAKECMDGOALS),lab)"; exit 1; }
 	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
@@ -51,8 +51,12 @@ $(BIN)/.rlcourse-bench-installed: $(BIN)/.rlcourse-installed
 	touch $@
 
 # Regenerate $(LOCK) from a fresh venv (requirements/make_lock.py); TORCH=torch==X.Y.Z moves torch.
+# It is made with the oldest Python the course runs on, the system's where there is one (Debian 12's
+# 3.11.2, what the class's hub builds its environment from): newer releases of some packages need a
+# newer bugfix release of Python (soupsieve 4 needs 3.11.5), and the lock must install on all of them.
+LOCK_MAKER ?= $(firstword $(wildcard /usr/bin/python3.11) $(PYTHON))
 lock:
-	$(PYTHON) requirements/make_lock.py --lock $(LOCK) $(if $(filter $(LOCK_TORCH),$(TORCH)),,--torch "$(TORCH)")
+	$(PYTHON) requirements/make_lock.py --python $(LOCK_MAKER) --lock $(LOCK) $(if $(filter $(LOCK_TORCH),$(TORCH)),,--torch "$(TORCH)")
 
 # The newest releases of every dependency in a throwaway venv (/tmp/rlcourse-latest-*), the lock
 # ignored and torch kept at its release (LATEST_TORCH=1: the newest torch too, on Linux a CUDA build
@@ -73,6 +77,14 @@ test: $(BIN)/.rlcourse-installed
 bench: $(BIN)/.rlcourse-bench-installed
 	$(BIN)/python benchmarks/compare_sb3.py --readme README.md
 	$(BIN)/python benchmarks/make_figures.py --only sb3_comparison
+
+# A JupyterHub on this machine with an instructor and three students (real unix users, random
+# passwords printed), nbgrader's exchange and the course environment built from $(LOCK), for a
+# lecturer to try the course as a class; Ctrl-C stops it and removes the users (hub/README.md). It
+# needs root (through sudo when not root), node/npm and a system Python; make lab and make test do not.
+SUDO := $(if $(filter 0,$(shell id -u)),,sudo)
+class: $(BIN)/.rlcourse-installed
+	$(SUDO) $(BIN)/python hub/classroom.py demo
 
 figures: $(BIN)/.rlcourse-installed
 	$(BIN)/python benchmarks/make_figures.py

@@ -97,11 +97,13 @@ def python_info(py: Path) -> tuple[str, str]:
 
 
 def min_python(py: Path) -> str:
-    """The highest `Requires-Python: >=X.Y` among the venv's packages: the oldest Python the pinned
-    versions all support (e.g. '3.11')."""
+    """The highest `Requires-Python: >=X.Y[.Z]` among the venv's packages: the oldest Python the
+    pinned versions all support (e.g. '3.11', or '3.11.5': some packages need a bugfix release, which a
+    system Python such as Debian 12's 3.11.2 may not be)."""
     code = ("import importlib.metadata as m\n"
             "for d in m.distributions(): print(d.metadata.get('Requires-Python') or '')")
     out = subprocess.run([str(py), "-c", code], capture_output=True, text=True, check=True).stdout
-    floors = [(int(a), int(b)) for a, b in re.findall(r">=\s*(\d+)\.(\d+)", out)]
-    major, minor = max(floors, default=(3, 0))
-    return f"{major}.{minor}"
+    found = re.findall(r">=\s*(\d+)\.(\d+)(?:\.(\d+))?", out)
+    floors = [(int(a), int(b), int(c or 0)) for a, b, c in found]
+    floor = max(floors, default=(3, 0, 0))
+    return ".".join(map(str, floor if floor[2] else floor[:2]))
