@@ -502,7 +502,7 @@ class forbid:  # noqa: N801 (a context manager, used like a function: `with forb
     does not run. Python removes a profiler that raises, so the failure is also recorded and the
     block's end raises it again: a student's ``try/except`` around the call cannot hide it. Refused
     as well, since they would blind the guard: starting a thread or a process, and calling
-    ``sys.setprofile``. A profiler that is not in place at the end (removed another way) fails too.
+    ``sys.setprofile``. A block that returns with the profiler gone (removed another way) fails too.
     The previous profiler is restored in every case; when nothing was refused, an exception of the
     block propagates unchanged.
 
@@ -564,7 +564,9 @@ class forbid:  # noqa: N801 (a context manager, used like a function: `with forb
             if isinstance(exc, DelegationError) and str(exc) == self.problem:
                 return False
             raise DelegationError(self.problem) from None
-        if current is not self.profile:
+        # Only a block that returns normally is judged on this: an exception fails the test anyway, and
+        # an interrupt (the cell's time limit) landing inside the profiler removes it, too.
+        if current is not self.profile and exc is None:
             raise DelegationError(
                 f"{self.who} removed or replaced the profiler that watches for rlcourse's own "
                 "functions: not allowed while it is graded"

@@ -317,6 +317,14 @@ def test_removing_the_profiler_behind_its_back_fails_at_the_end():
     with pytest.raises(DelegationError, match="removed or replaced the profiler"):
         student(remove)(*gae_args())
 
+    def remove_and_raise(*args):  # as when the cell's time limit interrupts the profiler itself
+        ctypes.pythonapi.PyEval_SetProfile(None, None)
+        raise KeyboardInterrupt
+
+    with pytest.raises(KeyboardInterrupt):
+        student(remove_and_raise)(*gae_args())
+    assert sys.getprofile() is None
+
 
 def test_threads_and_processes_are_refused():
     def in_a_thread(*args):
