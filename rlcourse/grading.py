@@ -564,8 +564,8 @@ class forbid:  # noqa: N801 (a context manager, used like a function: `with forb
             if isinstance(exc, DelegationError) and str(exc) == self.problem:
                 return False
             raise DelegationError(self.problem) from None
-        # Only a block that returns normally is judged on this: an exception fails the test anyway, and
-        # an interrupt (the cell's time limit) landing inside the profiler removes it, too.
+        # Judged only when the block returns normally: an exception fails the test anyway, and an
+        # interrupt (the cell's time limit) that lands inside the profiler removes it too.
         if current is not self.profile and exc is None:
             raise DelegationError(
                 f"{self.who} removed or replaced the profiler that watches for rlcourse's own "
