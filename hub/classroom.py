@@ -52,6 +52,7 @@ COURSE_ID = "rlcourse"
 # System interpreters tried for the course environment, first that every user can run wins.
 PYTHONS = ("/usr/bin/python3.11", "/usr/bin/python3.12", "/usr/bin/python3.10", "/usr/bin/python3")
 EXTRAS = "grading,hub"
+LAB_SETTINGS = {"@jupyterlab/apputils-extension:notification": {"fetchNews": "false", "checkForUpdates": False}}
 
 
 class ClassroomError(RuntimeError):
@@ -144,11 +145,24 @@ def course_environment(prefix: Path = PREFIX, lock: Path = LOCK, log=print) -> P
             _run([python, "-m", "venv", str(venv)])
             _run(pip + ["-c", str(lock), f"{REPO}[{EXTRAS}]"])
             stamp.touch()
+            _prune(prefix, keep=venv)
+        # No news or update prompts over a student's JupyterLab (the settings every server of this
+        # environment starts from).
+        overrides = venv / "share" / "jupyter" / "lab" / "settings" / "overrides.json"
+        overrides.parent.mkdir(parents=True, exist_ok=True)
+        overrides.write_text(json.dumps(LAB_SETTINGS, indent=1))
         # This checkout's rlcourse, not an editable link into a folder students may not be able to read.
         _run(pip + ["--no-deps", "--force-reinstall", "--no-build-isolation", str(REPO)])
     finally:
         os.umask(old)
     return venv
+
+
+def _prune(prefix: Path, keep: Path) -> None:
+    """Remove the environments of earlier lock files (a GB or more each) that no process runs from."""
+    for old in prefix.glob("env-*"):
+        if old != keep and _run(["pgrep", "-f", str(old)], check=False).returncode != 0:
+            shutil.rmtree(old, ignore_errors=True)
 
 
 def proxy_command(prefix: Path = PREFIX, log=print) -> Path:
@@ -457,8 +471,10 @@ def demo(args: argparse.Namespace) -> int:
     def on_signal(signum, frame):
         raise KeyboardInterrupt
 
-    signal.signal(signal.SIGTERM, on_signal)
-    signal.signal(signal.SIGHUP, on_signal)
+    # Ctrl-C, a closed terminal and `kill` all stop the class in order (SIGINT too when it was started
+    # in the background, where the shell would have it ignored).
+    for signum in (signal.SIGINT, signal.SIGTERM, signal.SIGHUP):
+        signal.signal(signum, on_signal)
     with Classroom(names[0], names[1:], prefix=args.prefix, lecture=True, port=args.port) as room:
         print(f"\nThe class's hub: {room.url}/  (stop it with Ctrl-C: the hub, the servers and these users go)\n")
         print(f"{'user':<16} {'role':<11} password")

@@ -36,6 +36,8 @@ sys.path.insert(0, str(HERE))
 import classroom as cr  # noqa: E402
 
 RESULTS = HERE / "results" / "measurements.json"
+GUIDE = HERE / "README.md"
+BEGIN, END = "<!-- measurements: begin (hub/measure.py writes this) -->", "<!-- measurements: end -->"
 NOTEBOOKS = cr.REPO / "notebooks"
 
 
@@ -225,6 +227,150 @@ def measure_grading(prefix: Path, per_assignment: int, parallel_submissions: int
     return out
 
 
+# ------------------------------------------------------------------------------------------ tables
+
+
+def _table(header: list[str], rows: list[list]) -> list[str]:
+    """A markdown table: the header, its rule, one line per row."""
+    return [f"| {' | '.join(header)} |", "|" + "---|" * len(header)] + [
+        f"| {' | '.join(map(str, row))} |" for row in rows
+    ]
+
+
+def tables(results: dict) -> str:
+    """The guide's measured tables and the arithmetic for 300 students, from the stored results."""
+    machine, versions = results["machine"], results["versions"]
+    lines = [
+        f"Measured on {machine['cpus']} cores, {machine['memory_gib']} GiB ({machine['system']}); JupyterHub "
+        f"{versions['jupyterhub']}, JupyterLab {versions['jupyterlab']}, nbgrader {versions['nbgrader']}, "
+        f"torch {versions['torch']}. Stored in `hub/results/measurements.json`, with each part's command and date."
+    ]
+    if "start" in results:
+        s = results["start"]["value"]
+        header = ["hub start", "one server's spawn", "four spawned at once", "an idle server's memory"]
+        row = [f"{s['hub_start_s']:.1f} s", f"{s['spawn_one_s']:.1f} s", f"{s['spawn_four_at_once_s']:.1f} s"]
+        lines += ["", *_table(header, [row + [f"{s['idle_server_rss_mib']:.0f} MiB"]])]
+    if "notebooks" in results:
+        lines += [
+            "",
+            "Each lecture notebook run top to bottom in full mode (as in class), in a fresh kernel of a student's",
+            "server; peak resident memory (`VmHWM`) of the kernel and of the server:",
+            "",
+            *_table(
+                ["notebook", "kernel peak (MiB)", "server peak (MiB)", "run time (s)", "slowest cell (s)"],
+                [
+                    [
+                        name.removesuffix(".ipynb"),
+                        f"{n['kernel_peak_mib']:.0f}",
+                        f"{n['server_peak_mib']:.0f}",
+                        f"{n['seconds']:.0f}",
+                        f"{n['slowest_cell_s']:.0f}",
+                    ]  # fmt: skip
+                    for name, n in results["notebooks"]["value"].items()
+                ],
+            ),
+        ]
+    if "grading" in results:
+        grading = results["grading"]["value"]
+        parallel = grading["parallel"]
+        lines += [
+            "",
+            "`nbgrader autograde` on copies of each assignment's solution, all in one process:",
+            "",
+            *_table(
+                ["assignment", "seconds per submission", "submissions", "full marks"],
+                [
+                    [a, f"{g['per_submission_s']:.2f}", g["submissions"], g["full_marks"]]
+                    for a, g in grading["serial"].items()
+                ],  # fmt: skip
+            ),
+            "",
+            f"The same {next(iter(parallel.values()))['assignment']} submissions split over several autograde "
+            "processes at once, one gradebook:",
+            "",
+            *_table(
+                [
+                    "processes",
+                    "submissions",
+                    "wall seconds",
+                    "per submission",
+                    "in the gradebook",
+                    "full marks",
+                    "'address in use'",
+                    "'database is locked'",
+                ],  # fmt: skip
+                [
+                    [
+                        k,
+                        g["submissions"],
+                        f"{g['seconds']:.1f}",
+                        f"{g['per_submission_s']:.2f}",
+                        g["in_gradebook"],
+                        g["full_marks"],
+                        g["address_in_use"],
+                        g["database_locked"],
+                    ]
+                    for k, g in parallel.items()
+                ],  # fmt: skip
+            ),
+        ]
+    if {"start", "notebooks", "grading"} <= results.keys():
+        lines += ["", *arithmetic(results)]
+    return "\n".join(lines)
+
+
+def arithmetic(results: dict, students: int = 300) -> list[str]:
+    """What the measurements say about a course of ``students`` before a deadline (hub/README.md)."""
+    start = results["start"]["value"]
+    notebooks = results["notebooks"]["value"]
+    heaviest = max(notebooks, key=lambda n: notebooks[n]["kernel_peak_mib"])
+    kernel = notebooks[heaviest]["kernel_peak_mib"]
+    server = max(n["server_peak_mib"] for n in notebooks.values())
+    grading = results["grading"]["value"]
+    serial = grading["serial"]
+    slowest = max(serial, key=lambda a: serial[a]["per_submission_s"])
+    per = serial[slowest]["per_submission_s"]
+    parallel = grading["parallel"]
+    split = min(parallel, key=lambda k: parallel[k]["per_submission_s"])
+    speedup = parallel["1"]["per_submission_s"] / parallel[split]["per_submission_s"]
+    cores = results["machine"]["cpus"]
+    beyond = [k for k in parallel if int(k) > cores and str(cores) in parallel]
+    if beyond:
+        better = any(parallel[k]["seconds"] < 0.95 * parallel[str(cores)]["seconds"] for k in beyond)
+        beyond_note = "; more processes than cores " + ("helped further" if better else "gained nothing")
+    else:
+        beyond_note = ""
+    course = sum(g["per_submission_s"] for g in serial.values())
+    return [
+        f"**{students} students before a deadline, from these numbers.**",
+        "",
+        f"- *Memory.* A student working in the heaviest notebook ({heaviest.removesuffix('.ipynb')}) holds "
+        f"{server:.0f} + {kernel:.0f} MiB: {students} at once need {students * (server + kernel) / 1024:.0f} GiB, "
+        f"{students} idle servers {students * start['idle_server_rss_mib'] / 1024:.0f} GiB. Culling idle servers "
+        "gives the difference back.",
+        f"- *Logging in.* One spawn takes {start['spawn_one_s']:.1f} s here, four at once "
+        f"{start['spawn_four_at_once_s']:.1f} s (on {cores} cores a spawn is CPU-bound: each server imports "
+        f"JupyterLab). {students} students arriving over the last hour are one spawn every "
+        f"{3600 / students:.0f} s on average; on Kubernetes the pod start, not the hub, sets the pace.",
+        f"- *Grading one assignment.* The slowest to grade, {slowest}, takes {per:.2f} s per submission in one "
+        f"process: {students * per / 60:.1f} min for {students} submissions. Split over {split} processes, "
+        f"{parallel[split]['assignment']} graded {speedup:.1f}x faster here ({cores} cores{beyond_note}), "
+        f"so {slowest} would take about {students * per / speedup / 60:.1f} min; on 8 "
+        f"cores with 8 processes about {students * per / 8 / 60:.1f} min if each core keeps its rate (not "
+        "measured here). The SQLite gradebook took every concurrent writer's grades (table above).",
+        f"- *The whole course.* Grading all six assignments costs {course:.1f} s per student: "
+        f"{students * course / 3600:.1f} h of one core for {students} students.",
+    ]
+
+
+def write_guide(results: dict) -> None:
+    """Replace the measured block of hub/README.md (between its markers) with the tables."""
+    text = GUIDE.read_text(encoding="utf-8")
+    head, rest = text.split(BEGIN, 1)
+    _, tail = rest.split(END, 1)
+    GUIDE.write_text(f"{head}{BEGIN}\n{tables(results)}\n{END}{tail}", encoding="utf-8")
+
+
 # ------------------------------------------------------------------------------------------ main
 
 
@@ -244,7 +390,11 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--parallel-submissions", type=int, default=12)
     parser.add_argument("--heaviest", default="ex6_grpo", help="the assignment graded in parallel")
     parser.add_argument("--prefix", type=Path, default=cr.PREFIX)
+    parser.add_argument("--guide-only", action="store_true", help="rewrite hub/README.md's tables, measure nothing")
     args = parser.parse_args(argv)
+    if args.guide_only:
+        write_guide(json.loads(RESULTS.read_text()))
+        return 0
     reason = cr.unavailable()
     if reason:
         print(f"measure: cannot start a class here: {reason}", file=sys.stderr)
@@ -278,6 +428,7 @@ def main(argv: list[str] | None = None) -> int:
         RESULTS.parent.mkdir(exist_ok=True)
         RESULTS.write_text(json.dumps(results, indent=1) + "\n")
         print(json.dumps(results[part], indent=1), flush=True)
+    write_guide(results)
     return 0
 
 

@@ -181,6 +181,8 @@ def course(classroom):
             while not list(room.users[alice].home.glob(f"{ASSIGNMENT}/feedback/*/{ASSIGNMENT}.html")):
                 assert time.monotonic() < deadline, "alice's feedback did not arrive from the panel's button"
                 time.sleep(0.5)
+            page.locator("#refresh_assignments_list").click()
+            page.locator("#submitted_assignments_list a", has_text="view feedback").wait_for(timeout=30_000)
             page.screenshot(path=str(artifacts / "alice-feedback.png"))
             browser.close()
         out["feedback"] = {name: feedback_html(room.users[name].home, ASSIGNMENT) for name in students}
