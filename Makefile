@@ -82,9 +82,11 @@ bench: $(BIN)/.rlcourse-bench-installed
 # passwords printed), nbgrader's exchange and the course environment built from $(LOCK), for a
 # lecturer to try the course as a class; Ctrl-C stops it and removes the users (hub/README.md). It
 # needs root (through sudo when not root), node/npm and a system Python; make lab and make test do not.
+# hub/classroom.py needs only Python's standard library: no .venv, no torch here (the hub builds its own
+# environment). TORCH_INDEX=https://download.pytorch.org/whl/cpu takes the CPU torch on a server without a GPU.
 SUDO := $(if $(filter 0,$(shell id -u)),,sudo)
-class: $(BIN)/.rlcourse-installed
-	$(SUDO) $(BIN)/python hub/classroom.py demo
+class:
+	$(SUDO) $(PYTHON) hub/classroom.py demo $(if $(TORCH_INDEX),--torch-index $(TORCH_INDEX))
 
 figures: $(BIN)/.rlcourse-installed
 	$(BIN)/python benchmarks/make_figures.py

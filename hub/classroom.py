@@ -1,7 +1,8 @@
 """A class on JupyterHub, on this machine: real unix users, PAM logins, nbgrader's exchange.
 
-    sudo .venv/bin/python hub/classroom.py demo     # what `make class` runs: a hub with demo users
-    sudo .venv/bin/python hub/classroom.py measure  # what hub/README.md's numbers come from
+    sudo python3 hub/classroom.py demo     # what `make class` runs: a hub with demo users until Ctrl-C
+
+(hub/measure.py uses it for the numbers of hub/README.md; it needs only Python's standard library.)
 
 :class:`Classroom` is what both the lecturer's demo and the end-to-end test (tests/hub) start:
 
@@ -28,6 +29,7 @@ import hashlib
 import json
 import os
 import pwd
+import re
 import secrets
 import shlex
 import shutil
@@ -50,7 +52,7 @@ PREFIX = Path(os.environ.get("RLCOURSE_HUB_PREFIX", "/opt/rlcourse-hub"))
 PROXY_VERSION = "5.3.0"  # configurable-http-proxy, from npm
 COURSE_ID = "rlcourse"
 # System interpreters tried for the course environment, first that every user can run wins.
-PYTHONS = ("/usr/bin/python3.11", "/usr/bin/python3.12", "/usr/bin/python3.10", "/usr/bin/python3")
+PYTHONS = ("/usr/bin/python3.11", "/usr/bin/python3.12", "/usr/bin/python3.13", "/usr/bin/python3")
 EXTRAS = "grading,hub"
 LAB_SETTINGS = {"@jupyterlab/apputils-extension:notification": {"fetchNews": "false", "checkForUpdates": False}}
 
@@ -78,12 +80,20 @@ def _world_runnable(path: str) -> bool:
     return all(os.stat(p).st_mode & 0o001 for p in real.parents)
 
 
+def lock_python(lock: Path = LOCK) -> tuple[int, ...]:
+    """The oldest Python the lock installs on (its ``# requires-python: >=X.Y`` line)."""
+    found = re.search(r"^# requires-python: >=([\d.]+)", lock.read_text(), re.M) if lock.is_file() else None
+    return tuple(int(x) for x in found.group(1).split(".")) if found else (3, 11)
+
+
 def system_python() -> str | None:
-    """A Python >= 3.10 with venv that every user can run, or None."""
+    """A Python with venv, new enough for the lock, that every user can run, or None."""
+    need = lock_python()
     for candidate in PYTHONS:
         if not _world_runnable(candidate):
             continue
-        ok = _run([candidate, "-c", "import sys, ensurepip, venv; assert sys.version_info >= (3, 10)"], check=False)
+        check = f"import sys, ensurepip, venv; assert sys.version_info[:{len(need)}] >= {need}"
+        ok = _run([candidate, "-c", check], check=False)
         if ok.returncode == 0:
             return candidate
     return None
@@ -102,7 +112,8 @@ def unavailable() -> str | None:
             return f"`{tool}` is not on PATH ({how})"
     if system_python() is None:
         return (
-            f"no Python >= 3.10 with venv that every user can run among {', '.join(PYTHONS)} "
+            f"no Python >= {'.'.join(map(str, lock_python()))} (the lock's) with venv that every user can run "
+            f"among {', '.join(PYTHONS)} "
             "(apt-get install python3-venv); one under /root or a home is not reachable by students"
         )
     if not LOCK.is_file():
@@ -110,28 +121,41 @@ def unavailable() -> str | None:
     return None
 
 
+def _is_free(port: int) -> bool:
+    with socket.socket() as s:
+        try:
+            s.bind(("127.0.0.1", port))
+        except OSError:
+            return False
+    return True
+
+
 def free_port(avoid: set[int] = frozenset()) -> int:
+    """A free port on 127.0.0.1 whose successor is free too (the hub's port + 1 is its proxy's API)."""
     while True:
         with socket.socket() as s:
             s.bind(("127.0.0.1", 0))
             port = s.getsockname()[1]
-        if port not in avoid and port + 1 not in avoid and port < 65000:
+        if port not in avoid and port + 1 not in avoid and port < 65000 and _is_free(port + 1):
             return port
 
 
 # -------------------------------------------------------------------------- environment and proxy
 
 
-def course_environment(prefix: Path = PREFIX, lock: Path = LOCK, log=print) -> Path:
+def course_environment(prefix: Path = PREFIX, lock: Path = LOCK, log=print, torch_index: str | None = None) -> Path:
     """The course environment under ``prefix``: built from the lock file once, rlcourse reinstalled.
 
-    The folder's name carries a hash of the lock file and the interpreter, so a changed lock gets a new
-    environment. Returns the venv's folder.
+    The folder's name carries a hash of the lock file, the interpreter and ``torch_index``, so a changed
+    lock gets a new environment. ``torch_index`` is an extra pip index for the lock's torch: on a Linux
+    server without a GPU, ``https://download.pytorch.org/whl/cpu`` gets the CPU build (a few hundred MB)
+    instead of PyPI's CUDA build (several GB). Returns the venv's folder.
     """
     python = system_python()
     if python is None:
         raise ClassroomError(unavailable() or "no usable system Python")
-    key = hashlib.sha256(lock.read_bytes() + python.encode() + EXTRAS.encode()).hexdigest()[:12]
+    identity = lock.read_bytes() + python.encode() + EXTRAS.encode() + (torch_index or "").encode()
+    key = hashlib.sha256(identity).hexdigest()[:12]
     venv = prefix / f"env-{key}"
     stamp = venv / ".rlcourse-complete"
     pip = [str(venv / "bin" / "python"), "-m", "pip", "install", "--quiet", "--disable-pip-version-check"]
@@ -143,6 +167,9 @@ def course_environment(prefix: Path = PREFIX, lock: Path = LOCK, log=print) -> P
             prefix.mkdir(parents=True, exist_ok=True)
             os.chmod(prefix, 0o755)
             _run([python, "-m", "venv", str(venv)])
+            if torch_index:
+                torch = re.search(r"^torch==\S+", lock.read_text(), re.M).group(0)
+                _run(pip + ["-c", str(lock), "--extra-index-url", torch_index, torch])
             _run(pip + ["-c", str(lock), f"{REPO}[{EXTRAS}]"])
             stamp.touch()
             _prune(prefix, keep=venv)
@@ -199,21 +226,30 @@ def create_user(name: str) -> User:
     else:
         raise ClassroomError(f"the user {name!r} exists already; choose other names or remove it (userdel -r {name})")
     _run(["useradd", "--create-home", "--shell", "/bin/bash", "-K", "HOME_MODE=0700", name])
-    home = Path(pwd.getpwnam(name).pw_dir)
-    os.chmod(home, 0o700)
-    password = secrets.token_urlsafe(12)
-    _run(["chpasswd"], input=f"{name}:{password}\n")
+    try:
+        home = Path(pwd.getpwnam(name).pw_dir)
+        os.chmod(home, 0o700)
+        password = secrets.token_urlsafe(12)
+        _run(["chpasswd"], input=f"{name}:{password}\n")
+    except BaseException:
+        remove_user(name)  # made here, so ours to remove
+        raise
     return User(name, password, home)
 
 
-def remove_user(name: str) -> None:
-    """Stop every process of ``name``, then remove the account and its home."""
+def remove_user(name: str) -> str | None:
+    """Stop every process of ``name``, then remove the account and its home; None, or what went wrong."""
     _run(["pkill", "-KILL", "-u", name], check=False)
     for _ in range(50):
         if _run(["pgrep", "-u", name], check=False).returncode != 0:
             break
         time.sleep(0.1)
-    _run(["userdel", "--remove", name], check=False)  # warns about a missing mail spool: harmless
+    done = _run(["userdel", "--remove", name], check=False)  # warns about a missing mail spool: harmless
+    try:
+        pwd.getpwnam(name)
+    except KeyError:
+        return None
+    return f"could not remove the user {name} (`userdel --remove {name}`: {done.stderr.strip()})"
 
 
 def write_as(user: User, path: Path, text: str, mode: int = 0o644) -> None:
@@ -253,6 +289,8 @@ class Classroom:
         assignments: the assignments copied into the instructor's course folder (default: all).
         lecture: also copy the lecture notebooks into every student's ``~/lecture``.
         port: the port students connect to (default: a free one).
+        torch_index: an extra pip index for torch (see :func:`course_environment`; default
+            ``$RLCOURSE_TORCH_INDEX``).
     """
 
     instructor: str
@@ -261,6 +299,7 @@ class Classroom:
     assignments: list[str] | None = None
     lecture: bool = False
     port: int | None = None
+    torch_index: str | None = os.environ.get("RLCOURSE_TORCH_INDEX") or None
     log: object = print
     users: dict[str, User] = field(default_factory=dict)
     timings: dict[str, float] = field(default_factory=dict)
@@ -284,18 +323,25 @@ class Classroom:
             raise ClassroomError(f"a class cannot run on this machine: {reason}")
         self._hub = None
         t = time.perf_counter()
-        self.env = course_environment(self.prefix, log=self.log)
+        self.env = course_environment(self.prefix, log=self.log, torch_index=self.torch_index)
         self.proxy = proxy_command(self.prefix, log=self.log)
         self.timings["environment_s"] = time.perf_counter() - t
         self.folder = Path(self._mkdtemp())
         self.exchange = self.folder / "exchange"
         self.state = self.folder / "hub"
         self.exchange.mkdir()
-        os.chmod(self.exchange, 0o777)  # nbgrader sets its own modes inside (inbound/ 2733, feedback/ 711)
+        # Everyone may create in it, no one may rename or delete what another made (the sticky bit): without
+        # it a student could replace the course's folder with their own. nbgrader sets its own modes inside.
+        os.chmod(self.exchange, 0o1777)
         self.state.mkdir(mode=0o700)
         for name in [self.instructor, *self.students]:
             self.users[name] = create_user(name)
             self._configure_nbgrader(self.users[name])
+        # The course's folder exists before any student could claim the name, and is the instructor's.
+        course_exchange = self.exchange / COURSE_ID
+        course_exchange.mkdir(mode=0o755)
+        teacher = pwd.getpwnam(self.instructor)
+        os.chown(course_exchange, teacher.pw_uid, teacher.pw_gid)
         self._course_folder()
         if self.lecture:
             for name in self.students:
@@ -435,7 +481,22 @@ class Classroom:
     # --------------------------------------------------------------------------------- tear down
 
     def close(self) -> None:
-        """Stop the hub and every server, remove the users and the class's folder. Safe to call twice."""
+        """Stop the hub and every server, remove the users and the class's folder. Safe to call twice;
+        a second Ctrl-C while it runs does not cut the cleanup short."""
+        import threading
+
+        if threading.current_thread() is threading.main_thread():
+            for signum in (signal.SIGINT, signal.SIGTERM, signal.SIGHUP):
+                signal.signal(signum, signal.SIG_IGN)
+        try:
+            self._close()
+        finally:
+            if threading.current_thread() is threading.main_thread():
+                signal.signal(signal.SIGINT, signal.default_int_handler)
+                signal.signal(signal.SIGTERM, signal.SIG_DFL)
+                signal.signal(signal.SIGHUP, signal.SIG_DFL)
+
+    def _close(self) -> None:
         hub = getattr(self, "_hub", None)
         if hub is not None and hub.poll() is None:
             hub.send_signal(signal.SIGTERM)  # stops the servers it spawned and its proxy
@@ -452,13 +513,14 @@ class Classroom:
                 os.kill(int(pid_file.read_text().strip()), signal.SIGTERM)
             except (ValueError, ProcessLookupError):
                 pass
-        for name in list(self.users):
-            remove_user(name)
-            del self.users[name]
+        problems = [p for p in map(remove_user, list(self.users)) if p]
+        self.users.clear()
         folder = getattr(self, "folder", None)
         if folder is not None:
             shutil.rmtree(folder, ignore_errors=True)
             self.folder = None
+        if problems:
+            raise ClassroomError("the class did not clean up fully:\n" + "\n".join(problems))
 
 
 # ------------------------------------------------------------------------------------- commands
@@ -475,7 +537,9 @@ def demo(args: argparse.Namespace) -> int:
     # in the background, where the shell would have it ignored).
     for signum in (signal.SIGINT, signal.SIGTERM, signal.SIGHUP):
         signal.signal(signum, on_signal)
-    with Classroom(names[0], names[1:], prefix=args.prefix, lecture=True, port=args.port) as room:
+    room = Classroom(names[0], names[1:], prefix=args.prefix, lecture=True, port=args.port)
+    room.torch_index = args.torch_index or room.torch_index
+    with room:
         print(f"\nThe class's hub: {room.url}/  (stop it with Ctrl-C: the hub, the servers and these users go)\n")
         print(f"{'user':<16} {'role':<11} password")
         for user in room.users.values():
@@ -502,6 +566,11 @@ def main(argv: list[str] | None = None) -> int:
     d.add_argument("--port", type=int, default=8000, help="where the hub listens on 127.0.0.1 (default 8000)")
     d.add_argument("--students", type=int, default=3, help="how many demo students (default 3)")
     d.add_argument("--prefix", type=Path, default=PREFIX, help=f"course environment and class folder ({PREFIX})")
+    d.add_argument(
+        "--torch-index",
+        help="extra pip index for torch, e.g. https://download.pytorch.org/whl/cpu on a server without a GPU "
+        "(default: $RLCOURSE_TORCH_INDEX, else PyPI's torch)",
+    )
     args = parser.parse_args(argv)
     reason = unavailable()
     if reason:
