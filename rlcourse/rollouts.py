@@ -15,7 +15,7 @@ import numpy as np
 import torch
 from torch import Tensor, nn
 
-from rlcourse.training import History, NonFiniteError
+from rlcourse.history import History, NonFiniteError
 
 __all__ = ["Rollout", "EpisodeTracker", "step_envs", "step_and_store", "collect_rollout", "complete_episodes_mask"]
 

@@ -1,30 +1,30 @@
 """What every training loop shares: seeding, history, progress bar, the agent, evaluation, checkpoints.
 
-The history has three tables. ``episodes``: one row per finished training episode (``env_step`` at its
-end, ``wall_time`` in seconds since training began, ``return``, ``length``). ``iterations``: one row per
-policy update with its diagnostics (see :mod:`rlcourse.diagnostics` for their names). ``evaluations``:
-one row per greedy evaluation during training (``eval_every`` in every config; off by default), with the
-mean, minimum and maximum return of its episodes.
+:class:`History` (the run's three tables) and :class:`NonFiniteError` live in
+:mod:`rlcourse.history`, a floor down, so that :mod:`rlcourse.rollouts` can record episodes without
+importing this module; they are re-exported here. :func:`load_checkpoint` finds an algorithm module
+by name through the registry that :mod:`rlcourse.algos` hands to :func:`register_algorithms` when it
+is imported: this floor never imports an algorithm (see :data:`rlcourse.FLOORS`).
 """
 
 from __future__ import annotations
 
-import csv
 import json
-import math
 import os
 import random
-import time
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
+from types import ModuleType
 from typing import Any
 
 import gymnasium as gym
 import numpy as np
 import torch
 from torch import nn
+
+from rlcourse.history import History, NonFiniteError
 
 __all__ = [
     "History",
@@ -39,17 +39,10 @@ __all__ = [
     "evaluate_on_schedule",
     "save_checkpoint",
     "load_checkpoint",
+    "register_algorithms",
     "TrainingInterrupted",
     "interruptible",
 ]
-
-
-class NonFiniteError(RuntimeError):
-    """Training produced NaN or inf; ``.history`` keeps everything recorded before it."""
-
-    def __init__(self, message: str, history: History | None = None):
-        super().__init__(message)
-        self.history = history
 
 
 class TrainingInterrupted(KeyboardInterrupt):
@@ -74,98 +67,6 @@ def interruptible(history: History, agent: Any) -> Iterator[None]:
 
 class CheckpointError(ValueError):
     """A checkpoint is missing, corrupt, or belongs to another algorithm."""
-
-
-class History:
-    """Per-episode returns, per-iteration diagnostics and greedy evaluations of one training run."""
-
-    EPISODE_COLUMNS = ("env_step", "wall_time", "return", "length")
-    EVALUATION_COLUMNS = ("env_step", "wall_time", "mean_return", "min_return", "max_return", "episodes")
-
-    def __init__(self) -> None:
-        self.episodes: list[dict[str, float]] = []
-        self.iterations: list[dict[str, float]] = []
-        self.evaluations: list[dict[str, float]] = []
-        self.start = time.perf_counter()
-
-    def wall_time(self) -> float:
-        return time.perf_counter() - self.start
-
-    def add_episode(self, env_step: int, ret: float, length: int) -> None:
-        self.episodes.append({"env_step": env_step, "wall_time": self.wall_time(), "return": ret, "length": length})
-
-    def add_iteration(self, iteration: int, env_step: int, **diagnostics: float) -> None:
-        row = {"iteration": iteration, "env_step": env_step, "wall_time": self.wall_time()}
-        row.update({k: float(v) for k, v in diagnostics.items()})
-        self.iterations.append(row)
-
-    def add_evaluation(self, env_step: int, returns: np.ndarray) -> None:
-        returns = np.asarray(returns, dtype=float)
-        self.evaluations.append(
-            {
-                "env_step": env_step,
-                "wall_time": self.wall_time(),
-                "mean_return": float(returns.mean()),
-                "min_return": float(returns.min()),
-                "max_return": float(returns.max()),
-                "episodes": len(returns),
-            }
-        )
-
-    def column(self, name: str, table: str = "episodes") -> np.ndarray:
-        return np.array([row[name] for row in getattr(self, table)], dtype=float)
-
-    def mean_return(self, last: int = 20) -> float:
-        """Mean return of the last ``last`` finished episodes (nan before the first)."""
-        returns = self.column("return")[-last:]
-        return float(returns.mean()) if len(returns) else float("nan")
-
-    def first_reaching(self, threshold: float, window: int = 20) -> dict[str, float] | None:
-        """The first episode row where the mean of the last ``window`` returns reaches ``threshold``."""
-        returns = self.column("return")
-        for i in range(window - 1, len(returns)):
-            if returns[i - window + 1 : i + 1].mean() >= threshold:
-                return self.episodes[i]
-        return None
-
-    def first_evaluation_reaching(self, threshold: float) -> dict[str, float] | None:
-        """The first greedy evaluation whose mean return reaches ``threshold``."""
-        return next((row for row in self.evaluations if row["mean_return"] >= threshold), None)
-
-    def save(self, run_dir: str | Path) -> None:
-        """Write ``history.csv`` (episodes), ``diagnostics.csv`` (iterations) and, if there were
-        any, ``evaluations.csv``."""
-        run_dir = Path(run_dir)
-        _write_csv(run_dir / "history.csv", self.episodes, list(self.EPISODE_COLUMNS))
-        columns = list(dict.fromkeys(k for row in self.iterations for k in row))
-        _write_csv(run_dir / "diagnostics.csv", self.iterations, columns)
-        if self.evaluations:
-            _write_csv(run_dir / "evaluations.csv", self.evaluations, list(self.EVALUATION_COLUMNS))
-
-    @classmethod
-    def load(cls, run_dir: str | Path) -> History:
-        history = cls()
-        run_dir = Path(run_dir)
-        history.episodes = _read_csv(run_dir / "history.csv")
-        if (run_dir / "diagnostics.csv").exists():
-            history.iterations = _read_csv(run_dir / "diagnostics.csv")
-        if (run_dir / "evaluations.csv").exists():
-            history.evaluations = _read_csv(run_dir / "evaluations.csv")
-        return history
-
-
-def _write_csv(path: Path, rows: list[dict], columns: list[str]) -> None:
-    with open(path, "w", newline="") as f:
-        writer = csv.DictWriter(f, fieldnames=columns)
-        writer.writeheader()
-        writer.writerows(rows)
-
-
-def _read_csv(path: Path) -> list[dict[str, float]]:
-    if not path.exists():
-        raise FileNotFoundError(f"no history at {path}: is {path.parent} a run folder written by `rlcourse train`?")
-    with open(path, newline="") as f:
-        return [{k: float(v) if v != "" else math.nan for k, v in row.items()} for row in csv.DictReader(f)]
 
 
 def seed_everything(seed: int) -> None:
@@ -294,12 +195,25 @@ def save_checkpoint(agent: Agent, path: str | Path) -> None:
     os.replace(tmp, path)
 
 
+# The lookup of an algorithm module by name (``rlcourse.algos.get_algorithm``). The registry is a
+# floor up: rlcourse.algos hands it over when it is imported, which importing any algorithm module
+# does first.
+_get_algorithm: Callable[[str], ModuleType] | None = None
+
+
+def register_algorithms(get_algorithm: Callable[[str], ModuleType]) -> None:
+    """Let :func:`load_checkpoint` find algorithm modules with ``get_algorithm``.
+
+    Called by :mod:`rlcourse.algos` when it is imported."""
+    global _get_algorithm
+    _get_algorithm = get_algorithm
+
+
 def load_checkpoint(path: str | Path, algo: str | None = None, device: str = "cpu") -> Agent:
     """Reload an agent saved by :func:`save_checkpoint`, with clear errors for bad files.
 
     ``weights_only=True``: loading never runs code from the file.
     """
-    from rlcourse.algos import get_algorithm
     from rlcourse.config import from_dict
 
     path = Path(path)
@@ -315,7 +229,12 @@ def load_checkpoint(path: str | Path, algo: str | None = None, device: str = "cp
         raise CheckpointError(f"{path} is not an rlcourse checkpoint (no '{CHECKPOINT_FORMAT}' marker)")
     if algo is not None and payload["algo"] != algo:
         raise CheckpointError(f"{path} holds an agent trained with {payload['algo']}, not with {algo}")
-    module = get_algorithm(payload["algo"])
+    if _get_algorithm is None:
+        raise CheckpointError(
+            f"{path} holds a {payload['algo']} agent, but no algorithm module is loaded: "
+            "import rlcourse.algos first"
+        )
+    module = _get_algorithm(payload["algo"])
     # The device it was trained on may not exist here (trained on a GPU, evaluated on a laptop).
     config = from_dict(module.Config, {**payload["config"], "device": device})
     agent = module.make_agent(config, payload["env_id"])

@@ -10,6 +10,7 @@ from __future__ import annotations
 from types import ModuleType
 
 from rlcourse.algos import a2c, ddpg, dqn, ppo, reinforce, sac, td3, trpo
+from rlcourse.training import register_algorithms
 
 # In the order of the slides' summary table.
 ALGORITHMS: dict[str, ModuleType] = {
@@ -32,3 +33,8 @@ def get_algorithm(name: str) -> ModuleType:
         return ALGORITHMS[name.lower()]
     except KeyError:
         raise ValueError(f"unknown algorithm {name!r}: allowed are {', '.join(ALGORITHMS)}") from None
+
+
+# rlcourse.training.load_checkpoint finds the algorithm of a checkpoint here (training is a floor
+# down and never imports an algorithm module).
+register_algorithms(get_algorithm)
