@@ -1,8 +1,9 @@
-"""The views of ``notebooks/08_grpo.ipynb``: group-relative advantages by hand, GRPO against RLOO and PPO,
-and GRPO's hyperparameters switched over precomputed runs.
+"""The views of ``notebooks/08_grpo.ipynb``: group-relative advantages by hand, GRPO against RLOO
+and PPO, and GRPO's hyperparameters switched over precomputed runs.
 
-The same three layers as the other views (see :mod:`rlcourse.widgets`): plain functions that compute,
-``draw_*`` functions that plot one choice, ``*_view`` functions with ipywidgets controls that only redraw.
+The same three layers as the other views (see :mod:`rlcourse.widgets`): plain functions that
+compute, ``draw_*`` functions that plot one choice, ``*_view`` functions with ipywidgets controls
+that only redraw.
 
 The precomputed runs ship with the package (``rlcourse/data/grpo_benchmark.json`` and
 ``grpo_sweep.json``, written by ``benchmarks/grpo.py``); :func:`load_grpo_data` reads them.
@@ -19,6 +20,7 @@ import torch
 
 from rlcourse.advantages import group_relative_advantages, leave_one_out_advantages
 from rlcourse.training import History
+from rlcourse.widgets._view import make_view
 
 __all__ = [
     "sample_group",
@@ -32,14 +34,22 @@ __all__ = [
     "grpo_sweep_view",
 ]
 
-METHOD_LABELS = {"grpo": "GRPO", "rloo": "RLOO (REINFORCE, leave-one-out)", "ppo": "PPO (value head, GAE)"}
+METHOD_LABELS = {
+    "grpo": "GRPO",
+    "rloo": "RLOO (REINFORCE, leave-one-out)",
+    "ppo": "PPO (value head, GAE)",
+}
 KNOB_LABELS = {
     "clip_eps": "ε (clip range)",
     "group_size": "G (group size)",
     "kl_coef": "β (KL weight)",
     "aggregation": "averaging over tokens",
 }
-AGGREGATION_LABELS = {"sequence": "GRPO: 1/|o_i|", "token": "DAPO: per token", "dr_grpo": "Dr. GRPO: constant, no std"}
+AGGREGATION_LABELS = {
+    "sequence": "GRPO: 1/|o_i|",
+    "token": "DAPO: per token",
+    "dr_grpo": "Dr. GRPO: constant, no std",
+}
 
 
 # --------------------------------------------------------------------------------------------------
@@ -49,23 +59,30 @@ AGGREGATION_LABELS = {"sequence": "GRPO: 1/|o_i|", "token": "DAPO: per token", "
 
 def sample_group(group_size: int, p: float, seed: int = 0) -> np.ndarray:
     """Final rewards of one group: ``group_size`` answers, each right (1) with probability ``p``."""
-    if isinstance(group_size, bool) or not isinstance(group_size, int | np.integer) or group_size < 2:
-        raise ValueError(f"group_size={group_size!r} is not allowed: a group has at least 2 answers")
+    if (
+        isinstance(group_size, bool)
+        or not isinstance(group_size, int | np.integer)
+        or group_size < 2
+    ):
+        raise ValueError(
+            f"group_size={group_size!r} is not allowed: a group has at least 2 answers"
+        )
     if not 0.0 <= p <= 1.0:
         raise ValueError(f"p={p!r} is not allowed: a probability in [0, 1]")
     return (np.random.default_rng(seed).random(group_size) < p).astype(float)
 
 
 def all_equal_fraction(group_size, p) -> np.ndarray:
-    """The probability that all ``G`` answers get the same 0/1 reward, ``p^G + (1 - p)^G``: such a group has
-    advantages of 0 and teaches nothing."""
+    """The probability that all ``G`` answers get the same 0/1 reward, ``p^G + (1 - p)^G``: such a
+    group has advantages of 0 and teaches nothing."""
     group_size, p = np.asarray(group_size, dtype=float), np.asarray(p, dtype=float)
     return p**group_size + (1 - p) ** group_size
 
 
 def draw_group_advantages(group_size: int, p: float, seed: int = 0, fig=None):
-    """Left: one sampled group's rewards and its GRPO and RLOO advantages. Right: the fraction of groups whose
-    rewards are all equal against ``G``, for the chosen success probability ``p`` (and a few others)."""
+    """Left: one sampled group's rewards and its GRPO and RLOO advantages. Right: the fraction of
+    groups whose rewards are all equal against ``G``, for the chosen success probability ``p`` (and
+    a few others)."""
     import matplotlib.pyplot as plt
 
     rewards = sample_group(group_size, p, seed)
@@ -80,14 +97,20 @@ def draw_group_advantages(group_size: int, p: float, seed: int = 0, fig=None):
     width = 0.27
     left.bar(i - width, rewards, width, label="reward $R_i$", color="0.6")
     left.bar(i, grpo_adv, width, label=r"GRPO $(R_i - \mathrm{mean}) / \mathrm{std}$", color="C0")
-    left.bar(i + width, rloo_adv, width, label=r"RLOO $R_i - \mathrm{mean}_{j \neq i} R_j$", color="C1")
+    left.bar(
+        i + width, rloo_adv, width, label=r"RLOO $R_i - \mathrm{mean}_{j \neq i} R_j$", color="C1"
+    )
     left.axhline(0, color="k", lw=0.8)
     left.set_xticks(i if group_size <= 16 else i[::4])
     left.set_xlabel("answer $i$ in the group")
     equal = rewards.min() == rewards.max()
     left.set_title(
         f"one group, G = {group_size}, p = {p:.2f}: "
-        + ("all rewards equal, every advantage is 0" if equal else f"{int(rewards.sum())} of {group_size} right")
+        + (
+            "all rewards equal, every advantage is 0"
+            if equal
+            else f"{int(rewards.sum())} of {group_size} right"
+        )
     )
     left.legend(fontsize=8, loc="lower right" if rewards.mean() > 0.5 else "upper right")
 
@@ -105,36 +128,35 @@ def draw_group_advantages(group_size: int, p: float, seed: int = 0, fig=None):
     right.set_xlabel("group size G")
     right.set_ylabel("P(all rewards equal) = $p^G + (1-p)^G$")
     right.set_ylim(-0.02, 1.02)
-    right.set_title(f"groups with no signal: {all_equal_fraction(group_size, p):.1%} at G = {group_size}")
+    right.set_title(
+        f"groups with no signal: {all_equal_fraction(group_size, p):.1%} at G = {group_size}"
+    )
     right.legend(fontsize=8)
     fig.tight_layout()
     return fig
 
 
 def group_advantages_view(group_size: int = 8, p: float = 0.3, seed: int = 0):
-    """Sliders for ``G`` and ``p`` and a "new group" seed over :func:`draw_group_advantages`; every move redraws.
+    """Sliders for ``G`` and ``p`` and a "new group" seed over :func:`draw_group_advantages`; every
+    move redraws.
 
     Returns an ``ipywidgets.VBox`` with attributes ``group_size``, ``p``, ``seed`` and ``redraw()``.
     """
     import ipywidgets as widgets
 
-    from rlcourse.widgets import _show
-
     sample_group(group_size, p, seed)  # the same checks as the drawing, before any widget exists
     g = widgets.IntSlider(value=group_size, min=2, max=32, description="G")
-    prob = widgets.FloatSlider(value=p, min=0.0, max=1.0, step=0.05, description="p (right)", readout_format=".2f")
+    prob = widgets.FloatSlider(
+        value=p, min=0.0, max=1.0, step=0.05, description="p (right)", readout_format=".2f"
+    )
     s = widgets.IntSlider(value=seed, min=0, max=50, description="group #")
-    output = widgets.Output()
-
-    def redraw(_=None):
-        _show(output, draw_group_advantages(g.value, prob.value, s.value))
-
-    for w in (g, prob, s):
-        w.observe(redraw, names="value")
-    view = widgets.VBox([widgets.HBox([g, prob, s]), output])
-    view.group_size, view.p, view.seed, view.redraw = g, prob, s, redraw
-    redraw()
-    return view
+    return make_view(
+        lambda: draw_group_advantages(g.value, prob.value, s.value),
+        [[g, prob, s]],
+        group_size=g,
+        p=prob,
+        seed=s,
+    )
 
 
 # --------------------------------------------------------------------------------------------------
@@ -143,8 +165,8 @@ def group_advantages_view(group_size: int = 8, p: float = 0.3, seed: int = 0):
 
 
 def load_grpo_data(name: str) -> dict:
-    """The precomputed results shipped with the package: ``"benchmark"`` (GRPO, RLOO and PPO, three seeds)
-    or ``"sweep"`` (GRPO with one hyperparameter changed at a time)."""
+    """The precomputed results shipped with the package: ``"benchmark"`` (GRPO, RLOO and PPO, three
+    seeds) or ``"sweep"`` (GRPO with one hyperparameter changed at a time)."""
     if name not in ("benchmark", "sweep"):
         raise ValueError(f"name={name!r} is not allowed: 'benchmark' or 'sweep'")
     text = resources.files("rlcourse").joinpath("data", f"grpo_{name}.json").read_text()
@@ -161,13 +183,16 @@ def accuracy_curve(history: History) -> dict[str, list[float]]:
 
 
 def draw_method_comparison(
-    results: Mapping[str, Sequence[Mapping]], target: float | None = 0.9, x: str = "answers", fig=None
+    results: Mapping[str, Sequence[Mapping]],
+    target: float | None = 0.9,
+    x: str = "answers",
+    fig=None,
 ):
-    """Held-out greedy accuracy of several methods against answers sampled (``x="answers"``) or wall seconds
-    (``x="seconds"``): each seed a thin line, the median over seeds a thick one.
+    """Held-out greedy accuracy of several methods against answers sampled (``x="answers"``) or wall
+    seconds (``x="seconds"``): each seed a thin line, the median over seeds a thick one.
 
-    ``results[method]`` is a list of runs, each ``{"curve": {"answers", "seconds", "accuracy"}}`` (the
-    benchmark's format) or a bare curve.
+    ``results[method]`` is a list of runs, each ``{"curve": {"answers", "seconds", "accuracy"}}``
+    (the benchmark's format) or a bare curve.
     """
     import matplotlib.pyplot as plt
 
@@ -181,14 +206,28 @@ def draw_method_comparison(
         curves = [run.get("curve", run) for run in runs]
         color = f"C{k}"
         for c in curves:
-            ax.plot(np.asarray(c[x]) / (1000 if x == "answers" else 1), c["accuracy"], color=color, lw=0.7, alpha=0.5)
+            ax.plot(
+                np.asarray(c[x]) / (1000 if x == "answers" else 1),
+                c["accuracy"],
+                color=color,
+                lw=0.7,
+                alpha=0.5,
+            )
         n = min(len(c["accuracy"]) for c in curves)
         median = np.median([c["accuracy"][:n] for c in curves], axis=0)
         xs = np.median([c[x][:n] for c in curves], axis=0) / (1000 if x == "answers" else 1)
-        ax.plot(xs, median, color=color, lw=2.2, label=f"{METHOD_LABELS.get(method, method)} (median of {len(curves)})")
+        ax.plot(
+            xs,
+            median,
+            color=color,
+            lw=2.2,
+            label=f"{METHOD_LABELS.get(method, method)} (median of {len(curves)})",
+        )
     if target is not None:
         ax.axhline(target, color="k", ls=":", lw=1)
-    ax.set_xlabel("answers sampled (thousands)" if x == "answers" else "wall seconds (one CPU thread)")
+    ax.set_xlabel(
+        "answers sampled (thousands)" if x == "answers" else "wall seconds (one CPU thread)"
+    )
     ax.set_ylabel("held-out greedy accuracy")
     ax.set_ylim(0, 1)
     ax.legend(loc="lower right", fontsize=9)
@@ -198,7 +237,9 @@ def draw_method_comparison(
 
 def _sweep_runs(sweep: Mapping, knob: str) -> list[Mapping]:
     runs = [r for r in sweep["runs"].values() if r["knob"] == knob]
-    order = sweep["sweep"][knob]  # the sweep's own order (numbers ascending, the averagings as listed)
+    order = sweep["sweep"][
+        knob
+    ]  # the sweep's own order (numbers ascending, the averagings as listed)
     return sorted(runs, key=lambda r: order.index(r["value"]))
 
 
@@ -207,13 +248,24 @@ def _value_label(knob: str, value) -> str:
 
 
 def draw_grpo_sweep(
-    sweep: Mapping, clip_eps: float, group_size: int, kl_coef: float, aggregation: str = "sequence", fig=None
+    sweep: Mapping,
+    clip_eps: float,
+    group_size: int,
+    kl_coef: float,
+    aggregation: str = "sequence",
+    fig=None,
 ):
-    """One panel per hyperparameter (clip range, group size, KL weight, averaging over tokens): every run of that
-    knob faint, the chosen value bold. In each panel the other knobs stay at the preset's values."""
+    """One panel per hyperparameter (clip range, group size, KL weight, averaging over tokens):
+    every run of that knob faint, the chosen value bold. In each panel the other knobs stay at the
+    preset's values."""
     import matplotlib.pyplot as plt
 
-    chosen = {"clip_eps": clip_eps, "group_size": group_size, "kl_coef": kl_coef, "aggregation": aggregation}
+    chosen = {
+        "clip_eps": clip_eps,
+        "group_size": group_size,
+        "kl_coef": kl_coef,
+        "aggregation": aggregation,
+    }
     if fig is None:
         fig = plt.figure(figsize=(11, 7))
     fig.clear()
@@ -245,35 +297,39 @@ def draw_grpo_sweep(
 
 
 def grpo_sweep_view(
-    sweep: Mapping, clip_eps: float = 0.2, group_size: int = 8, kl_coef: float = 0.0, aggregation: str = "sequence"
+    sweep: Mapping,
+    clip_eps: float = 0.2,
+    group_size: int = 8,
+    kl_coef: float = 0.0,
+    aggregation: str = "sequence",
 ):
-    """Selection sliders (epsilon, G, beta, the averaging) over :func:`draw_grpo_sweep`'s precomputed runs; a move
-    only redraws.
+    """Selection sliders (epsilon, G, beta, the averaging) over :func:`draw_grpo_sweep`'s
+    precomputed runs; a move only redraws.
 
-    Returns an ``ipywidgets.VBox`` with attributes ``clip_eps``, ``group_size``, ``kl_coef``, ``aggregation`` and
-    ``redraw()`` (called once here).
+    Returns an ``ipywidgets.VBox`` with attributes ``clip_eps``, ``group_size``, ``kl_coef``,
+    ``aggregation`` and ``redraw()`` (called once here).
     """
     import ipywidgets as widgets
     import matplotlib.pyplot as plt
 
-    from rlcourse.widgets import _show
-
-    plt.close(draw_grpo_sweep(sweep, clip_eps, group_size, kl_coef, aggregation))  # checks the values first
+    plt.close(
+        draw_grpo_sweep(sweep, clip_eps, group_size, kl_coef, aggregation)
+    )  # checks the values first
     options = {
-        knob: [(_value_label(knob, r["value"]), r["value"]) for r in _sweep_runs(sweep, knob)] for knob in KNOB_LABELS
+        knob: [(_value_label(knob, r["value"]), r["value"]) for r in _sweep_runs(sweep, knob)]
+        for knob in KNOB_LABELS
     }
     eps = widgets.SelectionSlider(options=options["clip_eps"], value=clip_eps, description="ε")
     g = widgets.SelectionSlider(options=options["group_size"], value=group_size, description="G")
     beta = widgets.SelectionSlider(options=options["kl_coef"], value=kl_coef, description="β")
-    agg = widgets.ToggleButtons(options=options["aggregation"], value=aggregation, description="averaging")
-    output = widgets.Output()
-
-    def redraw(_=None):
-        _show(output, draw_grpo_sweep(sweep, eps.value, g.value, beta.value, agg.value))
-
-    for w in (eps, g, beta, agg):
-        w.observe(redraw, names="value")
-    view = widgets.VBox([widgets.HBox([eps, g, beta]), agg, output])
-    view.clip_eps, view.group_size, view.kl_coef, view.aggregation, view.redraw = eps, g, beta, agg, redraw
-    redraw()
-    return view
+    agg = widgets.ToggleButtons(
+        options=options["aggregation"], value=aggregation, description="averaging"
+    )
+    return make_view(
+        lambda: draw_grpo_sweep(sweep, eps.value, g.value, beta.value, agg.value),
+        [[eps, g, beta], agg],
+        clip_eps=eps,
+        group_size=g,
+        kl_coef=beta,
+        aggregation=agg,
+    )

@@ -1,15 +1,16 @@
-"""The views of ``notebooks/01_overview.ipynb``: the slides' summary table built from the package, the map from
-slides to code, and any row of the table trained on the spot.
+"""The views of ``notebooks/01_overview.ipynb``: the slides' summary table built from the package,
+the map from slides to code, and any row of the table trained on the spot.
 
-The same three layers as the other views (see :mod:`rlcourse.widgets`): :func:`train_preset` computes (one
-training run from the package's presets, with a short budget), :func:`draw_run` / :func:`draw_runs` plot finished
-runs, and :func:`train_view` puts ipywidgets controls on top. Choosing an algorithm or an environment only
-redraws; training sits behind the "train" button (or ``view.train()``), and finished runs are kept, so going
-back to a trained pair shows its curve at once.
+The same three layers as the other views (see :mod:`rlcourse.widgets`): :func:`train_preset`
+computes (one training run from the package's presets, with a short budget), :func:`draw_run` /
+:func:`draw_runs` plot finished runs, and :func:`train_view` puts ipywidgets controls on top.
+Choosing an algorithm or an environment only redraws; training sits behind the "train" button (or
+``view.train()``), and finished runs are kept, so going back to a trained pair shows its curve at
+once.
 
-GRPO, the table's last row, trains a language model on :mod:`rlcourse.qa`'s question-answer task rather than on
-a gymnasium environment; here it appears as the "environment" :data:`GRPO_TASK`, its budget counts sampled answers,
-and its curve is the held-out greedy accuracy.
+GRPO, the table's last row, trains a language model on :mod:`rlcourse.qa`'s question-answer task
+rather than on a gymnasium environment; here it appears as the "environment" :data:`GRPO_TASK`, its
+budget counts sampled answers, and its curve is the held-out greedy accuracy.
 """
 
 from __future__ import annotations
@@ -20,6 +21,7 @@ from html import escape
 
 from rlcourse.algos.grpo import TARGET_ACCURACY
 from rlcourse.training import History
+from rlcourse.widgets._view import _show
 
 __all__ = [
     "ALGORITHM_LABELS",
@@ -107,12 +109,14 @@ def _mark(value: bool, note: str = "") -> str:
 
 
 def summary_table_html(rows=None):
-    """The slides' summary table as HTML, one row per algorithm, ✓/✗ marks and a link to its notebook.
+    """The slides' summary table as HTML, one row per algorithm, ✓/✗ marks and a link to its
+    notebook.
 
-    ``rows`` defaults to :func:`rlcourse.catalog.summary_table` (built from the package's metadata and by probing
-    the code). Footnotes: ✓* (on-policy in the single-epoch version only), † (SAC with finite actions,
-    Christodoulou, 2019) and ‡ (where this package differs from the slide: GRPO's actions are tokens).
-    Returns an ``IPython.display.HTML`` object (its ``.data`` is the HTML text).
+    ``rows`` defaults to :func:`rlcourse.catalog.summary_table` (built from the package's metadata
+    and by probing the code). Footnotes: ✓* (on-policy in the single-epoch version only), † (SAC
+    with finite actions, Christodoulou, 2019) and ‡ (where this package differs from the slide:
+    GRPO's actions are tokens). Returns an ``IPython.display.HTML`` object (its ``.data`` is the
+    HTML text).
     """
     from IPython.display import HTML
 
@@ -168,8 +172,9 @@ def summary_table_html(rows=None):
 
 
 def slide_map_html():
-    """:data:`rlcourse.catalog.SLIDE_MAP` as an HTML table: each slide, the notebook section that teaches it (a
-    link) and the package functions that implement it. Returns an ``IPython.display.HTML`` object."""
+    """:data:`rlcourse.catalog.SLIDE_MAP` as an HTML table: each slide, the notebook section that
+    teaches it (a link) and the package functions that implement it. Returns an
+    ``IPython.display.HTML`` object."""
     from IPython.display import HTML
 
     from rlcourse.catalog import SLIDE_MAP
@@ -177,7 +182,11 @@ def slide_map_html():
     body = []
     for title, section, functions in SLIDE_MAP:
         number, _, sections = section.partition(" · ")
-        where = _notebook_link(number, sections or None) if number in NOTEBOOK_TITLES else escape(section)
+        where = (
+            _notebook_link(number, sections or None)
+            if number in NOTEBOOK_TITLES
+            else escape(section)
+        )
         code = "<br>".join(f"<code>rlcourse.{escape(f)}</code>" for f in functions)
         body.append(f"<tr><td>{escape(title)}</td><td>{where}</td><td>{code}</td></tr>")
     header = "".join(f"<th>{h}</th>" for h in ("slide", "notebook, section", "package"))
@@ -192,7 +201,8 @@ def slide_map_html():
 
 
 def preset_pairs() -> dict[str, list[str]]:
-    """Algorithm -> the environments it has a preset for, in the summary table's order (GRPO: its task)."""
+    """Algorithm -> the environments it has a preset for, in the summary table's order (GRPO: its
+    task)."""
     from rlcourse.algos import ALGORITHMS
 
     pairs = {name: list(module.PRESETS) for name, module in ALGORITHMS.items()}
@@ -209,7 +219,8 @@ def _check_pair(algo: str, env_id: str) -> None:
 
 
 def default_steps(algo: str, env_id: str) -> int:
-    """The short default budget for a pair (env steps; GRPO: answers sampled), seconds to about half a minute."""
+    """The short default budget for a pair (env steps; GRPO: answers sampled), seconds to about half
+    a minute."""
     _check_pair(algo, env_id)
     return _DEFAULT_STEPS.get((algo, env_id), min(max_steps(algo, env_id), 20_000))
 
@@ -227,7 +238,9 @@ def max_steps(algo: str, env_id: str) -> int:
     return ALGORITHMS[algo].PRESETS[env_id].total_steps
 
 
-_GRPO_REFERENCES: dict[int, object] = {}  # seed -> warm-started reference policy (seconds to make, so kept)
+_GRPO_REFERENCES: dict[
+    int, object
+] = {}  # seed -> warm-started reference policy (seconds to make, so kept)
 
 
 def _train_grpo(steps: int, seed: int, progress: bool) -> History:
@@ -248,16 +261,21 @@ def _train_grpo(steps: int, seed: int, progress: bool) -> History:
     return history
 
 
-def train_preset(algo: str, env_id: str, steps: int, seed: int = 0, progress: bool = True) -> History:
-    """Train ``algo`` on ``env_id`` with the package's preset, ``total_steps`` set to ``steps``; return the History.
+def train_preset(
+    algo: str, env_id: str, steps: int, seed: int = 0, progress: bool = True
+) -> History:
+    """Train ``algo`` on ``env_id`` with the package's preset, ``total_steps`` set to ``steps``;
+    return the History.
 
     For ``algo="grpo"`` (``env_id=GRPO_TASK``) ``steps`` counts sampled answers: the preset runs
-    ``steps // (questions * group_size)`` iterations (256 answers each) from a warm-started reference policy,
-    made once per seed and kept.
+    ``steps // (questions * group_size)`` iterations (256 answers each) from a warm-started
+    reference policy, made once per seed and kept.
     """
     _check_pair(algo, env_id)
     if isinstance(steps, bool) or not isinstance(steps, int) or steps < 1:
-        raise ValueError(f"steps={steps!r} is not allowed: a positive integer number of environment steps")
+        raise ValueError(
+            f"steps={steps!r} is not allowed: a positive integer number of environment steps"
+        )
     if isinstance(seed, bool) or not isinstance(seed, int) or seed < 0:
         raise ValueError(f"seed={seed!r} is not allowed: a non-negative integer")
     if algo == "grpo":
@@ -265,18 +283,24 @@ def train_preset(algo: str, env_id: str, steps: int, seed: int = 0, progress: bo
     from rlcourse.algos import ALGORITHMS
 
     module = ALGORITHMS[algo]
-    _, history = module.train(env_id, module.PRESETS[env_id], progress=progress, total_steps=steps, seed=seed)
+    _, history = module.train(
+        env_id, module.PRESETS[env_id], progress=progress, total_steps=steps, seed=seed
+    )
     return history
 
 
 def _last(history: History, column: str) -> float:
-    values = [rows[-1][column] for rows in (history.episodes, history.iterations, history.evaluations) if rows]
+    values = [
+        rows[-1][column]
+        for rows in (history.episodes, history.iterations, history.evaluations)
+        if rows
+    ]
     return max(values) if values else 0.0
 
 
 def run_summary(history: History, env_id: str, window: int = 20) -> str:
-    """One line about a finished run: steps, seconds, the final mean return (GRPO: accuracy) and when it first
-    reached the threshold."""
+    """One line about a finished run: steps, seconds, the final mean return (GRPO: accuracy) and
+    when it first reached the threshold."""
     steps, seconds = _last(history, "env_step"), _last(history, "wall_time")
     if not history.episodes:  # GRPO: only held-out evaluations
         if not history.evaluations:
@@ -310,9 +334,12 @@ def run_summary(history: History, env_id: str, window: int = 20) -> str:
 # --------------------------------------------------------------------------------------------------
 
 
-def draw_runs(runs: Mapping[str, History], env_id: str, window: int = 20, title: str | None = None, fig=None):
-    """Learning curves of several runs on one environment: left against environment steps, right against wall
-    seconds, the solve threshold dashed. For the GRPO task: held-out greedy accuracy against answers sampled."""
+def draw_runs(
+    runs: Mapping[str, History], env_id: str, window: int = 20, title: str | None = None, fig=None
+):
+    """Learning curves of several runs on one environment: left against environment steps, right
+    against wall seconds, the solve threshold dashed. For the GRPO task: held-out greedy accuracy
+    against answers sampled."""
     import matplotlib.pyplot as plt
 
     from rlcourse.plots import THRESHOLDS, learning_curve
@@ -332,7 +359,9 @@ def draw_runs(runs: Mapping[str, History], env_id: str, window: int = 20, title:
                     markersize=4,
                     label=label,
                 )
-            ax.axhline(GRPO_TARGET, color="k", linestyle="--", linewidth=1, label=f"target {GRPO_TARGET:g}")
+            ax.axhline(
+                GRPO_TARGET, color="k", linestyle="--", linewidth=1, label=f"target {GRPO_TARGET:g}"
+            )
             ax.set_xlabel("answers sampled" if x == "env_step" else "wall-clock seconds")
             ax.set_ylim(0, 1)
             ax.grid(alpha=0.3)
@@ -359,8 +388,8 @@ def draw_runs(runs: Mapping[str, History], env_id: str, window: int = 20, title:
 
 
 def draw_run(history: History | None, algo: str, env_id: str, window: int = 20, fig=None):
-    """One run's learning curve against env steps and wall seconds (:func:`draw_runs`); ``history=None`` draws
-    the empty axes of a pair not trained yet."""
+    """One run's learning curve against env steps and wall seconds (:func:`draw_runs`);
+    ``history=None`` draws the empty axes of a pair not trained yet."""
     label = ALGORITHM_LABELS.get(algo, algo)
     runs = {} if history is None else {label: history}
     return draw_runs(runs, env_id, window=window, title=f"{label} on {env_id}", fig=fig)
@@ -379,32 +408,39 @@ class _Run:
 
 
 def train_view(
-    algo: str = "a2c", env_id: str = "CartPole-v1", steps: int | None = None, seed: int = 0, progress: bool = True
+    algo: str = "a2c",
+    env_id: str = "CartPole-v1",
+    steps: int | None = None,
+    seed: int = 0,
+    progress: bool = True,
 ):
-    """An algorithm dropdown, an environment dropdown whose options are that algorithm's presets, a steps slider,
-    a seed box and a "train" button over :func:`train_preset` and :func:`draw_run`.
+    """An algorithm dropdown, an environment dropdown whose options are that algorithm's presets, a
+    steps slider, a seed box and a "train" button over :func:`train_preset` and :func:`draw_run`.
 
-    A click trains with the chosen budget (a progress bar in the view's output), then draws the curve. Finished
-    runs are kept per (algorithm, environment): choosing a trained pair again redraws it without training.
-    Nothing trains before a click or a call of ``view.train()``.
+    A click trains with the chosen budget (a progress bar in the view's output), then draws the
+    curve. Finished runs are kept per (algorithm, environment): choosing a trained pair again
+    redraws it without training. Nothing trains before a click or a call of ``view.train()``.
 
-    Returns an ``ipywidgets.VBox`` with attributes ``algo``, ``env``, ``steps``, ``seed``, ``button``, ``status``,
-    ``output``, ``runs`` ((algo, env_id) -> run with ``.history``, ``.steps``, ``.seed``), ``train()`` (trains the
-    current choice and returns its History) and ``redraw()`` (called once here).
+    Returns an ``ipywidgets.VBox`` with attributes ``algo``, ``env``, ``steps``, ``seed``,
+    ``button``, ``status``, ``output``, ``runs`` ((algo, env_id) -> run with ``.history``,
+    ``.steps``, ``.seed``), ``train()`` (trains the current choice and returns its History) and
+    ``redraw()`` (called once here).
     """
     import ipywidgets as widgets
 
-    from rlcourse.widgets import _show
-
     start_steps = default_steps(algo, env_id) if steps is None else steps  # checks the pair first
     if isinstance(start_steps, bool) or not isinstance(start_steps, int) or start_steps < 1:
-        raise ValueError(f"steps={steps!r} is not allowed: a positive integer number of environment steps")
+        raise ValueError(
+            f"steps={steps!r} is not allowed: a positive integer number of environment steps"
+        )
     pairs = preset_pairs()
 
     def env_options(a):
         return [(f"{e} (integer sums)" if e == GRPO_TASK else e, e) for e in pairs[a]]
 
-    algo_w = widgets.Dropdown(options=[(ALGORITHM_LABELS[a], a) for a in pairs], value=algo, description="algorithm")
+    algo_w = widgets.Dropdown(
+        options=[(ALGORITHM_LABELS[a], a) for a in pairs], value=algo, description="algorithm"
+    )
     env_w = widgets.Dropdown(options=env_options(algo), value=env_id, description="environment")
     env_w.style.description_width = "initial"
     steps_w = widgets.IntSlider(
@@ -415,7 +451,9 @@ def train_view(
         description="steps",
         continuous_update=False,
     )
-    seed_w = widgets.BoundedIntText(value=seed, min=0, max=10_000, description="seed", layout={"width": "160px"})
+    seed_w = widgets.BoundedIntText(
+        value=seed, min=0, max=10_000, description="seed", layout={"width": "160px"}
+    )
     button = widgets.Button(description="train", icon="play", button_style="primary")
     status = widgets.HTML("")
     output = widgets.Output()
@@ -434,10 +472,15 @@ def train_view(
         unit = "answers sampled" if key[0] == "grpo" else "environment steps"
         if run:
             status.value = (
-                f"seed {run.seed}: {escape(run_summary(run.history, key[1]))} (kept: press <b>train</b> to run again)"
+                f"seed {run.seed}: {escape(run_summary(run.history, key[1]))} "
+                "(kept: press <b>train</b> to run again)"
             )
         else:
-            note = " The first GRPO run also warm-starts its reference policy (about 15 s)." if key[0] == "grpo" else ""
+            note = (
+                " The first GRPO run also warm-starts its reference policy (about 15 s)."
+                if key[0] == "grpo"
+                else ""
+            )
             status.value = f"not trained yet: press <b>train</b> ({steps_w.value:,} {unit}).{note}"
 
     def sync_steps():
@@ -487,10 +530,20 @@ def train_view(
 
     algo_w.observe(on_algo, names="value")
     env_w.observe(on_env, names="value")
-    steps_w.observe(show_status, names="value")  # the status names the budget a click would train for
+    steps_w.observe(
+        show_status, names="value"
+    )  # the status names the budget a click would train for
     button.on_click(on_click)
-    view = widgets.VBox([widgets.HBox([algo_w, env_w]), widgets.HBox([steps_w, seed_w, button]), status, output])
+    view = widgets.VBox(
+        [widgets.HBox([algo_w, env_w]), widgets.HBox([steps_w, seed_w, button]), status, output]
+    )
     view.algo, view.env, view.steps, view.seed, view.button = algo_w, env_w, steps_w, seed_w, button
-    view.status, view.output, view.runs, view.train, view.redraw = status, output, runs, train, redraw
+    view.status, view.output, view.runs, view.train, view.redraw = (
+        status,
+        output,
+        runs,
+        train,
+        redraw,
+    )
     redraw()
     return view
