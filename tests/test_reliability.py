@@ -424,7 +424,7 @@ def test_every_slider_at_both_ends_shows_a_result_not_a_traceback(name, make, mo
     import rlcourse.widgets as w
 
     shown = []  # outside a kernel an Output widget captures nothing: record what the view hands it
-    monkeypatch.setattr(w, "_show", lambda output, fig: shown.append(fig))
+    monkeypatch.setattr(w._view, "_show", lambda output, fig: shown.append(fig))
     view = make()
     moved = 0
     for control, values in list(_controls(view)):

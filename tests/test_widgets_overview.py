@@ -101,7 +101,7 @@ def test_unknown_pairs_and_bad_budgets_are_refused():
 def shown(monkeypatch):
     """The figures the views show, in order (instead of an Output widget, which needs a kernel)."""
     figures = []
-    monkeypatch.setattr(rlcourse.widgets, "_show", lambda output, fig: figures.append(fig))
+    monkeypatch.setattr(rlcourse.widgets._view, "_show", lambda output, fig: figures.append(fig))
     return figures
 
 
@@ -161,7 +161,7 @@ def test_draw_run_has_steps_and_seconds_with_the_threshold():
 def test_the_status_names_the_budget_a_click_would_train_for(monkeypatch):
     import rlcourse.widgets as w
 
-    monkeypatch.setattr(w, "_show", lambda output, fig: None)
+    monkeypatch.setattr(w._view, "_show", lambda output, fig: None)
     view = w.train_view("a2c", "CartPole-v1", progress=False)
     view.steps.value = 3_000
     assert "3,000 environment steps" in view.status.value

@@ -90,7 +90,7 @@ def test_clip_objective_view_redraws_on_every_slider_move(monkeypatch):
     assert view.clip_eps.value == pytest.approx(0.2) and view.clip_eps.continuous_update
     drawn = []
     original = w.draw_clip_objective
-    monkeypatch.setattr(w, "draw_clip_objective", lambda eps, *a: drawn.append(eps) or original(eps, *a))
+    monkeypatch.setattr(w.ppo, "draw_clip_objective", lambda eps, *a: drawn.append(eps) or original(eps, *a))
     view.clip_eps.value = 0.35
     view.clip_eps.value = 0.1
     assert drawn == pytest.approx([0.35, 0.1])
@@ -216,7 +216,7 @@ def test_ratio_epochs_figure_and_view(result, monkeypatch):
     assert view.epoch.value == 5 and view.clip_eps.value == 0.2
     drawn = []
     original = w.draw_ratio_epochs
-    monkeypatch.setattr(w, "draw_ratio_epochs", lambda r, k, e, fig=None: drawn.append((k, e)) or original(r, k, e))
+    monkeypatch.setattr(w.ppo, "draw_ratio_epochs", lambda r, k, e, fig=None: drawn.append((k, e)) or original(r, k, e))
     view.epoch.value = 30
     view.clip_eps.value = 0.1
     assert drawn == [(30, 0.2), (30, 0.1)]
@@ -290,7 +290,9 @@ def test_clip_diagnostics_view_only_redraws(eps_runs, monkeypatch):
     assert view.clip_eps.value == 0.2 and view.smooth.value == 1
     drawn = []
     original = w.draw_clip_diagnostics
-    monkeypatch.setattr(w, "draw_clip_diagnostics", lambda r, e, s, fig=None: drawn.append((e, s)) or original(r, e, s))
+    monkeypatch.setattr(
+        w.ppo, "draw_clip_diagnostics", lambda r, e, s, fig=None: drawn.append((e, s)) or original(r, e, s)
+    )
     view.clip_eps.value = "all"
     view.smooth.value = 3
     view.clip_eps.value = 0.3

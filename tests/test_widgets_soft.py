@@ -125,11 +125,11 @@ def test_soft_policy_figure_and_view_build_without_a_browser(grid):
 
     original = w.draw_soft_policy
     try:
-        w.draw_soft_policy = lambda g, lam, s, fig=None: drawn.append((lam, s)) or original(g, lam, s)
+        w.soft.draw_soft_policy = lambda g, lam, s, fig=None: drawn.append((lam, s)) or original(g, lam, s)
         slider.value = float(grid.temperatures[-1])
         states.value = 3
     finally:
-        w.draw_soft_policy = original
+        w.soft.draw_soft_policy = original
     assert drawn == [(float(grid.temperatures[-1]), 1), (float(grid.temperatures[-1]), 3)]
     with pytest.raises(ValueError, match="state"):
         soft_policy_view(grid, state=7)

@@ -189,7 +189,7 @@ def test_importance_sampling_view_has_its_controls_and_redraws(shift_grid, monke
     drawn = []
     original = w.draw_importance_sampling
     monkeypatch.setattr(
-        w, "draw_importance_sampling", lambda g, v, n, fig=None: drawn.append((v, n)) or original(g, v, n)
+        w.importance, "draw_importance_sampling", lambda g, v, n, fig=None: drawn.append((v, n)) or original(g, v, n)
     )
     view.slider.value = 2.0
     view.checkbox.value = True
@@ -312,7 +312,9 @@ def test_trust_region_view_has_two_sliders_and_redraws(path, monkeypatch):
     assert 0.01 in [value for _, value in view.delta.options]
     drawn = []
     original = w.draw_trust_region
-    monkeypatch.setattr(w, "draw_trust_region", lambda g, s, d, fig=None: drawn.append((s, d)) or original(g, s, d))
+    monkeypatch.setattr(
+        w.trust_region, "draw_trust_region", lambda g, s, d, fig=None: drawn.append((s, d)) or original(g, s, d)
+    )
     view.step.value = float(STEPS[3])
     view.delta.value = 0.1
     assert drawn == [(float(STEPS[3]), 0.01), (float(STEPS[3]), 0.1)]

@@ -21,21 +21,6 @@ controls only redraw. Every name is importable from here, as the notebooks do.
 
 from __future__ import annotations
 
-import sys
-import types
-
-from rlcourse.widgets import (
-    _view,
-    advantages,
-    dpg,
-    grpo,
-    importance,
-    overview,
-    ppo,
-    soft,
-    trust_region,
-)
-from rlcourse.widgets._view import _show as _show  # tests replace it to watch the views redraw
 from rlcourse.widgets._view import make_view, table
 from rlcourse.widgets.advantages import (
     BiasVarianceGrid,
@@ -190,21 +175,3 @@ __all__ = [  # the modules' __all__, in lecture order (written out so that linte
     "draw_grpo_sweep",
     "grpo_sweep_view",
 ]
-
-
-class _Views(types.ModuleType):
-    """This package, where setting a name also sets it in the modules that look it up.
-
-    Tests replace ``_show`` or a ``draw_*`` function here (``monkeypatch.setattr(widgets, ...)``)
-    to watch a view redraw; the views call the name from their own module, so the replacement
-    goes there too.
-    """
-
-    def __setattr__(self, name: str, value) -> None:
-        for module in (_view, overview, advantages, dpg, soft, importance, trust_region, ppo, grpo):
-            if name in vars(module):
-                setattr(module, name, value)
-        super().__setattr__(name, value)
-
-
-sys.modules[__name__].__class__ = _Views

@@ -21,7 +21,7 @@ from html import escape
 
 from rlcourse.algos.grpo import TARGET_ACCURACY
 from rlcourse.training import History
-from rlcourse.widgets._view import _show
+from rlcourse.widgets import _view
 
 __all__ = [
     "ALGORITHM_LABELS",
@@ -463,7 +463,7 @@ def train_view(
     def redraw(_=None):
         key = (algo_w.value, env_w.value)
         run = runs.get(key)
-        _show(output, draw_run(run.history if run else None, *key))
+        _view._show(output, draw_run(run.history if run else None, *key))
         show_status()
 
     def show_status(_=None):
