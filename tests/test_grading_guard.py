@@ -29,7 +29,6 @@ from rlcourse.advantages import gae as reference_gae
 from rlcourse.grading import (
     FORBIDDEN,
     DelegationError,
-    check,
     compare,
     forbid,
     gradients,
@@ -344,8 +343,9 @@ def test_threads_and_processes_are_refused():
         student(in_a_process)(*gae_args())
 
 
-def test_a_lazy_result_is_read_under_the_guard():
-    """A result that computes the answer only when the test reads it is read under the guard."""
+def test_a_lazy_result_is_read_or_refused_under_the_guard():
+    """A result that would compute the answer only when the test reads it is read under the guard,
+    or refused: only tensors, arrays, numbers and tuples or lists of them come back."""
     args = gae_args()
 
     class Lazy:
@@ -356,39 +356,31 @@ def test_a_lazy_result_is_read_under_the_guard():
         def __iter__(self):
             return iter((reference_gae(*args), reference_gae(*args)))
 
-    with pytest.raises(DelegationError, match="called rlcourse's own gae"):
-        check("gae", student(lambda *a: Lazy())(*args), reference_gae(*args).numpy(), "lazy")
+    with pytest.raises(AssertionError, match="returned a test_grading_guard.Lazy, which is not a number"):
+        student(lambda *a: Lazy(), case="lazy")(*args)
     with pytest.raises(DelegationError, match="called rlcourse's own gae"):
         student(lambda *a: LazyPair((0, 0)), name="soft_values")(*args)
+    with pytest.raises(AssertionError, match="an array of Python objects"):
+        student(lambda *a: np.array([object()], dtype=object))(*args)
 
 
 # ------------------------------------------------------------------- exceptions and the profiler
 
 
-def test_exceptions_propagate_and_the_previous_profiler_is_restored():
-    calls = []
-
-    def previous(frame, event, arg):
-        calls.append(event)
-
+def test_exceptions_propagate_and_no_profiler_is_left_behind():
     def raises(*args):
         raise ValueError("my own bug")
 
-    sys.setprofile(previous)
-    try:
-        with pytest.raises(ValueError, match="my own bug"):
-            student(raises)(*gae_args())
-        assert sys.getprofile() is previous
-        with pytest.raises(DelegationError):
-            student(route_import_inside())(*gae_args())
-        assert sys.getprofile() is previous
-        with pytest.raises(NotImplementedError):  # a blank solution cell
-            blank = compile_student("def gae(*args):\n    raise NotImplementedError()\n")
-            student(blank)(*gae_args())
-        assert sys.getprofile() is previous
-    finally:
-        sys.setprofile(None)
-    assert calls, "the previous profiler kept working around the guarded calls"
+    with pytest.raises(ValueError, match="my own bug"):
+        student(raises)(*gae_args())
+    assert sys.getprofile() is None
+    with pytest.raises(DelegationError):
+        student(route_import_inside())(*gae_args())
+    assert sys.getprofile() is None
+    with pytest.raises(NotImplementedError):  # a blank solution cell
+        blank = compile_student("def gae(*args):\n    raise NotImplementedError()\n")
+        student(blank)(*gae_args())
+    assert sys.getprofile() is None
 
 
 def test_a_guard_inside_a_guard_keeps_the_outer_rules():
@@ -464,3 +456,286 @@ def test_the_guard_needs_no_torch():
     done = subprocess.run(command, capture_output=True, text=True, cwd=ROOT, check=True)
     assert "effective_sample_size ran a copy of rlcourse's own effective_sample_size" in done.stdout
     assert "torch imported: False" in done.stdout
+
+
+# ------------------------------------------------ what the tests look up cannot be rebound (H1)
+
+
+def run_cells(namespace: dict, *cells: str) -> dict:
+    """Run ``cells`` as notebook cells do: one after the other, in one namespace (the notebook's)."""
+    for cell in cells:
+        exec(compile(textwrap.dedent(cell), "<cell>", "exec"), namespace)
+    return namespace
+
+
+def notebook() -> dict:
+    return {"__name__": "__main__", "torch": torch, "np": np, "honest_gae": honest_gae}
+
+
+SOFT_VALUES_TEST = """
+    from rlcourse.grading import compare_soft_values
+    from rlcourse.tabular import random_mdp
+
+    compare_soft_values(soft_values, random_mdp(3, 2, seed=0), np.full((3, 2), 0.5), 0.5, "a case")
+"""
+
+
+def test_rebinding_the_notebooks_names_while_graded_fails_and_is_put_back():
+    namespace = run_cells(notebook(), "from rlcourse.grading import check, compare, student")
+    solution = """
+        def soft_values(P, R, gamma, pi, temperature):
+            global check
+            check = lambda *a, **k: None
+            return 0, 0
+    """
+    with pytest.raises(DelegationError, match="soft_values changed the notebook's `check` while"):
+        run_cells(namespace, solution, SOFT_VALUES_TEST)
+    assert namespace["check"] is grading.check  # put back
+    added = """
+        def gae(*args):
+            global expected_answer
+            expected_answer = 1
+            return honest_gae(*args)
+    """
+    test = "compare('gae', gae, reference_gae, args, 'a rollout')"
+    namespace.update(reference_gae=reference_gae, args=gae_args())
+    with pytest.raises(DelegationError, match="gae changed the notebook's `expected_answer`"):
+        run_cells(namespace, added, test)
+    assert "expected_answer" not in namespace
+
+
+def test_rebinding_the_guards_module_builtins_or_code_while_graded_fails_and_is_put_back():
+    check_code, allowed = grading.check.__code__, grading.GRPO_PROVIDED
+
+    def widen(*args):
+        grading.GRPO_PROVIDED = (*allowed, "rlcourse.algos.grpo.grpo_loss")
+        return honest_gae(*args)
+
+    def silence(*args):
+        grading.check.__code__ = (lambda *a, **k: None).__code__
+        return honest_gae(*args)
+
+    def builtin(*args):
+        import builtins
+
+        builtins.isinstance = lambda *a: True
+        return honest_gae(*args)
+
+    for fn, what in (
+        (widen, "rlcourse.grading's `GRPO_PROVIDED`"),
+        (silence, "the code of rlcourse.grading.check"),
+        (builtin, "builtins's `isinstance`"),
+    ):
+        with pytest.raises(DelegationError, match=f"gae changed {what}"):
+            compare("gae", fn, reference_gae, gae_args(), "a rollout")
+    assert grading.GRPO_PROVIDED is allowed and grading.check.__code__ is check_code
+    assert isinstance(1, int) and not isinstance(1, str)
+
+
+def test_ex6s_allow_list_is_immutable_and_passed_as_an_argument():
+    from rlcourse.algos.grpo import grpo_loss
+
+    assert isinstance(grading.GRPO_PROVIDED, tuple)
+    batch = grading.token_batch(0, answers=3, length=4)
+
+    def delegate(*args):
+        return grpo_loss(*args)[0]
+
+    with pytest.raises(DelegationError, match="own grpo_loss"):
+        grading.compare_grpo_loss(delegate, batch, 0.2, 0.0)
+
+
+def test_no_test_cell_defines_a_helper_or_calls_a_reference_itself():
+    """Test cells import their checks from rlcourse.grading (a solution cell cannot rebind what
+    those use), and never compute a reference's answer themselves (it would exist, in the
+    notebook, while a student's function runs)."""
+    import ast
+    import json
+
+    for path in sorted((ROOT / "notebooks" / "exercises" / "source").glob("*/*.ipynb")):
+        for cell in json.loads(path.read_text())["cells"]:
+            meta = cell.get("metadata", {}).get("nbgrader", {})
+            if not meta.get("grade"):
+                continue
+            where = (path.name, meta["grade_id"])
+            for node in ast.walk(ast.parse("".join(cell["source"]))):
+                assert not isinstance(node, (ast.FunctionDef, ast.Global)), where
+                if isinstance(node, ast.Call):
+                    func = node.func
+                    name = func.id if isinstance(func, ast.Name) else getattr(func, "attr", "")
+                    assert not name.startswith("reference_"), where
+                    assert name not in ("surrogate", "soft_values"), where
+
+
+# ------------------------------------------------ no answer exists while the student runs (H2)
+
+
+def test_the_expected_answer_does_not_exist_while_the_students_code_runs():
+    """A student's function that reads every frame above it finds no answer: the student runs
+    first, the reference afterwards; inputs changed in place change nothing."""
+    found = []
+
+    def peek(*args):
+        frame = sys._getframe(1)
+        while frame is not None:
+            for value in (*frame.f_locals.values(), *frame.f_globals.values()):
+                for item in value if isinstance(value, tuple) else (value,):
+                    if isinstance(item, (torch.Tensor, np.ndarray)):
+                        found.append(item)
+            frame = frame.f_back
+        result = honest_gae(*args)
+        args[0].zero_()  # the inputs changed in place
+        return result
+
+    args = gae_args()
+    compare("gae", peek, reference_gae, args, "a rollout")
+    answer = reference_gae(*args)
+    assert found and not any(v.shape == answer.shape and np.allclose(v, answer) for v in found)
+    assert torch.equal(args[0], gae_args()[0])  # the caller's inputs are untouched
+
+    found.clear()
+
+    def peek_soft_values(P, R, gamma, pi, temperature):
+        peek(*gae_args())
+        return np.zeros_like(R), np.zeros(len(R))
+
+    from rlcourse.tabular import random_mdp
+
+    mdp, pi = random_mdp(3, 2, seed=0), np.full((3, 2), 0.5)
+    with pytest.raises(AssertionError, match="q .the first result of soft_values. is wrong"):
+        grading.compare_soft_values(peek_soft_values, mdp, pi, 0.5, "a case")
+    want_q, want_v = mdp.soft_values(pi, 0.5)
+    assert not any(v.shape == want_q.shape and np.allclose(v, want_q) for v in found)
+
+
+# ------------------------------------------------------------- profilers and tracers (H3)
+
+
+@pytest.mark.parametrize(
+    "set_hook",
+    [sys.setprofile, sys.settrace, threading.setprofile, threading.settrace],
+    ids=["sys.setprofile", "sys.settrace", "threading.setprofile", "threading.settrace"],
+)
+def test_grading_refuses_to_run_while_a_profiler_or_tracer_is_set(set_hook):
+    seen = []
+
+    def spy(frame, event, arg):
+        seen.append((frame.f_code.co_name, arg))
+
+    set_hook(spy)
+    try:
+        with pytest.raises(DelegationError, match="a profiler/tracer is active; grading needs it off"):
+            compare("gae", honest_gae, reference_gae, gae_args(), "a rollout")
+    finally:
+        set_hook(None)
+    assert not any(name == "gae" for name, _ in seen)  # the reference never ran under the spy
+    assert sys.getprofile() is None
+
+
+def test_a_tracer_set_while_graded_is_refused():
+    def set_trace(*args):
+        sys.settrace(lambda *a: None)
+        return honest_gae(*args)
+
+    def set_thread_hook(*args):
+        threading._profile_hook = lambda *a: None  # what threading.setprofile does
+        return honest_gae(*args)
+
+    with pytest.raises(DelegationError, match="called sys.settrace"):
+        compare("gae", set_trace, reference_gae, gae_args(), "a rollout")
+    assert sys.gettrace() is None
+    with pytest.raises(DelegationError, match="changed threading's `_profile_hook`"):
+        compare("gae", set_thread_hook, reference_gae, gae_args(), "a rollout")
+    assert threading.getprofile() is None
+
+
+# -------------------------------------------------------------- threads and processes (M1)
+
+
+def test_every_function_that_starts_a_thread_or_a_process_is_watched():
+    import _thread
+    import os
+
+    starters = ("start", "fork", "spawn", "exec", "posix_spawn", "system", "popen")
+    names = [
+        (module, name)
+        for module in (_thread, os)
+        for name in dir(module)
+        if name.startswith(starters) and callable(getattr(module, name))
+    ]
+    assert (_thread, "start_new") in names and (os, "fork") in names
+    for module, name in names:
+        assert grading._is_watched(getattr(module, name)), f"{module.__name__}.{name}"
+
+    def start_new(*args):
+        _thread.start_new(lambda: None, ())
+        return honest_gae(*args)
+
+    with pytest.raises(DelegationError, match="started a thread"):
+        student(start_new)(*gae_args())
+
+
+def test_a_progress_bar_is_refused_with_a_message_that_says_why():
+    from tqdm import tqdm
+
+    def gae(*args):
+        for _ in tqdm(range(2), disable=False):
+            pass
+        return honest_gae(*args)
+
+    with pytest.raises(DelegationError, match="tqdm starts one: progress bars are not allowed inside"):
+        student(gae)(*gae_args())
+
+
+# ------------------------------------------------------------------- traced copies (M2)
+
+
+def test_a_copy_traced_by_torch_fx_is_refused():
+    from torch.fx.experimental.proxy_tensor import make_fx
+
+    from rlcourse.objectives import kl_k3
+
+    log_prob, ref = torch.tensor([-1.0, -0.5]), torch.tensor([-1.2, -0.1])
+    traced = make_fx(kl_k3)(log_prob, ref)  # in a solution cell: outside the guard
+    with pytest.raises(DelegationError, match="ran code generated by torch.fx"):
+        compare("kl_k3", traced, kl_k3, (log_prob, ref), "2 tokens")
+
+
+# ------------------------------------------------------------- renamed copies (M3)
+
+
+def test_a_copy_with_renamed_variables_is_caught_and_short_honest_code_is_not():
+    source = inspect.getsource(advantages_module.td_errors).replace("rewards", "rw")
+    source = source.replace("values", "vals")
+    namespace = dict(vars(advantages_module))
+    exec(compile("from __future__ import annotations\n" + source, "<cell>", "exec"), namespace)
+    args = (*gae_args()[:4], 0.9)
+    with pytest.raises(DelegationError, match="td_errors ran a copy of rlcourse's own td_errors"):
+        compare("td_errors", namespace["td_errors"], advantages_module.td_errors, args, "a rollout")
+    short = [
+        q
+        for module, names in FORBIDDEN.items()
+        for q in names
+        if module in sys.modules and grading._print(_code_of(module, q))[0] == "named"
+    ]
+    assert "_not_terminal" in short  # short ones keep their names: an honest mask is no copy
+
+
+def _code_of(module: str, qualname: str) -> types.CodeType:
+    obj = sys.modules[module]
+    for part in qualname.split("."):
+        obj = getattr(obj, part)
+    return inspect.unwrap(obj).__code__
+
+
+# --------------------------------------------------------------------- the PPO exercise (L1)
+
+
+def test_the_ppo_exercise_says_to_detach_the_advantages_inside_the_function():
+    import json
+
+    path = ROOT / "notebooks/exercises/source/ex5_trust_region/ex5_trust_region.ipynb"
+    cells = json.loads(path.read_text())["cells"]
+    index = next(i for i, c in enumerate(cells) if "def clipped_surrogate(" in "".join(c["source"]))
+    assert "detach the advantages inside the function" in "".join(cells[index]["source"])
+    assert "detach the advantages inside the function" in "".join(cells[index - 1]["source"])
