@@ -343,9 +343,11 @@ class Classroom:
         teacher = pwd.getpwnam(self.instructor)
         os.chown(course_exchange, teacher.pw_uid, teacher.pw_gid)
         self._course_folder()
-        if self.lecture:
+        if self.lecture:  # the lecture notebooks only: notebooks/exercises/source holds the solutions
             for name in self.students:
-                copy_as(self.users[name], REPO / "notebooks", self.users[name].home / "lecture")
+                user = self.users[name]
+                for notebook in sorted((REPO / "notebooks").glob("0*.ipynb")):
+                    write_as(user, user.home / "lecture" / notebook.name, notebook.read_text(encoding="utf-8"))
         t = time.perf_counter()
         self._start_hub()
         self.timings["hub_start_s"] = time.perf_counter() - t
