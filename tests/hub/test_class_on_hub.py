@@ -29,6 +29,7 @@ import secrets
 import subprocess
 import sys
 import time
+from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 
 import pytest
@@ -71,7 +72,17 @@ def feedback_html(home, assignment: str) -> str:
 
 @pytest.fixture(scope="module")
 def course(classroom):
-    """Run the whole class once; return what the asserts read (the hub and the users are gone after it)."""
+    """Run the whole class once; return what the asserts read (the hub and the users are gone after it).
+
+    It runs in a thread of its own: Playwright's sync API refuses to start where an event loop runs, and
+    the browser tests keep one running in this worker's main thread for the whole session.
+    """
+    with ThreadPoolExecutor(max_workers=1) as pool:
+        return pool.submit(run_class, classroom).result()
+
+
+def run_class(classroom) -> dict:
+    """The semester in minutes (this module's docstring); returns what the tests assert on."""
     from playwright.sync_api import sync_playwright
 
     suffix = secrets.token_hex(2)
