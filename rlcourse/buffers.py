@@ -1,14 +1,14 @@
 """The replay buffer B of the off-policy algorithms (DQN, DDPG, TD3, SAC).
 
-Transitions ``(S, A, R, S', terminated, truncated)`` live in preallocated NumPy arrays that wrap around
-when full (the oldest transition is overwritten first). ``terminated`` and ``truncated`` are kept
-apart: a target bootstraps from ``S'`` unless ``S'`` is terminal, and a time limit does not make
-it terminal. ``next_obs`` is the real ``S'`` (see :func:`rlcourse.rollouts.step_envs`).
+Transitions ``(S, A, R, S', terminated, truncated)`` live in preallocated NumPy arrays that wrap
+around when full (the oldest transition is overwritten first). ``terminated`` and ``truncated`` are
+kept apart: a target bootstraps from ``S'`` unless ``S'`` is terminal, and a time limit does not
+make it terminal. ``next_obs`` is the real ``S'`` (see :func:`rlcourse.rollouts.step_envs`).
 
 NumPy, not torch: the environments hand over NumPy arrays one step at a time, and writing them into
-NumPy arrays costs a few microseconds per step against ~150 for six torch index assignments. A sampled
-batch becomes tensors on ``device``: with a GPU, six small host-to-device copies per batch (as in
-Stable-Baselines3), which is cheap next to the gradient step that follows.
+NumPy arrays costs a few microseconds per step against ~150 for six torch index assignments. A
+sampled batch becomes tensors on ``device``: with a GPU, six small host-to-device copies per batch
+(as in Stable-Baselines3), which is cheap next to the gradient step that follows.
 """
 
 from __future__ import annotations
@@ -48,7 +48,9 @@ class ReplayBuffer:
         self.device = torch.device(device)
         self.obs = np.zeros((capacity, *obs_shape), dtype=np.float32)
         self.next_obs = np.zeros_like(self.obs)
-        self.actions = np.zeros((capacity, *action_shape), dtype=torch.empty(0, dtype=action_dtype).numpy().dtype)
+        self.actions = np.zeros(
+            (capacity, *action_shape), dtype=torch.empty(0, dtype=action_dtype).numpy().dtype
+        )
         self.rewards = np.zeros(capacity, dtype=np.float32)
         self.terminated = np.zeros(capacity, dtype=bool)
         self.truncated = np.zeros(capacity, dtype=bool)
@@ -59,10 +61,13 @@ class ReplayBuffer:
         return self.size
 
     def add(self, obs, actions, rewards, next_obs, terminated, truncated) -> None:
-        """Store a batch of ``n`` transitions (one per environment); the oldest are overwritten when full."""
+        """Store a batch of ``n`` transitions (one per environment); the oldest are overwritten
+        when the buffer is full."""
         n = len(rewards)
         if n > self.capacity:
-            raise ValueError(f"cannot add {n} transitions at once to a buffer of capacity {self.capacity}")
+            raise ValueError(
+                f"cannot add {n} transitions at once to a buffer of capacity {self.capacity}"
+            )
         idx = np.arange(self.position, self.position + n) % self.capacity
         self.obs[idx] = obs
         self.actions[idx] = actions
@@ -79,5 +84,12 @@ class ReplayBuffer:
             raise ValueError("cannot sample from an empty replay buffer")
         # Drawn with torch's generator, so that a seeded run is reproduced exactly.
         idx = torch.randint(0, self.size, (batch_size,), generator=generator).numpy()
-        stored = (self.obs, self.actions, self.rewards, self.next_obs, self.terminated, self.truncated)
+        stored = (
+            self.obs,
+            self.actions,
+            self.rewards,
+            self.next_obs,
+            self.terminated,
+            self.truncated,
+        )
         return Batch(*(torch.from_numpy(array[idx]).to(self.device) for array in stored))

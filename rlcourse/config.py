@@ -33,7 +33,9 @@ __all__ = [
 def param(default: Any, help: str) -> Any:  # noqa: A002 - mirrors argparse's name
     """A dataclass field with a default and a help text."""
     if isinstance(default, (list, dict)):
-        return dataclasses.field(default_factory=lambda: copy.deepcopy(default), metadata={"help": help})
+        return dataclasses.field(
+            default_factory=lambda: copy.deepcopy(default), metadata={"help": help}
+        )
     return dataclasses.field(default=default, metadata={"help": help})
 
 
@@ -55,8 +57,11 @@ def check_unit_interval(name: str, value: Any) -> None:
         _fail(name, value, "in [0, 1]")
 
 
-def check_positive(name: str, value: Any, integer: bool = False, zero_ok: bool = False, inf_ok: bool = False) -> None:
-    """``value`` must be > 0 (or >= 0 with ``zero_ok``), a whole number if ``integer``, finite unless ``inf_ok``."""
+def check_positive(
+    name: str, value: Any, integer: bool = False, zero_ok: bool = False, inf_ok: bool = False
+) -> None:
+    """``value`` must be > 0 (or >= 0 with ``zero_ok``), a whole number if ``integer``, finite
+    unless ``inf_ok``."""
     if integer and (isinstance(value, bool) or not isinstance(value, numbers.Integral)):
         _fail(name, value, "a whole number")
     v = _number(name, value)
@@ -86,7 +91,9 @@ def check_seed(value: Any) -> None:
 def check_layers(name: str, value: Any) -> None:
     """Hidden layer sizes: a non-empty tuple or list of positive whole numbers."""
     ok = isinstance(value, (tuple, list)) and len(value) > 0
-    ok = ok and all(isinstance(h, numbers.Integral) and not isinstance(h, bool) and h > 0 for h in value)
+    ok = ok and all(
+        isinstance(h, numbers.Integral) and not isinstance(h, bool) and h > 0 for h in value
+    )
     if not ok:
         _fail(name, value, "a non-empty list of positive layer sizes, e.g. (64, 64)")
 
@@ -103,13 +110,16 @@ def check_device(value: Any) -> None:
     if not isinstance(value, str) or not (value == "cpu" or value.split(":")[0] == "cuda"):
         _fail("device", value, "'cpu' or 'cuda'")
     if value.startswith("cuda") and not torch.cuda.is_available():
-        raise ValueError(f"device={value!r} is not available: this machine has no CUDA GPU; use device='cpu'")
+        raise ValueError(
+            f"device={value!r} is not available: this machine has no CUDA GPU; use device='cpu'"
+        )
 
 
 def check_field_types(config: Any) -> None:
-    """Every field must have its default's type: a whole number where the default is one, a number (not nan)
-    where it is a float, True or False, a string, a tuple of layer sizes. The range checks come after, in each
-    ``Config``; this catches ``gamma="0.99"`` or ``epochs=2.5`` with a message naming the field."""
+    """Every field must have its default's type: a whole number where the default is one, a number
+    (not nan) where it is a float, True or False, a string, a tuple of layer sizes. The range checks
+    come after, in each ``Config``; this catches ``gamma="0.99"`` or ``epochs=2.5`` with a message
+    naming the field."""
     for f in dataclasses.fields(config):
         value, default = getattr(config, f.name), f.default
         if isinstance(default, bool):
@@ -140,7 +150,9 @@ def replace(config: Any, **changes: Any) -> Any:
 
 def to_dict(config: Any) -> dict[str, Any]:
     """Plain JSON-able dict (tuples become lists)."""
-    return {k: list(v) if isinstance(v, tuple) else v for k, v in dataclasses.asdict(config).items()}
+    return {
+        k: list(v) if isinstance(v, tuple) else v for k, v in dataclasses.asdict(config).items()
+    }
 
 
 def from_dict(cls: type, data: dict[str, Any]) -> Any:

@@ -2,9 +2,10 @@
 
 The autoreset mode is chosen explicitly: ``SAME_STEP``. When a sub-environment's episode ends at
 step t, ``step`` already returns the *next* episode's first observation, and the observation the
-step really produced, ``S_{t+1}``, is in ``info["final_obs"]``. :func:`rlcourse.rollouts.collect_rollout`
-puts that true final observation into ``next_obs``, so a truncated episode is bootstrapped from the
-state where the time limit cut it, not from the state where the next episode starts.
+step really produced, ``S_{t+1}``, is in ``info["final_obs"]``.
+:func:`rlcourse.rollouts.collect_rollout` puts that true final observation into ``next_obs``, so a
+truncated episode is bootstrapped from the state where the time limit cut it, not from the state
+where the next episode starts.
 """
 
 from __future__ import annotations
@@ -22,7 +23,9 @@ def check_env_id(env_id: str) -> None:
 
         close = difflib.get_close_matches(env_id, list(gym.registry), n=3)
         hint = f"; did you mean {', '.join(close)}?" if close else ""
-        raise ValueError(f"unknown environment id {env_id!r}: gymnasium has no such environment{hint}")
+        raise ValueError(
+            f"unknown environment id {env_id!r}: gymnasium has no such environment{hint}"
+        )
 
 
 def make_env(env_id: str, **kwargs) -> gym.Env:
@@ -31,7 +34,9 @@ def make_env(env_id: str, **kwargs) -> gym.Env:
     try:
         return gym.make(env_id, **kwargs)
     except gym.error.DependencyNotInstalled as exc:
-        raise ValueError(f"environment {env_id!r} needs a package that is not installed: {exc}") from None
+        raise ValueError(
+            f"environment {env_id!r} needs a package that is not installed: {exc}"
+        ) from None
 
 
 def make_vec_env(env_id: str, num_envs: int) -> gym.vector.VectorEnv:
@@ -50,4 +55,6 @@ def make_vec_env(env_id: str, num_envs: int) -> gym.vector.VectorEnv:
             vector_kwargs={"autoreset_mode": AutoresetMode.SAME_STEP},
         )
     except gym.error.DependencyNotInstalled as exc:
-        raise ValueError(f"environment {env_id!r} needs a package that is not installed: {exc}") from None
+        raise ValueError(
+            f"environment {env_id!r} needs a package that is not installed: {exc}"
+        ) from None

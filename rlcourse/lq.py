@@ -1,13 +1,16 @@
-"""A discounted linear-quadratic (LQ) problem where the deterministic policy gradient theorem is exact.
+"""A discounted linear-quadratic (LQ) problem on which the deterministic policy gradient
+theorem holds exactly.
 
 Slide "Deterministic Policy Gradient Theorem" (Silver et al., 2014, "Deterministic Policy Gradient
 Algorithms", ICML):
 
-    grad_theta J(theta) = 1/(1 - gamma) E_{S ~ d^mu}[ grad_theta mu_theta(S) grad_a Q^mu(S, a)|_{a = mu_theta(S)} ].
+    grad_theta J(theta)
+        = 1/(1 - gamma) E_{S ~ d^mu}[ grad_theta mu_theta(S) grad_a Q^mu(S, a)|_{a = mu_theta(S)} ].
 
 The problem (``LQProblem(A, B, Q, R, Sigma, gamma, Sigma0)``), time steps t = 0, 1, 2, ...::
 
-    S_0 ~ N(0, Sigma0),    A_t = mu_K(S_t) = K S_t,    R_{t+1} = r(S_t, A_t) = -(S_t' Q S_t + A_t' R A_t),
+    S_0 ~ N(0, Sigma0),    A_t = mu_K(S_t) = K S_t,
+    R_{t+1} = r(S_t, A_t) = -(S_t' Q S_t + A_t' R A_t),
     S_{t+1} = A S_t + B A_t + W_t,    W_t ~ N(0, Sigma) independent,
     J(K) = E[ sum_t gamma^t R_{t+1} ].
 
@@ -18,8 +21,8 @@ parameter theta is the gain matrix ``K`` of shape ``(action_dim, state_dim)``. E
   Lyapunov equation) and ``c = gamma / (1 - gamma) tr(P Sigma)``;
 - ``J(K) = E_{S_0}[V^K(S_0)] = -tr(P Sigma0) - c``;
 - ``Q^K(s, a) = r(s, a) + gamma E[V^K(S') | s, a] = -[s; a]' H [s; a] - c`` with
-  ``H = [[Q + gamma A'PA, gamma A'PB], [gamma B'PA, R + gamma B'PB]]`` (the constant is the same ``c``),
-  so ``grad_a Q^K(s, a) = -2 (gamma B'PA s + (R + gamma B'PB) a)``;
+  ``H = [[Q + gamma A'PA, gamma A'PB], [gamma B'PA, R + gamma B'PB]]`` (the constant is the same
+  ``c``), so ``grad_a Q^K(s, a) = -2 (gamma B'PA s + (R + gamma B'PB) a)``;
 - ``d^mu`` is the *normalised* discounted state distribution, ``d^mu(s) = (1 - gamma) sum_t gamma^t
   p(S_t = s)`` (a probability distribution; this is the convention that goes with the slide's factor
   ``1/(1 - gamma)``). For a linear policy the theorem's integrand ``grad_K mu_K(s) grad_a Q`` is the
@@ -36,7 +39,8 @@ which ``dpg_gradient`` returns and the tests compare with ``finite_difference_gr
 All of this requires ``K`` to be stabilising in the discounted sense,
 ``sqrt(gamma) * spectral_radius(A + B K) < 1``; otherwise ``J = -inf`` and every method raises.
 
-Checked by ``tests/test_dpg_theorem.py``; meant for the deterministic-policy-gradient notebook (topic 3).
+Checked by ``tests/test_dpg_theorem.py``; meant for the deterministic-policy-gradient
+notebook (topic 3).
 """
 
 from __future__ import annotations
@@ -56,7 +60,9 @@ __all__ = [
 
 def _fail(name: str, value, allowed: str) -> None:
     if isinstance(value, np.ndarray):
-        value = np.array2string(value, precision=4, separator=", ", max_line_width=10**6).replace("\n", "")
+        value = np.array2string(value, precision=4, separator=", ", max_line_width=10**6).replace(
+            "\n", ""
+        )
     raise ValueError(f"{name}={value} is not allowed: {name} must be {allowed}")
 
 
@@ -69,8 +75,8 @@ def solve_discrete_lyapunov(F: np.ndarray, W: np.ndarray) -> np.ndarray:
     """The solution ``X`` of ``X = F X F' + W`` (needs ``spectral_radius(F) < 1``).
 
     Solved exactly by vectorisation: with row-major ``vec``, ``vec(F X F') = (F kron F) vec(X)``, so
-    ``(I - F kron F) vec(X) = vec(W)``, an ``n^2 x n^2`` linear system (tiny for the course's n <= 3).
-    The result is symmetrised when ``W`` is symmetric.
+    ``(I - F kron F) vec(X) = vec(W)``, an ``n^2 x n^2`` linear system (tiny for the course's n <=
+    3). The result is symmetrised when ``W`` is symmetric.
     """
     F = np.asarray(F, dtype=float)
     W = np.asarray(W, dtype=float)
@@ -104,7 +110,8 @@ class LQProblem:
     ``A`` (n, n) and ``B`` (n, m): the dynamics ``S' = A S + B a + W``; ``Q`` (n, n) positive
     semi-definite and ``R`` (m, m) positive definite: the cost, ``r(s, a) = -(s'Qs + a'Ra)``;
     ``Sigma`` (n, n): the covariance of the noise ``W``; ``gamma`` in [0, 1); ``Sigma0`` (n, n): the
-    covariance of the initial state ``S_0 ~ N(0, Sigma0)``. A policy is a gain ``K`` of shape (m, n).
+    covariance of the initial state ``S_0 ~ N(0, Sigma0)``. A policy is a gain ``K``
+    of shape (m, n).
     """
 
     A: np.ndarray
@@ -131,7 +138,11 @@ class LQProblem:
         self.Sigma = _check_matrix("Sigma", self.Sigma, (n, n), psd=True)
         self.Sigma0 = _check_matrix("Sigma0", self.Sigma0, (n, n), psd=True)
         g = self.gamma
-        if isinstance(g, bool) or not isinstance(g, (int, float, np.floating, np.integer)) or not 0.0 <= g < 1.0:
+        if (
+            isinstance(g, bool)
+            or not isinstance(g, (int, float, np.floating, np.integer))
+            or not 0.0 <= g < 1.0
+        ):
             _fail("gamma", g, "a number in [0, 1)")
         self.gamma = float(g)
 
@@ -146,20 +157,22 @@ class LQProblem:
     # -- the policy ---------------------------------------------------------------------------
 
     def closed_loop(self, K: np.ndarray) -> np.ndarray:
-        """``A + B K``: the state's dynamics under the policy ``mu_K(s) = K s`` (without the noise)."""
+        """``A + B K``: the state's dynamics under the policy ``mu_K(s) = K s`` (noise
+        left out)."""
         return self.A + self.B @ self.check_gain(K)
 
     def check_gain(self, K: np.ndarray) -> np.ndarray:
         """``K`` as a float array of shape (m, n); a clear error unless it is stabilising.
 
-        Stabilising (in the discounted sense): ``sqrt(gamma) * spectral_radius(A + B K) < 1``, which is
-        what makes the Lyapunov equations for ``P`` and ``Sigma_d`` solvable and ``J(K)`` finite for every noise
-        (with full-rank ``Q`` and ``Sigma``, ``J(K) = -inf`` otherwise).
+        Stabilising (in the discounted sense): ``sqrt(gamma) * spectral_radius(A + B K) < 1``, which
+        is what makes the Lyapunov equations for ``P`` and ``Sigma_d`` solvable and ``J(K)`` finite
+        for every noise (with full-rank ``Q`` and ``Sigma``, ``J(K) = -inf`` otherwise).
         """
         K = np.asarray(K, dtype=float)
         if K.shape != (self.action_dim, self.state_dim):
             raise ValueError(
-                f"K must have shape (action_dim, state_dim) = {(self.action_dim, self.state_dim)}, got {K.shape}"
+                "K must have shape (action_dim, state_dim) = "
+                f"{(self.action_dim, self.state_dim)}, got {K.shape}"
             )
         if not np.isfinite(K).all():
             _fail("K", K, "finite")
@@ -168,7 +181,8 @@ class LQProblem:
             _fail(
                 "K",
                 K,
-                f"stabilising, i.e. sqrt(gamma) * spectral_radius(A + B K) < 1, but it is {rho:.6g} "
+                "stabilising, i.e. sqrt(gamma) * spectral_radius(A + B K) < 1, "
+                f"but it is {rho:.6g} "
                 "(J(K) = -inf: the discounted cost diverges)",
             )
         return K
@@ -180,15 +194,19 @@ class LQProblem:
     def reward(self, s: np.ndarray, a: np.ndarray) -> np.ndarray:
         """``r(s, a) = -(s'Qs + a'Ra)`` for batches ``s`` (..., n) and ``a`` (..., m)."""
         s, a = np.asarray(s, dtype=float), np.asarray(a, dtype=float)
-        return -(np.einsum("...i,ij,...j->...", s, self.Q, s) + np.einsum("...i,ij,...j->...", a, self.R, a))
+        return -(
+            np.einsum("...i,ij,...j->...", s, self.Q, s)
+            + np.einsum("...i,ij,...j->...", a, self.R, a)
+        )
 
     # -- exact values -------------------------------------------------------------------------
 
     def value_matrix(self, K: np.ndarray) -> tuple[np.ndarray, float]:
         """``(P, c)`` with ``V^K(s) = -s'Ps - c``.
 
-        ``P = (Q + K'RK) + gamma (A + BK)' P (A + BK)``, and ``c = gamma / (1 - gamma) tr(P Sigma)``: each
-        step's noise adds ``tr(P Sigma)`` to the expected cost from the next step on, discounted from t = 1.
+        ``P = (Q + K'RK) + gamma (A + BK)' P (A + BK)``, and ``c = gamma / (1 - gamma) tr(P
+        Sigma)``: each step's noise adds ``tr(P Sigma)`` to the expected cost from the next step on,
+        discounted from t = 1.
         """
         AK = self.closed_loop(K)
         K = np.asarray(K, dtype=float)
@@ -216,7 +234,12 @@ class LQProblem:
         """
         P, c = self.value_matrix(K)
         g, A, B = self.gamma, self.A, self.B
-        H = np.block([[self.Q + g * A.T @ P @ A, g * A.T @ P @ B], [g * B.T @ P @ A, self.R + g * B.T @ P @ B]])
+        H = np.block(
+            [
+                [self.Q + g * A.T @ P @ A, g * A.T @ P @ B],
+                [g * B.T @ P @ A, self.R + g * B.T @ P @ B],
+            ]
+        )
         return 0.5 * (H + H.T), c
 
     def q_values(self, K: np.ndarray, s: np.ndarray, a: np.ndarray) -> np.ndarray:
@@ -237,9 +260,9 @@ class LQProblem:
         """``Sigma_d = E_{S ~ d^mu}[S S']`` for the *normalised* discounted state distribution.
 
         ``d^mu(s) = (1 - gamma) sum_t gamma^t p(S_t = s)``. With ``Sigma_t = E[S_t S_t']``,
-        ``Sigma_{t+1} = (A + BK) Sigma_t (A + BK)' + Sigma`` and ``Sigma_0 = Sigma0``, so
-        ``X = sum_t gamma^t Sigma_t`` solves ``X = gamma (A + BK) X (A + BK)' + Sigma0 + gamma/(1 - gamma) Sigma``,
-        and ``Sigma_d = (1 - gamma) X``. (The mean of ``d^mu`` is 0.)
+        ``Sigma_{t+1} = (A + BK) Sigma_t (A + BK)' + Sigma`` and ``Sigma_0 = Sigma0``, so ``X =
+        sum_t gamma^t Sigma_t`` solves ``X = gamma (A + BK) X (A + BK)' + Sigma0 + gamma/(1 - gamma)
+        Sigma``, and ``Sigma_d = (1 - gamma) X``. (The mean of ``d^mu`` is 0.)
         """
         AK = self.closed_loop(K)
         g = self.gamma
@@ -247,20 +270,23 @@ class LQProblem:
         return (1.0 - g) * X
 
     def dpg_integrand(self, K: np.ndarray, s: np.ndarray) -> np.ndarray:
-        """``grad_K mu_K(s) grad_a Q^K(s, a)|_{a = K s}`` for states ``s`` (..., n): shape (..., m, n).
+        """``grad_K mu_K(s) grad_a Q^K(s, a)|_{a = K s}`` for states ``s`` (..., n):
+        shape (..., m, n).
 
-        ``mu_K(s)_i = sum_j K_ij s_j``, so ``d mu_i / d K_jk = delta_ij s_k`` and the product is the outer
-        product ``grad_a Q^K(s, K s) s'``: entry (j, k) is ``dQ/da_j * s_k``.
+        ``mu_K(s)_i = sum_j K_ij s_j``, so ``d mu_i / d K_jk = delta_ij s_k`` and the product is the
+        outer product ``grad_a Q^K(s, K s) s'``: entry (j, k) is ``dQ/da_j * s_k``.
         """
         s = np.asarray(s, dtype=float)
         g = self.q_action_gradient(K, s, self.actions(K, s))
         return g[..., :, None] * s[..., None, :]
 
     def dpg_gradient(self, K: np.ndarray) -> np.ndarray:
-        """The theorem's right-hand side, exactly: ``1/(1 - gamma) E_{S ~ d^mu}[grad_K mu_K(S) grad_a Q^K(S, KS)]``.
+        """The theorem's right-hand side, exactly: ``1/(1 - gamma) E_{S ~ d^mu}[grad_K mu_K(S)
+        grad_a Q^K(S, KS)]``.
 
-        The integrand is ``-2 (gamma B'PA + (R + gamma B'PB) K) S S'``, linear in ``S S'``, so its expectation
-        is that matrix times ``Sigma_d = state_second_moment(K)``. Shape (m, n), like ``K``.
+        The integrand is ``-2 (gamma B'PA + (R + gamma B'PB) K) S S'``, linear in ``S S'``, so its
+        expectation is that matrix times ``Sigma_d = state_second_moment(K)``. Shape (m, n),
+        like ``K``.
         """
         K = self.check_gain(K)
         H, _ = self.q_matrix(K)
@@ -269,14 +295,20 @@ class LQProblem:
         return G @ self.state_second_moment(K) / (1.0 - self.gamma)
 
     def finite_difference_gradient(self, K: np.ndarray, eps: float = 1e-6) -> np.ndarray:
-        """Central differences of ``J``: entry (i, j) is ``(J(K + eps E_ij) - J(K - eps E_ij)) / (2 eps)``.
+        """Central differences of ``J``: entry (i, j) is
+        ``(J(K + eps E_ij) - J(K - eps E_ij)) / (2 eps)``.
 
-        The error is O(eps^2) from the third derivative plus O(machine epsilon * |J| / eps) from rounding.
-        With ``eps = 1e-6`` it stays below about 1e-8 relative on :func:`random_lq` problems (``eps = 1e-5``
-        gives about 1e-6 where ``K`` is large and ``J`` strongly curved; the third derivative dominates).
+        The error is O(eps^2) from the third derivative plus O(machine epsilon * |J| / eps) from
+        rounding. With ``eps = 1e-6`` it stays below about 1e-8 relative on :func:`random_lq`
+        problems (``eps = 1e-5`` gives about 1e-6 where ``K`` is large and ``J`` strongly curved;
+        the third derivative dominates).
         """
         K = self.check_gain(K)
-        if isinstance(eps, bool) or not isinstance(eps, (int, float, np.floating)) or not 0.0 < eps < np.inf:
+        if (
+            isinstance(eps, bool)
+            or not isinstance(eps, (int, float, np.floating))
+            or not 0.0 < eps < np.inf
+        ):
             _fail("eps", eps, "a positive number")
         grad = np.zeros_like(K)
         for idx in np.ndindex(*K.shape):
@@ -290,11 +322,12 @@ class LQProblem:
     def sample_episodes(
         self, K: np.ndarray, num_episodes: int, horizon: int, rng: np.random.Generator
     ) -> dict[str, np.ndarray]:
-        """Roll ``mu_K`` out for ``horizon`` steps in ``num_episodes`` parallel episodes, time first.
+        """Roll ``mu_K`` out for ``horizon`` steps in ``num_episodes`` parallel episodes,
+        time first.
 
-        Returns ``states`` S_t (T, N, n), ``actions`` A_t (T, N, m), ``rewards`` R_{t+1} = r(S_t, A_t)
-        (T, N) and ``next_states`` S_{t+1} (T, N, n). The problem never terminates; the horizon only
-        truncates (the discounted tail left out is about ``gamma^T`` times J).
+        Returns ``states`` S_t (T, N, n), ``actions`` A_t (T, N, m), ``rewards`` R_{t+1} = r(S_t,
+        A_t) (T, N) and ``next_states`` S_{t+1} (T, N, n). The problem never terminates; the horizon
+        only truncates (the discounted tail left out is about ``gamma^T`` times J).
         """
         K = self.check_gain(K)
         for name, v in (("num_episodes", num_episodes), ("horizon", horizon)):
@@ -322,20 +355,25 @@ class LQProblem:
 def _stack(s, a) -> np.ndarray:
     s, a = np.asarray(s, dtype=float), np.asarray(a, dtype=float)
     batch = np.broadcast_shapes(s.shape[:-1], a.shape[:-1])
-    return np.concatenate([np.broadcast_to(s, batch + s.shape[-1:]), np.broadcast_to(a, batch + a.shape[-1:])], -1)
+    return np.concatenate(
+        [np.broadcast_to(s, batch + s.shape[-1:]), np.broadcast_to(a, batch + a.shape[-1:])], -1
+    )
 
 
 def _sqrt_psd(M: np.ndarray) -> np.ndarray:
-    """A matrix ``L`` with ``L L' = M`` for a positive semi-definite ``M`` (works when ``M`` is singular)."""
+    """A matrix ``L`` with ``L L' = M`` for a positive semi-definite ``M`` (works when
+    ``M`` is singular)."""
     w, V = np.linalg.eigh(M)
     return V * np.sqrt(np.clip(w, 0.0, None))
 
 
 def random_lq(seed: int, state_dim: int = 2, action_dim: int = 1, gamma: float = 0.9) -> LQProblem:
-    """A random LQ problem whose open loop is stable: ``spectral_radius(A)`` is drawn from [0.5, 0.95].
+    """A random LQ problem whose open loop is stable: ``spectral_radius(A)`` is drawn
+    from [0.5, 0.95].
 
-    So ``K = 0`` is stabilising, and so is every small enough ``K`` (see :func:`random_stabilising_gain`).
-    ``Q``, ``R``, ``Sigma`` and ``Sigma0`` are random positive definite matrices.
+    So ``K = 0`` is stabilising, and so is every small enough ``K`` (see
+    :func:`random_stabilising_gain`). ``Q``, ``R``, ``Sigma`` and ``Sigma0`` are random positive
+    definite matrices.
     """
     for name, v, lo, hi in (("state_dim", state_dim, 1, 8), ("action_dim", action_dim, 1, 8)):
         if isinstance(v, bool) or not isinstance(v, (int, np.integer)) or not lo <= v <= hi:
@@ -350,7 +388,9 @@ def random_lq(seed: int, state_dim: int = 2, action_dim: int = 1, gamma: float =
     A = rng.standard_normal((n, n))
     A *= rng.uniform(0.5, 0.95) / spectral_radius(A)
     B = rng.standard_normal((n, m))
-    return LQProblem(A=A, B=B, Q=pd(n, 1.0), R=pd(m, 1.0), Sigma=pd(n, 0.1), gamma=gamma, Sigma0=pd(n, 1.0))
+    return LQProblem(
+        A=A, B=B, Q=pd(n, 1.0), R=pd(m, 1.0), Sigma=pd(n, 0.1), gamma=gamma, Sigma0=pd(n, 1.0)
+    )
 
 
 def random_stabilising_gain(problem: LQProblem, seed: int, max_radius: float = 0.95) -> np.ndarray:

@@ -6,7 +6,8 @@ algorithm writes ``pi = policy(obs); pi.log_prob(actions); pi.entropy()`` just a
 dimensions (an ``Independent`` normal), so both heads give one number per state.
 ``policy.greedy(obs)`` returns the most likely actions, and ``policy.numpy_sampler(rng)`` a fast
 NumPy function that draws actions in the rollout loop. Off-policy pieces: ``QNetwork`` (DQN),
-``DeterministicPolicy`` (DDPG, TD3), ``TanhGaussianPolicy`` (SAC), ``QEnsemble`` (their critics) and ``polyak_update``.
+``DeterministicPolicy`` (DDPG, TD3), ``TanhGaussianPolicy`` (SAC), ``QEnsemble`` (their critics)
+and ``polyak_update``.
 """
 
 from __future__ import annotations
@@ -35,7 +36,9 @@ __all__ = [
 ]
 
 
-def mlp(sizes: Sequence[int], activation: type[nn.Module] = nn.Tanh, out_gain: float = 1.0) -> nn.Sequential:
+def mlp(
+    sizes: Sequence[int], activation: type[nn.Module] = nn.Tanh, out_gain: float = 1.0
+) -> nn.Sequential:
     """A fully connected network ``sizes[0] -> ... -> sizes[-1]``, no activation on the output.
 
     Orthogonal initialisation (gain sqrt(2) for hidden layers, ``out_gain`` for the last one) and
@@ -107,10 +110,13 @@ class CategoricalPolicy(nn.Module):
         """``obs -> actions``: draws from ``self(obs)`` in NumPy, with this moment's weights.
 
         Uses the Gumbel-max trick, ``argmax_a logits_a - log E_a`` with ``E_a ~ Exp(1)``, which
-        samples exactly from ``softmax(logits)``. See :class:`NumpyMLP` for why rollouts act in NumPy.
+        samples exactly from ``softmax(logits)``. See :class:`NumpyMLP` for why rollouts
+        act in NumPy.
         """
         logits = NumpyMLP(self.logits)
-        return lambda obs: (logits(obs) - np.log(rng.standard_exponential((len(obs), logits.out_size)))).argmax(-1)
+        return lambda obs: (
+            logits(obs) - np.log(rng.standard_exponential((len(obs), logits.out_size)))
+        ).argmax(-1)
 
     def greedy(self, obs: torch.Tensor) -> torch.Tensor:
         return self.logits(obs).argmax(dim=-1)
@@ -119,7 +125,13 @@ class CategoricalPolicy(nn.Module):
 class GaussianPolicy(nn.Module):
     """``pi_theta(.|s) = N(mu_theta(s), diag(sigma^2))`` with a state-independent ``log sigma``."""
 
-    def __init__(self, obs_size: int, act_size: int, hidden: Sequence[int] = (64, 64), log_std_init: float = 0.0):
+    def __init__(
+        self,
+        obs_size: int,
+        act_size: int,
+        hidden: Sequence[int] = (64, 64),
+        log_std_init: float = 0.0,
+    ):
         super().__init__()
         self.mean = mlp([obs_size, *hidden, act_size], out_gain=0.01)
         self.log_std = nn.Parameter(torch.full((act_size,), float(log_std_init)))
@@ -129,9 +141,12 @@ class GaussianPolicy(nn.Module):
         return Independent(normal, 1, validate_args=False)
 
     def numpy_sampler(self, rng: np.random.Generator):
-        """``obs -> actions``: draws ``mu(s) + sigma * eps``, ``eps ~ N(0, I)``, in NumPy (see :class:`NumpyMLP`)."""
+        """``obs -> actions``: draws ``mu(s) + sigma * eps``, ``eps ~ N(0, I)``, in NumPy (see
+        :class:`NumpyMLP`)."""
         mean, std = NumpyMLP(self.mean), self.log_std.detach().exp().cpu().numpy()
-        return lambda obs: mean(obs) + std * rng.standard_normal((len(obs), len(std)), dtype=np.float32)
+        return lambda obs: (
+            mean(obs) + std * rng.standard_normal((len(obs), len(std)), dtype=np.float32)
+        )
 
     def greedy(self, obs: torch.Tensor) -> torch.Tensor:
         return self.mean(obs)
@@ -153,7 +168,8 @@ class QNetwork(nn.Module):
         return self.q(obs).argmax(dim=-1)
 
     def numpy_sampler(self, rng: np.random.Generator):
-        """``(obs, epsilon) -> actions``: epsilon-greedy in NumPy with this moment's weights (see :class:`NumpyMLP`)."""
+        """``(obs, epsilon) -> actions``: epsilon-greedy in NumPy with this moment's weights (see
+        :class:`NumpyMLP`)."""
         q = NumpyMLP(self.q)
 
         def act(obs: np.ndarray, epsilon: float = 0.0) -> np.ndarray:
@@ -171,7 +187,9 @@ class DeterministicPolicy(nn.Module):
     and target smoothing are added to a valid action and clipped back.
     """
 
-    def __init__(self, obs_size: int, low: np.ndarray, high: np.ndarray, hidden: Sequence[int] = (256, 256)):
+    def __init__(
+        self, obs_size: int, low: np.ndarray, high: np.ndarray, hidden: Sequence[int] = (256, 256)
+    ):
         super().__init__()
         self.net = mlp([obs_size, *hidden, len(low)], activation=nn.ReLU)
         self.register_buffer("center", torch.as_tensor((high + low) / 2, dtype=torch.float32))
@@ -184,7 +202,8 @@ class DeterministicPolicy(nn.Module):
         return self(obs)
 
     def numpy_sampler(self, rng: np.random.Generator, noise: float = 0.0):
-        """``obs -> mu(s) + eps``, ``eps ~ N(0, (noise * scale)^2)``, clipped to the bounds, in NumPy."""
+        """``obs -> mu(s) + eps``, ``eps ~ N(0, (noise * scale)^2)``, clipped to the bounds, in
+        NumPy."""
         net = NumpyMLP(self.net)
         center, scale = self.center.cpu().numpy(), self.scale.cpu().numpy()
 
@@ -200,18 +219,22 @@ class TanhGaussianPolicy(nn.Module):
     """SAC's actor: ``a = center + scale * tanh(u)``, ``u ~ N(mu_theta(s), sigma_theta(s)^2)``.
 
     The squashing keeps actions in the Box; its log-density is the Gaussian's minus the log of the
-    Jacobian, ``log pi(a|s) = log N(u) - sum_i log(scale_i (1 - tanh(u_i)^2))`` (Haarnoja et al. 2018,
-    appendix C), computed in the stable form ``log(1 - tanh(u)^2) = 2 (log 2 - u - softplus(-2u))``.
-    It is the density of the action the environment gets, so it includes ``log scale`` (as CleanRL;
-    Stable-Baselines3 measures it in [-1, 1]); an entropy target shifts by ``sum_i log scale_i``.
+    Jacobian, ``log pi(a|s) = log N(u) - sum_i log(scale_i (1 - tanh(u_i)^2))`` (Haarnoja et al.
+    2018, appendix C), computed in the stable form ``log(1 - tanh(u)^2) = 2 (log 2 - u -
+    softplus(-2u))``. It is the density of the action the environment gets, so it includes ``log
+    scale`` (as CleanRL; Stable-Baselines3 measures it in [-1, 1]); an entropy target shifts by
+    ``sum_i log scale_i``.
     """
 
     LOG_STD_MIN, LOG_STD_MAX = -20.0, 2.0
 
-    def __init__(self, obs_size: int, low: np.ndarray, high: np.ndarray, hidden: Sequence[int] = (256, 256)):
+    def __init__(
+        self, obs_size: int, low: np.ndarray, high: np.ndarray, hidden: Sequence[int] = (256, 256)
+    ):
         super().__init__()
         self.act_size = len(low)
-        self.net = mlp([obs_size, *hidden, 2 * self.act_size], activation=nn.ReLU)  # mean and log std
+        # mean and log std
+        self.net = mlp([obs_size, *hidden, 2 * self.act_size], activation=nn.ReLU)
         self.register_buffer("center", torch.as_tensor((high + low) / 2, dtype=torch.float32))
         self.register_buffer("scale", torch.as_tensor((high - low) / 2, dtype=torch.float32))
 
@@ -265,7 +288,9 @@ class EnsembleLinear(nn.Module):
 
     def forward(self, x: torch.Tensor, first: int | None = None) -> torch.Tensor:
         """All members, or only the ``first`` ones (their weights are views, nothing is copied)."""
-        weight, bias = (self.weight, self.bias) if first is None else (self.weight[:first], self.bias[:first])
+        weight, bias = (
+            (self.weight, self.bias) if first is None else (self.weight[:first], self.bias[:first])
+        )
         if x.dim() == 2:
             x = x.expand(weight.shape[0], *x.shape)
         return torch.baddbmm(bias, x, weight)
@@ -291,13 +316,17 @@ class QEnsemble(nn.Module):
     ):
         super().__init__()
         if (act_size is None) == (num_actions is None):
-            raise ValueError("QEnsemble needs exactly one of act_size (continuous) or num_actions (finite)")
+            raise ValueError(
+                "QEnsemble needs exactly one of act_size (continuous) or num_actions (finite)"
+            )
         self.members, self.continuous = members, act_size is not None
         sizes = [obs_size + (act_size or 0), *hidden, 1 if self.continuous else num_actions]
         layers: list[nn.Module] = []
         for i in range(len(sizes) - 1):
             last = i == len(sizes) - 2
-            layers.append(EnsembleLinear(members, sizes[i], sizes[i + 1], gain=1.0 if last else np.sqrt(2)))
+            layers.append(
+                EnsembleLinear(members, sizes[i], sizes[i + 1], gain=1.0 if last else np.sqrt(2))
+            )
             if not last:
                 layers.append(nn.ReLU())
         self.q = nn.Sequential(*layers)
@@ -305,7 +334,9 @@ class QEnsemble(nn.Module):
     def __len__(self) -> int:
         return self.members
 
-    def forward(self, obs: torch.Tensor, actions: torch.Tensor | None = None, first: int | None = None) -> torch.Tensor:
+    def forward(
+        self, obs: torch.Tensor, actions: torch.Tensor | None = None, first: int | None = None
+    ) -> torch.Tensor:
         """The values of every critic, or of the ``first`` ones only (DDPG's and TD3's actor follows
         ``q_w^1`` alone: ``first=1`` spares the other critics' work)."""
         x = obs if not self.continuous else torch.cat([obs, actions], dim=-1)
@@ -338,7 +369,11 @@ class ValueNet(nn.Module):
 
 
 def make_policy(
-    observation_space: gym.Space, action_space: gym.Space, hidden: Sequence[int], algo: str, log_std_init: float = 0.0
+    observation_space: gym.Space,
+    action_space: gym.Space,
+    hidden: Sequence[int],
+    algo: str,
+    log_std_init: float = 0.0,
 ) -> nn.Module:
     """The policy head that fits the action space: categorical for Discrete, Gaussian for Box."""
     size = obs_dim(observation_space)
@@ -347,5 +382,6 @@ def make_policy(
     if isinstance(action_space, gym.spaces.Box) and len(action_space.shape) == 1:
         return GaussianPolicy(size, int(action_space.shape[0]), hidden, log_std_init)
     raise ValueError(
-        f"{algo} cannot handle the action space {action_space}: allowed are Discrete(n) and a flat Box(k,)"
+        f"{algo} cannot handle the action space {action_space}: "
+        "allowed are Discrete(n) and a flat Box(k,)"
     )

@@ -1,9 +1,9 @@
 """A question-answer task small enough for a laptop, and a tiny language model that answers it.
 
 The setting of GRPO (slide "Group Relative Policy Optimization (GRPO)"), shrunk: a *question* is an
-integer sum such as ``"37+48="``, an *answer* is produced token by token (digits, then an end token),
-and the only reward comes at the end: 1 for the exact answer, 0 otherwise. Everything is generated
-from a seed, nothing is downloaded.
+integer sum such as ``"37+48="``, an *answer* is produced token by token (digits, then an end
+token), and the only reward comes at the end: 1 for the exact answer, 0 otherwise. Everything is
+generated from a seed, nothing is downloaded.
 
 In the language of the course, a question is the initial state ``S_0``, the tokens written so far
 extend the state, each token is an action ``A_t`` drawn from ``pi_theta(.|question, A_0..A_{t-1})``,
@@ -13,8 +13,8 @@ Contents:
 
 - :data:`VOCAB`, :func:`encode`, :func:`decode`: the tokeniser (one token per character).
 - :class:`ArithmeticTask`: questions of a given difficulty, their rewards, a fixed held-out set.
-- :class:`TokenPolicy`: a two-layer GRU over the vocabulary (about 165k parameters) with batched sampling,
-  greedy decoding, per-token log-probabilities and an optional value head (for PPO).
+- :class:`TokenPolicy`: a two-layer GRU over the vocabulary (about 165k parameters) with batched
+  sampling, greedy decoding, per-token log-probabilities and an optional value head (for PPO).
 - :func:`warm_start`: a short supervised phase on a few generated examples, giving the *reference
   policy* that reinforcement learning starts from (the "supervised fine-tuning" step before RLHF).
 - :func:`accuracy`: greedy accuracy on the held-out questions.
@@ -57,7 +57,9 @@ def encode(text: str) -> list[int]:
     try:
         return [_INDEX[c] for c in text]
     except KeyError as exc:
-        raise ValueError(f"{exc.args[0]!r} is not in the vocabulary: allowed are digits and '+-*='") from None
+        raise ValueError(
+            f"{exc.args[0]!r} is not in the vocabulary: allowed are digits and '+-*='"
+        ) from None
 
 
 def decode(ids) -> str:
@@ -83,7 +85,8 @@ class Questions:
         return len(self.text)
 
     def repeat(self, times: int) -> Questions:
-        """Every question ``times`` times in a row: ``q0 q0 q0 q1 q1 q1 ...`` (a group per question)."""
+        """Every question ``times`` times in a row: ``q0 q0 q0 q1 q1 q1 ...`` (a group per
+        question)."""
         return Questions(
             [t for t in self.text for _ in range(times)],
             [a for a in self.answers for _ in range(times)],
@@ -95,8 +98,8 @@ class Questions:
 class Answers:
     """Sampled answers: tokens, their log-probabilities under the sampling policy, and a mask.
 
-    ``tokens[i, t]`` is the t-th token of answer i; after its end token come PADs, and ``mask`` is 1 on
-    the real tokens (the end token included) and 0 on the padding. ``values`` is the value head's
+    ``tokens[i, t]`` is the t-th token of answer i; after its end token come PADs, and ``mask`` is 1
+    on the real tokens (the end token included) and 0 on the padding. ``values`` is the value head's
     estimate before each token (PPO only).
     """
 
@@ -137,21 +140,28 @@ class ArithmeticTask:
     def __post_init__(self):
         check_positive("digits", self.digits, integer=True)
         if self.digits > 4:
-            raise ValueError(f"digits={self.digits} is not allowed: at most 4 (the answers get too long to learn)")
+            raise ValueError(
+                f"digits={self.digits} is not allowed: at most 4 "
+                "(the answers get too long to learn)"
+            )
         if not self.operations or any(op not in "+-*" for op in self.operations):
-            raise ValueError(f"operations={self.operations!r} is not allowed: use some of '+', '-' and '*'")
+            raise ValueError(
+                f"operations={self.operations!r} is not allowed: use some of '+', '-' and '*'"
+            )
         if self.held_out is None:
             object.__setattr__(self, "held_out", min(500, self.num_questions // 4))
         check_positive("held_out", self.held_out, integer=True, zero_ok=True)
         if self.held_out > self.num_questions // 2:
             raise ValueError(
-                f"held_out={self.held_out} is not allowed: at most half of the {self.num_questions} possible "
-                "questions, so that training has questions left"
+                f"held_out={self.held_out} is not allowed: at most half of the "
+                f"{self.num_questions} possible questions, so that training has questions left"
             )
         if not 0.0 <= self.format_reward < 1.0:
-            raise ValueError(f"format_reward={self.format_reward!r} is not allowed: it must be in [0, 1)")
+            raise ValueError(
+                f"format_reward={self.format_reward!r} is not allowed: it must be in [0, 1)"
+            )
 
-    # -- sizes ---------------------------------------------------------------------------------------------
+    # -- sizes -------------------------------------------------------------------------------------
     @property
     def num_questions(self) -> int:
         return len(self.operations) * (10**self.digits) ** 2
@@ -162,11 +172,12 @@ class ArithmeticTask:
 
     @property
     def max_answer_length(self) -> int:
-        """Digits of the longest result, a minus sign if subtraction is allowed, and the end token."""
+        """Digits of the longest result, a minus sign if subtraction is allowed, and the end
+        token."""
         longest = 2 * self.digits if "*" in self.operations else self.digits + 1
         return longest + ("-" in self.operations) + 1
 
-    # -- questions -----------------------------------------------------------------------------------------
+    # -- questions ---------------------------------------------------------------------------------
     def _question(self, index: int) -> tuple[str, str]:
         n = 10**self.digits
         op_index, rest = divmod(int(index), n * n)
@@ -200,17 +211,20 @@ class ArithmeticTask:
             k = k + (k >= h)
         return self._batch(k)
 
-    # -- rewards -------------------------------------------------------------------------------------------
+    # -- rewards -----------------------------------------------------------------------------------
     def rewards(self, questions: Questions, answers: Answers) -> Tensor:
         """The final reward of each answer: 1 if it is exactly right and ended with the end token.
 
-        A wrong answer gets ``format_reward`` if it is a well-formed number (optional minus sign, digits)
-        that ended with the end token, 0 otherwise.
+        A wrong answer gets ``format_reward`` if it is a well-formed number (optional minus sign,
+        digits) that ended with the end token, 0 otherwise.
         """
         out = torch.zeros(len(questions))
-        tokens = answers.tokens.cpu()  # decoding reads every token: once on the CPU, also when training on a GPU
+        # decoding reads every token: once on the CPU, also when training on a GPU
+        tokens = answers.tokens.cpu()
         ended = (tokens == EOS).any(dim=1)
-        for i, (text, target) in enumerate(zip([decode(row) for row in tokens], questions.answers, strict=True)):
+        for i, (text, target) in enumerate(
+            zip([decode(row) for row in tokens], questions.answers, strict=True)
+        ):
             if not ended[i]:
                 continue
             if text == target:
@@ -220,8 +234,8 @@ class ArithmeticTask:
         return out
 
     def step_rewards(self, questions: Questions, answers: Answers) -> Tensor:
-        """Per-token rewards ``R_{t+1}``: ``1 / |o*|`` for every token that matches the correct answer
-        ``o*`` (its end token included) at the same position, 0 elsewhere.
+        """Per-token rewards ``R_{t+1}``: ``1 / |o*|`` for every token that matches the correct
+        answer ``o*`` (its end token included) at the same position, 0 elsewhere.
 
         A denser signal than :meth:`rewards` (a "process" reward, in GRPO's words): an exactly right
         answer collects 1 in total, a partly right one a fraction. Shape ``(n, L)`` like the tokens.
@@ -236,7 +250,8 @@ class ArithmeticTask:
         return out * answers.mask.cpu()
 
     def examples(self, n: int, rng: np.random.Generator) -> tuple[Questions, Tensor]:
-        """``n`` training questions with their correct answers as token rows (end token, then PAD)."""
+        """``n`` training questions with their correct answers as token rows (end token, then
+        PAD)."""
         questions = self.sample(n, rng)
         targets = torch.full((n, self.max_answer_length), PAD, dtype=torch.long)
         for row, answer in enumerate(questions.answers):
@@ -251,17 +266,22 @@ class TokenPolicy(nn.Module):
     Two layers by default: a second layer makes carrying digits far easier to learn (a one-layer GRU
     of the same width needs about three times the supervised steps to reach 90% on two-digit sums).
 
-    The same network scores a given answer (:meth:`score`, one pass with the answer fed in, what training
-    needs) and writes one (:meth:`generate`, token by token). With ``value_head=True`` it also
-    estimates ``v(state)`` before every token, from the same hidden state (a shared trunk, as in PPO for
-    language models).
+    The same network scores a given answer (:meth:`score`, one pass with the answer fed in, what
+    training needs) and writes one (:meth:`generate`, token by token). With ``value_head=True`` it
+    also estimates ``v(state)`` before every token, from the same hidden state (a shared trunk, as
+    in PPO for language models).
 
     ``temperature`` divides the logits: the policy being trained *is* the tempered one, so sampling,
     scoring and the importance ratios all use the same distribution.
     """
 
     def __init__(
-        self, hidden: int = 128, layers: int = 2, embed: int = 32, value_head: bool = False, temperature: float = 1.0
+        self,
+        hidden: int = 128,
+        layers: int = 2,
+        embed: int = 32,
+        value_head: bool = False,
+        temperature: float = 1.0,
     ):
         super().__init__()
         check_positive("hidden", hidden, integer=True)
@@ -285,7 +305,9 @@ class TokenPolicy(nn.Module):
         mask[PAD] = True
         return mask
 
-    def score(self, prompts: Tensor, tokens: Tensor, mask: Tensor) -> tuple[Tensor, Tensor, Tensor | None]:
+    def score(
+        self, prompts: Tensor, tokens: Tensor, mask: Tensor
+    ) -> tuple[Tensor, Tensor, Tensor | None]:
         """Log-probabilities (and entropies, values) of given answer tokens, in one forward pass.
 
         Returns ``log_prob, entropy, values`` of shape ``(n, L)``, 0 where ``mask`` is 0.
@@ -310,8 +332,8 @@ class TokenPolicy(nn.Module):
         greedy: bool = False,
         generator: torch.Generator | None = None,
     ) -> Answers:
-        """Write an answer to every prompt, all at once: sample each token (or take the most likely one,
-        ``greedy=True``) until the end token or ``max_length`` tokens."""
+        """Write an answer to every prompt, all at once: sample each token (or take the most likely
+        one, ``greedy=True``) until the end token or ``max_length`` tokens."""
         n = prompts.shape[0]
         device = prompts.device
         out, h = self.gru(self.embed(prompts))
@@ -334,7 +356,11 @@ class TokenPolicy(nn.Module):
                 values[:, t] = self.value(state).squeeze(-1) * running
             running = running & (token != EOS)
             if not running.any():
-                tokens, log_probs, mask = tokens[:, : t + 1], log_probs[:, : t + 1], mask[:, : t + 1]
+                tokens, log_probs, mask = (
+                    tokens[:, : t + 1],
+                    log_probs[:, : t + 1],
+                    mask[:, : t + 1],
+                )
                 values = values[:, : t + 1] if values is not None else None
                 break
             out, h = self.gru(self.embed(token).unsqueeze(1), h)
@@ -342,7 +368,9 @@ class TokenPolicy(nn.Module):
         return Answers(tokens, log_probs, mask, values)
 
 
-def accuracy(policy: TokenPolicy, task: ArithmeticTask, questions: Questions | None = None) -> float:
+def accuracy(
+    policy: TokenPolicy, task: ArithmeticTask, questions: Questions | None = None
+) -> float:
     """Fraction of (held-out, by default) questions the policy answers exactly right, greedily."""
     questions = task.held_out_set() if questions is None else questions
     answers = policy.generate(questions.prompts, task.max_answer_length, greedy=True)
@@ -361,9 +389,9 @@ def warm_start(
     """Supervised training on ``examples`` generated question-answer pairs (cross-entropy of the
     correct tokens), in place; returns ``policy``.
 
-    The stand-in for the supervised fine-tuning of a language model before RLHF: it teaches the answer
-    format and some arithmetic, so that sampled answers are sometimes right and the rewards carry a
-    signal. Few examples and few steps leave it far from perfect.
+    The stand-in for the supervised fine-tuning of a language model before RLHF: it teaches the
+    answer format and some arithmetic, so that sampled answers are sometimes right and the rewards
+    carry a signal. Few examples and few steps leave it far from perfect.
     """
     check_positive("examples", examples, integer=True)
     check_positive("steps", steps, integer=True, zero_ok=True)

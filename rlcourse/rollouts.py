@@ -1,4 +1,5 @@
-"""Collecting on-policy rollouts from a vector environment ("Collect a rollout of T total timesteps").
+"""Collecting on-policy rollouts from a vector environment ("Collect a rollout of T total
+timesteps").
 
 A :class:`Rollout` holds tensors of shape ``(T, N, ...)``: step ``t`` of environment ``i`` is the
 transition ``S_t, A_t -> R_{t+1}, S_{t+1}``. ``next_obs[t, i]`` is the state that step really
@@ -17,7 +18,14 @@ from torch import Tensor, nn
 
 from rlcourse.history import History, NonFiniteError
 
-__all__ = ["Rollout", "EpisodeTracker", "step_envs", "step_and_store", "collect_rollout", "complete_episodes_mask"]
+__all__ = [
+    "Rollout",
+    "EpisodeTracker",
+    "step_envs",
+    "step_and_store",
+    "collect_rollout",
+    "complete_episodes_mask",
+]
 
 
 @dataclass
@@ -36,16 +44,18 @@ class Rollout:
 
 
 def non_finite(history: History, what: str, env_step: int) -> None:
-    """Raise the error that stops training when the environment returns NaN or inf (the history is kept)."""
+    """Raise the error that stops training when the environment returns NaN or inf (the history is
+    kept)."""
     raise NonFiniteError(
-        f"training stopped: the environment returned a non-finite {what} at env step {env_step}; the history up "
-        "to there is kept. Check the environment or its wrappers.",
+        f"training stopped: the environment returned a non-finite {what} at env step {env_step}; "
+        "the history up to there is kept. Check the environment or its wrappers.",
         history,
     )
 
 
 class EpisodeTracker:
-    """Running return and length of each environment's current episode; writes finished ones to a history."""
+    """Running return and length of each environment's current episode; writes finished ones to a
+    history."""
 
     def __init__(self, num_envs: int, history: History):
         self.history = history
@@ -66,13 +76,18 @@ class EpisodeTracker:
         self.lengths[done] = 0
 
     def check_finite(self, rewards: np.ndarray, *observations: np.ndarray) -> None:
-        """Stop with a message naming the env step and the quantity if the environment returned NaN or inf.
+        """Stop with a message naming the env step and the quantity if the environment returned NaN
+        or inf.
 
-        One sum per array (NaN and inf survive a sum), so the check costs microseconds; call it before
-        :meth:`step` counts the step."""
+        One sum per array (NaN and inf survive a sum), so the check costs microseconds; call it
+        before :meth:`step` counts the step."""
         if np.isfinite(rewards.sum()) and all(np.isfinite(o.sum()) for o in observations):
             return
-        non_finite(self.history, "reward" if not np.isfinite(rewards).all() else "observation", self.env_steps)
+        non_finite(
+            self.history,
+            "reward" if not np.isfinite(rewards).all() else "observation",
+            self.env_steps,
+        )
 
     def drop_unfinished(self) -> None:
         """Forget the episodes in progress (after a reset of all environments)."""
@@ -106,8 +121,15 @@ def step_envs(envs: gym.vector.VectorEnv, actions: np.ndarray) -> tuple[np.ndarr
     return next_obs, rewards, terminated, truncated, real_next
 
 
-def step_and_store(envs: gym.vector.VectorEnv, obs: np.ndarray, actions: np.ndarray, buffer, tracker: EpisodeTracker):
-    """Execute ``A`` in every environment, observe ``R`` and ``S'``, store ``(S, A, R, S')`` in the replay buffer.
+def step_and_store(
+    envs: gym.vector.VectorEnv,
+    obs: np.ndarray,
+    actions: np.ndarray,
+    buffer,
+    tracker: EpisodeTracker,
+):
+    """Execute ``A`` in every environment, observe ``R`` and ``S'``, store ``(S, A, R, S')`` in the
+    replay buffer.
 
     The stored ``S'`` is the real next state, also where a time limit cut the episode. Returns the
     observations to act on next.
@@ -130,7 +152,8 @@ def collect_rollout(
     device: str | torch.device = "cpu",
     max_steps: int = 100_000,
 ) -> tuple[Rollout, np.ndarray]:
-    """Run ``policy`` in ``envs`` from observations ``obs``; return the rollout and the last observations.
+    """Run ``policy`` in ``envs`` from observations ``obs``; return the rollout and the last
+    observations.
 
     Stops after ``num_steps`` steps of every environment, or (for Monte Carlo methods) as soon as
     every environment has finished ``episodes_per_env`` episodes during this call. Only the actor
@@ -158,7 +181,8 @@ def collect_rollout(
     else:
         if episodes_per_env is not None:
             raise RuntimeError(
-                f"an environment finished only {finished.min()} of {episodes_per_env} episodes in {max_steps} steps"
+                f"an environment finished only {finished.min()} of {episodes_per_env} episodes "
+                f"in {max_steps} steps"
             )
 
     o, a, r, te, tr, no = zip(*steps, strict=True)
@@ -166,11 +190,18 @@ def collect_rollout(
     for what, values in (("observation", next_obs_all), ("reward", rewards_all)):
         if not np.isfinite(values).all():  # checked once per rollout: cheaper than at every step
             t = int(np.flatnonzero(~np.isfinite(values).reshape(len(no), -1).all(axis=1))[0])
-            non_finite(tracker.history, what, tracker.env_steps - (len(no) - t) * rewards_all.shape[1])
+            non_finite(
+                tracker.history, what, tracker.env_steps - (len(no) - t) * rewards_all.shape[1]
+            )
     as_t = lambda xs, dtype: torch.as_tensor(np.stack(xs), dtype=dtype, device=device)
     rollout = Rollout(
         obs=as_t(o, torch.float32),
-        actions=as_t(a, torch.long if isinstance(envs.single_action_space, gym.spaces.Discrete) else torch.float32),
+        actions=as_t(
+            a,
+            torch.long
+            if isinstance(envs.single_action_space, gym.spaces.Discrete)
+            else torch.float32,
+        ),
         rewards=as_t(r, torch.float32),
         terminated=as_t(te, torch.bool),
         truncated=as_t(tr, torch.bool),
@@ -179,8 +210,11 @@ def collect_rollout(
     return rollout, obs
 
 
-def complete_episodes_mask(terminated: Tensor, truncated: Tensor, episodes_per_env: int | None = None) -> Tensor:
-    """``mask[t, i]``: step t of environment i belongs to one of that environment's first complete episodes.
+def complete_episodes_mask(
+    terminated: Tensor, truncated: Tensor, episodes_per_env: int | None = None
+) -> Tensor:
+    """``mask[t, i]``: step t of environment i belongs to one of that environment's first complete
+    episodes.
 
     Monte Carlo returns need whole episodes, so the unfinished tail of each column is left out. With
     ``episodes_per_env = k`` only each environment's first ``k`` episodes are kept: keeping every
@@ -188,7 +222,8 @@ def complete_episodes_mask(terminated: Tensor, truncated: Tensor, episodes_per_e
     ones still running), and bias the gradient estimate.
     """
     done = (terminated | truncated).long()
-    episode_index = done.cumsum(0) - done  # how many episodes of this environment ended before step t
+    # how many episodes of this environment ended before step t
+    episode_index = done.cumsum(0) - done
     complete = done.sum(0)
     if episodes_per_env is not None:
         complete = complete.clamp(max=episodes_per_env)
