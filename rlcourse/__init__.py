@@ -24,7 +24,7 @@ __version__ = "0.1.0"
 # Floor name, module names relative to ``rlcourse`` ("" is this package root), whether the floor's
 # modules may import one another. Bottom first.
 FLOORS: tuple[tuple[str, tuple[str, ...], bool], ...] = (
-    ("checks", ("config",), True),
+    ("checks", ("config", "budgets"), True),
     ("math", ("advantages", "objectives", "tabular", "importance", "lq"), False),
     ("data", ("history", "nets", "buffers", "envs", "rollouts", "qa"), True),
     ("training", ("training", "diagnostics"), True),

@@ -11,6 +11,9 @@ once.
 GRPO, the table's last row, trains a language model on :mod:`rlcourse.qa`'s question-answer task
 rather than on a gymnasium environment; here it appears as the "environment" :data:`GRPO_TASK`, its
 budget counts sampled answers, and its curve is the held-out greedy accuracy.
+
+The default budgets of the train view are :mod:`rlcourse.budgets`' ``"01/<algo>/<env_id>"``
+(:func:`default_steps`), small ones under ``RLCOURSE_FAST=1``.
 """
 
 from __future__ import annotations
@@ -20,6 +23,7 @@ from dataclasses import dataclass
 from html import escape
 
 from rlcourse.algos.grpo import TARGET_ACCURACY
+from rlcourse.budgets import budget
 from rlcourse.training import History
 from rlcourse.widgets import _view
 
@@ -52,7 +56,8 @@ ALGORITHM_LABELS = {
     "grpo": "GRPO",
 }
 
-# GRPO's "environment": the question-answer task of rlcourse.qa (integer sums, reward 1 for a right answer).
+# GRPO's "environment": the question-answer task of rlcourse.qa (integer sums, reward 1 for a
+# right answer).
 GRPO_TASK = "ArithmeticTask"
 # The held-out accuracy notebook 08 and benchmarks/grpo.py count as solved.
 GRPO_TARGET = TARGET_ACCURACY
@@ -67,24 +72,6 @@ NOTEBOOK_TITLES = {
     "06": ("06_trpo_bound.ipynb", "The TRPO bound"),
     "07": ("07_ppo_clipping.ipynb", "PPO clipping"),
     "08": ("08_grpo.ipynb", "GRPO"),
-}
-
-# Short default budgets (env steps; GRPO: answers sampled), each well under a minute on one CPU thread of a
-# laptop (measured on a busy 2-core machine): the on-policy presets' full budgets (they solve CartPole in
-# seconds), a part of the off-policy ones (a gradient step per env step makes them slow in wall time).
-_DEFAULT_STEPS = {
-    ("dqn", "CartPole-v1"): 25_000,  # ~30 s; greedy evaluations at 500 by the end
-    ("reinforce", "CartPole-v1"): 300_000,  # ~6 s, the preset
-    ("a2c", "CartPole-v1"): 150_000,  # ~7 s, the preset
-    ("ddpg", "Pendulum-v1"): 10_000,  # ~20 s
-    ("td3", "Pendulum-v1"): 12_000,  # ~25 s
-    ("sac", "Pendulum-v1"): 10_000,  # ~30 s
-    ("sac", "CartPole-v1"): 12_000,  # ~45 s
-    ("sac", "InvertedPendulum-v5"): 5_000,
-    ("trpo", "CartPole-v1"): 100_000,  # ~6 s, the preset
-    ("ppo", "CartPole-v1"): 100_000,  # ~10 s, the preset
-    ("ppo", "Pendulum-v1"): 100_000,  # ~20 s, the preset
-    ("grpo", GRPO_TASK): 25_600,  # 100 iterations, ~20 s, plus ~15 s of warm start the first time
 }
 
 _TABLE_STYLE = (
@@ -143,6 +130,7 @@ def summary_table_html(rows=None):
         if row.on_policy.endswith("*"):
             used.add("*")
         number = row.notebook[:2]
+        link = _notebook_link(number) if number in NOTEBOOK_TITLES else escape(row.notebook)
         cells = [
             f"<td><b>{escape(ALGORITHM_LABELS.get(row.name, row.name))}</b></td>",
             f"<td>{escape(row.algo_class)}</td>",
@@ -152,16 +140,16 @@ def summary_table_html(rows=None):
             f'<td class="mark">{_mark(row.continuous_actions, continuous_note)}</td>',
             f'<td class="mark">{_mark(row.deterministic)}</td>',
             f"<td><small>{escape(row.reference)}</small></td>",
-            f"<td>{_notebook_link(number) if number in NOTEBOOK_TITLES else escape(row.notebook)}</td>",
+            f"<td>{link}</td>",
         ]
         body.append(f'<tr data-algo="{escape(row.name)}">' + "".join(cells) + "</tr>")
     notes = {
-        "*": "✓* on-policy only in the single-epoch version: the algorithm's <code>Config</code> has "
-        "<code>epochs</code>, and every epoch after the first reuses data of an older policy.",
-        "†": '† finite actions with SAC: see Christodoulou, 2019, "Soft actor-critic for discrete action '
-        'settings" (<code>rlcourse.algos.sac</code> has this variant).',
-        "‡": "‡ the slide has ✓: GRPO itself works with any policy, but here it trains a small language model, "
-        "whose actions are tokens.",
+        "*": "✓* on-policy only in the single-epoch version: the algorithm's <code>Config</code> "
+        "has <code>epochs</code>, and every epoch after the first reuses data of an older policy.",
+        "†": '† finite actions with SAC: see Christodoulou, 2019, "Soft actor-critic for discrete '
+        'action settings" (<code>rlcourse.algos.sac</code> has this variant).',
+        "‡": "‡ the slide has ✓: GRPO itself works with any policy, but here it trains a small "
+        "language model, whose actions are tokens.",
     }
     footer = "".join(f"<br><small>{notes[k]}</small>" for k in ("*", "†", "‡") if k in used)
     header = "".join(f"<th>{escape(h)}</th>" for h in head)
@@ -191,7 +179,8 @@ def slide_map_html():
         body.append(f"<tr><td>{escape(title)}</td><td>{where}</td><td>{code}</td></tr>")
     header = "".join(f"<th>{h}</th>" for h in ("slide", "notebook, section", "package"))
     return HTML(
-        f'{_TABLE_STYLE}<table class="rlc-table"><thead><tr>{header}</tr></thead><tbody>{"".join(body)}</tbody></table>'
+        f'{_TABLE_STYLE}<table class="rlc-table"><thead><tr>{header}</tr></thead>'
+        f"<tbody>{''.join(body)}</tbody></table>"
     )
 
 
@@ -219,10 +208,11 @@ def _check_pair(algo: str, env_id: str) -> None:
 
 
 def default_steps(algo: str, env_id: str) -> int:
-    """The short default budget for a pair (env steps; GRPO: answers sampled), seconds to about half
-    a minute."""
+    """The train view's default budget for a pair (env steps; GRPO: answers sampled): the budget
+    ``"01/<algo>/<env_id>"`` of :mod:`rlcourse.budgets`, short enough for class (the on-policy
+    presets' full budgets, a part of the off-policy ones), tiny under ``RLCOURSE_FAST=1``."""
     _check_pair(algo, env_id)
-    return _DEFAULT_STEPS.get((algo, env_id), min(max_steps(algo, env_id), 20_000))
+    return budget(f"01/{algo}/{env_id}")
 
 
 def max_steps(algo: str, env_id: str) -> int:
@@ -238,9 +228,8 @@ def max_steps(algo: str, env_id: str) -> int:
     return ALGORITHMS[algo].PRESETS[env_id].total_steps
 
 
-_GRPO_REFERENCES: dict[
-    int, object
-] = {}  # seed -> warm-started reference policy (seconds to make, so kept)
+# seed -> warm-started reference policy (seconds to make, so kept)
+_GRPO_REFERENCES: dict[int, object] = {}
 
 
 def _train_grpo(steps: int, seed: int, progress: bool) -> History:
@@ -307,14 +296,14 @@ def run_summary(history: History, env_id: str, window: int = 20) -> str:
             return "no evaluation yet"
         acc = [row["mean_return"] for row in history.evaluations]
         return (
-            f"{steps:,.0f} answers in {seconds:.0f} s: held-out greedy accuracy {acc[0]:.0%} → {acc[-1]:.0%} "
-            f"(target {GRPO_TARGET:.0%})"
+            f"{steps:,.0f} answers in {seconds:.0f} s: held-out greedy accuracy "
+            f"{acc[0]:.0%} → {acc[-1]:.0%} (target {GRPO_TARGET:.0%})"
         )
     from rlcourse.plots import THRESHOLDS
 
     text = (
-        f"{steps:,.0f} steps in {seconds:.0f} s, {len(history.episodes)} episodes: mean return of the last "
-        f"{window} {history.mean_return(window):.1f}"
+        f"{steps:,.0f} steps in {seconds:.0f} s, {len(history.episodes)} episodes: "
+        f"mean return of the last {window} {history.mean_return(window):.1f}"
     )
     if history.evaluations:
         text += f", last greedy evaluation {history.evaluations[-1]['mean_return']:.1f}"
@@ -322,7 +311,8 @@ def run_summary(history: History, env_id: str, window: int = 20) -> str:
     if threshold is not None:
         first = history.first_reaching(threshold, window)
         text += (
-            f"; threshold {threshold:g} reached after {first['env_step']:,.0f} steps ({first['wall_time']:.1f} s)"
+            f"; threshold {threshold:g} reached after {first['env_step']:,.0f} steps "
+            f"({first['wall_time']:.1f} s)"
             if first
             else f"; threshold {threshold:g} not reached"
         )
@@ -530,9 +520,8 @@ def train_view(
 
     algo_w.observe(on_algo, names="value")
     env_w.observe(on_env, names="value")
-    steps_w.observe(
-        show_status, names="value"
-    )  # the status names the budget a click would train for
+    # the status names the budget a click would train for
+    steps_w.observe(show_status, names="value")
     button.on_click(on_click)
     view = widgets.VBox(
         [widgets.HBox([algo_w, env_w]), widgets.HBox([steps_w, seed_w, button]), status, output]
