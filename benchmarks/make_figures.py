@@ -37,24 +37,25 @@ from pathlib import Path
 import torch
 
 from rlcourse.algos import ALGORITHMS, ppo
+from rlcourse.budgets import FAST, budget
 from rlcourse.config import replace
 from rlcourse.plots import THRESHOLDS, seed_band
 
 ROOT = Path(__file__).resolve().parents[1]
 FIGURES = ROOT / "figures"
 RESULTS = ROOT / "benchmarks" / "results"
-FAST = os.environ.get("RLCOURSE_FAST") == "1"
 
-# Every algorithm's first environment (the slides' and DESIGN.md's) and the env steps its figure shows.
+# Every algorithm's first environment (the slides' and DESIGN.md's); the env steps its figure shows
+# are rlcourse.budgets' "figures/<algo>" (small ones under RLCOURSE_FAST=1).
 FIRST = {
-    "dqn": ("CartPole-v1", 40_000),
-    "reinforce": ("CartPole-v1", 200_000),
-    "a2c": ("CartPole-v1", 100_000),
-    "ddpg": ("Pendulum-v1", 20_000),
-    "td3": ("Pendulum-v1", 20_000),
-    "sac": ("Pendulum-v1", 20_000),
-    "trpo": ("CartPole-v1", 100_000),
-    "ppo": ("CartPole-v1", 100_000),
+    "dqn": "CartPole-v1",
+    "reinforce": "CartPole-v1",
+    "a2c": "CartPole-v1",
+    "ddpg": "Pendulum-v1",
+    "td3": "Pendulum-v1",
+    "sac": "Pendulum-v1",
+    "trpo": "CartPole-v1",
+    "ppo": "CartPole-v1",
 }
 
 
@@ -68,8 +69,6 @@ class Runs:
     def get(self, algo: str, env_id: str, steps: int, config=None, **changes) -> list:
         module = ALGORITHMS[algo]
         config = replace(config or module.PRESETS[env_id], **changes)
-        if FAST:
-            steps = max(steps // 20, 2_000)
         key = (algo, env_id, steps, repr(config))
         if key not in self.cache:
             histories = []
@@ -237,18 +236,18 @@ def mujoco_figure(out: Path, command: str, results: Path = RESULTS / "mujoco") -
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    parser.add_argument("--seeds", type=int, default=3)
+    parser.add_argument("--seeds", type=int, default=budget("figures/seeds", fast=False))
     parser.add_argument("--only", nargs="+", help="only these figures (names as in figures/INDEX.md)")
     parser.add_argument("--out", default=str(FIGURES), help="folder to write to (default figures/)")
     args = parser.parse_args()
     torch.set_num_threads(1)
     out = Path(args.out)
     out.mkdir(parents=True, exist_ok=True)
-    seeds = 1 if FAST else args.seeds
+    seeds = budget("figures/seeds") if FAST else args.seeds  # fast: always the fast budget
     runs = Runs(seeds)
     command = "RLCOURSE_FAST=1 " * FAST + f"python benchmarks/make_figures.py --seeds {seeds}"
     wanted = set(args.only or [])
-    known = {f"{algo}_{env_id}" for algo, (env_id, _) in FIRST.items()}
+    known = {f"{algo}_{env_id}" for algo, env_id in FIRST.items()}
     known |= {"a2c_vs_gae", "td3_fixes", "sac_temperature", "trust_region", "grpo", "sb3_comparison", "mujoco"}
     if wanted - known:
         parser.error(f"no figure named {', '.join(sorted(wanted - known))}; the figures are {', '.join(sorted(known))}")
@@ -257,13 +256,13 @@ def main() -> None:
     def want(name: str) -> bool:
         return not wanted or name in wanted
 
-    for algo, (env_id, steps) in FIRST.items():
+    for algo, env_id in FIRST.items():
         name = f"{algo}_{env_id}"
         if want(name):
             save(
                 out,
                 name,
-                {algo: runs.get(algo, env_id, steps)},
+                {algo: runs.get(algo, env_id, budget(f"figures/{algo}"))},
                 THRESHOLDS[env_id],
                 f"{algo} preset on {env_id}, {seeds} seed(s)",
                 command,
@@ -271,8 +270,10 @@ def main() -> None:
             made.append((name, f"the {algo} preset on {env_id}"))
     if want("a2c_vs_gae"):
         a2c_runs = {
-            "A2C + GAE (preset)": runs.get("a2c", "CartPole-v1", 100_000),
-            "A2C, TD-error advantages": runs.get("a2c", "CartPole-v1", 100_000, advantage="td"),
+            "A2C + GAE (preset)": runs.get("a2c", "CartPole-v1", budget("figures/a2c")),
+            "A2C, TD-error advantages": runs.get(
+                "a2c", "CartPole-v1", budget("figures/a2c"), advantage="td"
+            ),
         }
         save(out, "a2c_vs_gae", a2c_runs, 475.0, "A2C vs A2C + GAE on CartPole-v1", command)
         made.append(("a2c_vs_gae", "A2C with TD-error advantages against A2C + GAE"))
@@ -280,7 +281,10 @@ def main() -> None:
         save(
             out,
             "td3_fixes",
-            {"DDPG": runs.get("ddpg", "Pendulum-v1", 20_000), "TD3": runs.get("td3", "Pendulum-v1", 20_000)},
+            {
+                "DDPG": runs.get("ddpg", "Pendulum-v1", budget("figures/ddpg")),
+                "TD3": runs.get("td3", "Pendulum-v1", budget("figures/td3")),
+            },
             -200.0,
             "DDPG vs TD3 (three fixes) on Pendulum-v1",
             command,
@@ -288,16 +292,24 @@ def main() -> None:
         made.append(("td3_fixes", "DDPG against TD3"))
     if want("sac_temperature"):
         sac_runs = {
-            "tuned temperature (preset)": runs.get("sac", "Pendulum-v1", 20_000),
-            "fixed temperature 0.2": runs.get("sac", "Pendulum-v1", 20_000, autotune=False, alpha=0.2),
+            "tuned temperature (preset)": runs.get("sac", "Pendulum-v1", budget("figures/sac")),
+            "fixed temperature 0.2": runs.get(
+                "sac", "Pendulum-v1", budget("figures/sac"), autotune=False, alpha=0.2
+            ),
         }
         save(out, "sac_temperature", sac_runs, -200.0, "SAC on Pendulum-v1: tuned vs fixed temperature", command)
         made.append(("sac_temperature", "SAC with the tuned temperature against a fixed one"))
     if want("trust_region"):
         tr_runs = {
-            "PPO (clip, preset)": runs.get("ppo", "CartPole-v1", 100_000),
-            "PPO-KL": runs.get("ppo", "CartPole-v1", 100_000, config=ppo.PRESETS_KL["CartPole-v1"], objective="kl"),
-            "TRPO": runs.get("trpo", "CartPole-v1", 100_000),
+            "PPO (clip, preset)": runs.get("ppo", "CartPole-v1", budget("figures/ppo")),
+            "PPO-KL": runs.get(
+                "ppo",
+                "CartPole-v1",
+                budget("figures/ppo"),
+                config=ppo.PRESETS_KL["CartPole-v1"],
+                objective="kl",
+            ),
+            "TRPO": runs.get("trpo", "CartPole-v1", budget("figures/trpo")),
         }
         save(out, "trust_region", tr_runs, 475.0, "PPO, PPO-KL and TRPO on CartPole-v1", command)
         made.append(("trust_region", "PPO (clip), PPO-KL and TRPO"))
