@@ -45,5 +45,5 @@ FLOORS: tuple[tuple[str, tuple[str, ...], bool], ...] = (
         False,
     ),
     ("registry", ("algos",), True),
-    ("top", ("", "plots", "catalog", "grading", "cli", "widgets", "widgets.*"), True),
+    ("top", ("", "plots", "catalog", "grading", "grading.*", "cli", "widgets", "widgets.*"), True),
 )
