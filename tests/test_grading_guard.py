@@ -1,4 +1,4 @@
-"""The grading guard of ``rlcourse/grading.py``: graded code cannot run the package's own answers.
+"""The grading guard of ``rlcourse/grading/``: graded code cannot run the package's own answers.
 
 Unit tests of :class:`rlcourse.grading.forbid` and the helpers built on it (``student``,
 ``compare``, ``gradients``): every route by which a student's function can reach a reference is
@@ -11,7 +11,10 @@ from __future__ import annotations
 
 import ctypes
 import functools
+import importlib
 import inspect
+import os
+import re
 import subprocess
 import sys
 import textwrap
@@ -356,7 +359,8 @@ def test_a_lazy_result_is_read_or_refused_under_the_guard():
         def __iter__(self):
             return iter((reference_gae(*args), reference_gae(*args)))
 
-    with pytest.raises(AssertionError, match="returned a test_grading_guard.Lazy, which is not a number"):
+    lazy = "returned a test_grading_guard.Lazy, which is not a number"
+    with pytest.raises(AssertionError, match=lazy):
         student(lambda *a: Lazy(), case="lazy")(*args)
     with pytest.raises(DelegationError, match="called rlcourse's own gae"):
         student(lambda *a: LazyPair((0, 0)), name="soft_values")(*args)
@@ -462,7 +466,8 @@ def test_the_guard_needs_no_torch():
 
 
 def run_cells(namespace: dict, *cells: str) -> dict:
-    """Run ``cells`` as notebook cells do: one after the other, in one namespace (the notebook's)."""
+    """Run ``cells`` as notebook cells do: one after the other, in one namespace (the
+    notebook's)."""
     for cell in cells:
         exec(compile(textwrap.dedent(cell), "<cell>", "exec"), namespace)
     return namespace
@@ -530,6 +535,96 @@ def test_rebinding_the_guards_module_builtins_or_code_while_graded_fails_and_is_
             compare("gae", fn, reference_gae, gae_args(), "a rollout")
     assert grading.GRPO_PROVIDED is allowed and grading.check.__code__ is check_code
     assert isinstance(1, int) and not isinstance(1, str)
+
+
+# What a graded function could rebind in each module of rlcourse.grading: a name the tests look up
+# there while they run (check in calls: compare's verdict; DelegationError in guard: what the
+# guard raises), and a function whose code runs in the tests or in the guard.
+REBIND_IN = {
+    "rlcourse.grading": "check",
+    "rlcourse.grading.cases": "rollout",
+    "rlcourse.grading.calls": "check",
+    "rlcourse.grading.cells": "GRPO_PROVIDED",
+    "rlcourse.grading.checks": "check",
+    "rlcourse.grading.forbidden": "FORBIDDEN",
+    "rlcourse.grading.guard": "DelegationError",
+}
+RECODE_IN = {
+    "rlcourse.grading.cases": "rollout",
+    "rlcourse.grading.calls": "_result",
+    "rlcourse.grading.cells": "compare_polyak",
+    "rlcourse.grading.checks": "check",
+    "rlcourse.grading.forbidden": "_judge",
+    "rlcourse.grading.guard": "_tracer_set",
+}
+
+
+def test_the_grading_modules_are_the_files_of_the_package():
+    """The guard snapshots the modules of GRADING_MODULES and takes their frames as its own: a
+    file added to rlcourse/grading/ and left out of it would be an unwatched namespace."""
+    files = (ROOT / "rlcourse" / "grading").glob("*.py")
+    names = {"rlcourse.grading" + ("" if p.stem == "__init__" else "." + p.stem) for p in files}
+    assert set(grading.GRADING_MODULES) == names
+    assert set(REBIND_IN) == names and set(RECODE_IN) == names - {"rlcourse.grading"}
+
+
+@pytest.mark.parametrize("module", list(REBIND_IN))
+def test_rebinding_a_name_of_any_grading_module_while_graded_fails_and_is_put_back(module):
+    """``rlcourse.grading.check = ...`` and ``rlcourse.grading.checks.check = ...`` alike."""
+    mod, name = importlib.import_module(module), REBIND_IN[module]
+    before = vars(mod)[name]
+
+    def rebind(*args):
+        setattr(mod, name, None)
+        return honest_gae(*args)
+
+    changed = re.escape(f"gae changed {module}'s `{name}` while it was being graded (put back)")
+    with pytest.raises(DelegationError, match=changed):
+        compare("gae", rebind, reference_gae, gae_args(), "a rollout")
+    assert vars(mod)[name] is before
+    assert sys.getprofile() is None
+
+
+@pytest.mark.parametrize("module", list(RECODE_IN))
+def test_changing_the_code_of_any_grading_modules_function_while_graded_fails(module):
+    function = getattr(importlib.import_module(module), RECODE_IN[module])
+    assert function.__module__ == module  # defined there, not imported
+    code = function.__code__
+
+    def recode(*args):
+        function.__code__ = (lambda *a, **k: None).__code__
+        return honest_gae(*args)
+
+    changed = re.escape(f"gae changed the code of {module}.{function.__qualname__} while")
+    with pytest.raises(DelegationError, match=changed):
+        compare("gae", recode, reference_gae, gae_args(), "a rollout")
+    assert function.__code__ is code
+
+
+def test_the_guard_knows_every_forbidden_module_by_its_own_file():
+    """The package's functions are known by their files: each module of FORBIDDEN (the test cells'
+    checks in rlcourse/grading/cells.py among them) maps to the file it was loaded from."""
+    from rlcourse.grading import forbidden
+
+    for module in FORBIDDEN:
+        path = importlib.import_module(module).__file__
+        assert forbidden._source_file(module) == os.path.normcase(os.path.realpath(path)), module
+    assert "rlcourse.grading.cells" in FORBIDDEN
+
+
+def test_the_test_cells_checks_find_the_notebook_through_the_grading_frames():
+    """A check of rlcourse.grading.cells calls the student through calls.student, which opens the
+    guard: the notebook's namespace is still the one snapshotted, under every grading frame."""
+    namespace = run_cells(notebook(), "from rlcourse.grading import compare_soft_values")
+    solution = """
+        def soft_values(P, R, gamma, pi, temperature):
+            global compare_soft_values
+            compare_soft_values = None
+            return 0, 0
+    """
+    with pytest.raises(DelegationError, match="changed the notebook's `compare_soft_values`"):
+        run_cells(namespace, solution, SOFT_VALUES_TEST)
+    assert namespace["compare_soft_values"] is grading.compare_soft_values
 
 
 def test_ex6s_allow_list_is_immutable_and_passed_as_an_argument():
@@ -624,7 +719,8 @@ def test_grading_refuses_to_run_while_a_profiler_or_tracer_is_set(set_hook):
 
     set_hook(spy)
     try:
-        with pytest.raises(DelegationError, match="a profiler/tracer is active; grading needs it off"):
+        active = "a profiler/tracer is active; grading needs it off"
+        with pytest.raises(DelegationError, match=active):
             compare("gae", honest_gae, reference_gae, gae_args(), "a rollout")
     finally:
         set_hook(None)
@@ -683,7 +779,8 @@ def test_a_progress_bar_is_refused_with_a_message_that_says_why():
             pass
         return honest_gae(*args)
 
-    with pytest.raises(DelegationError, match="tqdm starts one: progress bars are not allowed inside"):
+    refused = "tqdm starts one: progress bars are not allowed inside"
+    with pytest.raises(DelegationError, match=refused):
         student(gae)(*gae_args())
 
 
