@@ -1,5 +1,6 @@
-"""The views of notebook 01: the summary table's HTML, the slide map, training a preset on a tiny budget, and the
-train view's controls (headless: the figures are caught where the view would show them)."""
+"""The views of notebook 01: the summary table's HTML, the slide map, training a preset on a tiny
+budget, and the train view's controls (headless: the figures are caught where the view would show
+them)."""
 
 import re
 from pathlib import Path
@@ -39,7 +40,8 @@ def test_summary_table_has_the_nine_rows_and_the_slides_marks():
     html = summary_table_html().data
     rows = _rows(html)
     assert list(rows) == ["dqn", "reinforce", "a2c", "ddpg", "td3", "sac", "trpo", "ppo", "grpo"]
-    # columns: algorithm, class, on-policy, continuous states, finite actions, continuous actions, deterministic
+    # columns: algorithm, class, on-policy, continuous states, finite actions, continuous actions,
+    # deterministic
     marks = {name: cells[2:7] for name, cells in rows.items()}
     assert marks["dqn"] == ["✗", "✓", "✓", "✗", "✓"]
     assert marks["ddpg"] == ["✗", "✓", "✗", "✓", "✓"]  # DDPG: no finite actions, deterministic
@@ -70,7 +72,8 @@ def test_train_preset_runs_a_tiny_budget():
     history = train_preset("a2c", "CartPole-v1", 2_000, seed=1, progress=False)
     assert isinstance(history, History) and len(history.episodes) > 10
     assert 1_900 <= history.episodes[-1]["env_step"] <= 2_000
-    assert "steps in" in run_summary(history, "CartPole-v1") and "threshold 475" in run_summary(history, "CartPole-v1")
+    summary = run_summary(history, "CartPole-v1")
+    assert "steps in" in summary and "threshold 475" in summary
 
 
 def test_train_preset_grpo_counts_answers(monkeypatch):
@@ -79,7 +82,11 @@ def test_train_preset_grpo_counts_answers(monkeypatch):
     from rlcourse.qa import TokenPolicy
 
     monkeypatch.setattr(overview, "_GRPO_REFERENCES", {})
-    monkeypatch.setattr(grpo, "make_reference", lambda config: TokenPolicy(hidden=config.hidden).requires_grad_(False))
+    monkeypatch.setattr(
+        grpo,
+        "make_reference",
+        lambda config: TokenPolicy(hidden=config.hidden).requires_grad_(False),
+    )
     history = train_preset("grpo", GRPO_TASK, 2 * 256 + 100, progress=False)
     assert len(history.iterations) == 2 and history.iterations[-1]["env_step"] == 512
     assert not history.episodes and len(history.evaluations) >= 2
@@ -87,7 +94,9 @@ def test_train_preset_grpo_counts_answers(monkeypatch):
 
 
 def test_unknown_pairs_and_bad_budgets_are_refused():
-    with pytest.raises(ValueError, match=r"algo='ddpg' with env_id='CartPole-v1' is not allowed.*ddpg: Pendulum-v1"):
+    with pytest.raises(
+        ValueError, match=r"algo='ddpg' with env_id='CartPole-v1' is not allowed.*ddpg: Pendulum-v1"
+    ):
         train_preset("ddpg", "CartPole-v1", 1_000)
     with pytest.raises(ValueError, match=r"algo='sarsa' is not allowed.*a2c: CartPole-v1"):
         train_preset("sarsa", "CartPole-v1", 1_000)
@@ -123,10 +132,12 @@ def test_the_environments_follow_the_algorithm(shown):
 def test_train_draws_the_curve_and_keeps_the_run(shown):
     view = train_view("a2c", "CartPole-v1", steps=2_000, progress=False)
     history = view.train()
-    assert ("a2c", "CartPole-v1") in view.runs and view.runs["a2c", "CartPole-v1"].history is history
+    assert ("a2c", "CartPole-v1") in view.runs
+    assert view.runs["a2c", "CartPole-v1"].history is history
     assert "mean return" in view.status.value
     fig = shown[-1]
-    assert len(fig.axes) == 2 and max(len(line.get_xdata()) for line in fig.axes[0].lines) == len(history.episodes)
+    assert len(fig.axes) == 2
+    assert max(len(line.get_xdata()) for line in fig.axes[0].lines) == len(history.episodes)
     view.algo.value = "dqn"  # an untrained pair: empty axes
     assert max(len(line.get_xdata()) for line in shown[-1].axes[0].lines) <= 2
     view.algo.value = "a2c"  # back: the kept run, drawn without training
@@ -135,7 +146,9 @@ def test_train_draws_the_curve_and_keeps_the_run(shown):
 
 
 def _threshold_lines(ax, y):
-    return [line for line in ax.lines if len(line.get_ydata()) == 2 and np.allclose(line.get_ydata(), y)]
+    return [
+        line for line in ax.lines if len(line.get_ydata()) == 2 and np.allclose(line.get_ydata(), y)
+    ]
 
 
 def test_draw_run_has_steps_and_seconds_with_the_threshold():
@@ -151,7 +164,9 @@ def test_draw_run_has_steps_and_seconds_with_the_threshold():
 
     grpo_history = History()
     for k, acc in enumerate([0.3, 0.5, 0.7]):
-        grpo_history.add_evaluation(256 * k, np.array([1.0] * int(10 * acc) + [0.0] * (10 - int(10 * acc))))
+        grpo_history.add_evaluation(
+            256 * k, np.array([1.0] * int(10 * acc) + [0.0] * (10 - int(10 * acc)))
+        )
     fig = draw_run(grpo_history, "grpo", GRPO_TASK)
     assert len(fig.axes) == 2 and all(_threshold_lines(ax, GRPO_TARGET) for ax in fig.axes)
     assert fig.axes[0].get_ylabel() == "held-out greedy accuracy"
