@@ -16,22 +16,35 @@ module                         notebook
 
 Each view has three layers (see :mod:`rlcourse.widgets._view`): a pure function that computes
 everything once, a ``draw_*`` function that plots one choice, and a ``*_view`` function whose
-controls only redraw. Every name is importable from here, as the notebooks do.
+controls only redraw. The first layer lives below, with the math: :mod:`rlcourse.sweeps` (GAE's
+bias and variance, soft values, the trust-region path), :mod:`rlcourse.importance` (the importance
+sampling grid), :mod:`rlcourse.objectives` (the clipped objective, exact epochs on one batch) and
+:mod:`rlcourse.advantages` (groups of 0/1 rewards). Every name is importable from here, as the
+notebooks do.
 """
 
 from __future__ import annotations
 
-from rlcourse.widgets._view import make_view, table
-from rlcourse.widgets.advantages import (
+# The computations behind the views live on the math floors; they are re-exported here because
+# the notebooks call them as ``widgets.<name>``.
+from rlcourse.sweeps import (
     BiasVarianceGrid,
-    bias_variance_view,
-    draw_bias_variance,
-    draw_learning_curves,
+    SoftPolicyGrid,
+    TrustRegionPath,
     gae_bias_variance,
     gae_on_episodes,
     lambda_return_bias,
-    learning_curves_view,
     noisy_critic,
+    policy_path,
+    soft_policy_grid,
+    trust_region_path,
+)
+from rlcourse.widgets._view import make_view, table
+from rlcourse.widgets.advantages import (
+    bias_variance_view,
+    draw_bias_variance,
+    draw_learning_curves,
+    learning_curves_view,
 )
 from rlcourse.widgets.dpg import (
     FixesRun,
@@ -89,21 +102,8 @@ from rlcourse.widgets.ppo import (
     ratio_epochs_view,
     surrogate_ascent,
 )
-from rlcourse.widgets.soft import (
-    SoftPolicyGrid,
-    draw_soft_policy,
-    draw_temperature,
-    soft_policy_grid,
-    soft_policy_view,
-)
-from rlcourse.widgets.trust_region import (
-    TrustRegionPath,
-    draw_trpo_runs,
-    draw_trust_region,
-    policy_path,
-    trust_region_path,
-    trust_region_view,
-)
+from rlcourse.widgets.soft import draw_soft_policy, draw_temperature, soft_policy_view
+from rlcourse.widgets.trust_region import draw_trpo_runs, draw_trust_region, trust_region_view
 
 __all__ = [  # the modules' __all__, in lecture order (written out so that linters see it)
     "make_view",

@@ -1,24 +1,21 @@
 """The views of ``notebooks/04_soft_value_functions.ipynb`` (slides "Entropy-Regularized RL",
 "Soft Actor-Critic Algorithm").
 
-The greedy softmax policy, its soft values and entropy on a small MDP as the temperature moves;
-SAC's temperature over a run.
+The greedy softmax policy, its soft values and entropy on a small MDP as the temperature moves
+(computed by :func:`rlcourse.sweeps.soft_policy_grid`); SAC's temperature over a run.
 """
 
 from __future__ import annotations
 
-from collections.abc import Mapping, Sequence
-from dataclasses import dataclass
+from collections.abc import Mapping
 
 import numpy as np
 
-from rlcourse.tabular import FiniteMDP
+from rlcourse.sweeps import SoftPolicyGrid
 from rlcourse.training import History
 from rlcourse.widgets._view import make_view
 
 __all__ = [
-    "SoftPolicyGrid",
-    "soft_policy_grid",
     "draw_soft_policy",
     "soft_policy_view",
     "draw_temperature",
@@ -26,66 +23,9 @@ __all__ = [
 
 
 # --------------------------------------------------------------------------------------------------
-# Soft values and the greedy softmax policy as the temperature moves (notebook 04)
+# Soft values and the greedy softmax policy as the temperature moves (notebook 04); the grid is
+# computed by rlcourse.sweeps.soft_policy_grid
 # --------------------------------------------------------------------------------------------------
-
-
-@dataclass
-class SoftPolicyGrid:
-    """The soft-optimal quantities of one finite MDP on a grid of temperatures (the slides' lambda).
-
-    Arrays have the temperatures first: ``q`` ``(K, S, A)`` and ``v`` ``(K, S)`` the optimal soft
-    values, ``pi`` ``(K, S, A)`` the greedy softmax policy w.r.t. ``q``, ``entropy`` ``(K, S)`` its
-    entropy ``H(pi(.|s))`` in nats, ``values`` ``(K, S)`` the ordinary value ``V^pi`` of that policy
-    (the rewards alone, no entropy bonus). ``temperatures`` are sorted ascending.
-    """
-
-    temperatures: np.ndarray
-    q: np.ndarray
-    v: np.ndarray
-    pi: np.ndarray
-    entropy: np.ndarray
-    values: np.ndarray
-
-    def index(self, temperature: float) -> int:
-        """Index of the grid temperature nearest to ``temperature``."""
-        return int(np.abs(self.temperatures - float(temperature)).argmin())
-
-
-def soft_policy_grid(
-    mdp: FiniteMDP, temperatures: Sequence[float], tol: float = 1e-10
-) -> SoftPolicyGrid:
-    """Solve ``mdp`` for the optimal soft values at every temperature, once, for a slider to redraw
-    from.
-
-    For each ``lambda`` in ``temperatures`` (each ``>= 0``; 0 is ordinary value iteration),
-    :meth:`rlcourse.tabular.FiniteMDP.soft_value_iteration` gives ``q*``, ``v*`` and the greedy
-    softmax policy ``pi* = exp((q* - v*) / lambda)``; the grid also keeps ``H(pi*(.|s))`` and the
-    ordinary value ``V^{pi*}``, which shows what the entropy bonus costs in reward.
-
-    Used by ``notebooks/04_soft_value_functions.ipynb``.
-    """
-    from rlcourse.tabular import entropy
-
-    temps = np.asarray(temperatures, dtype=float).reshape(-1)
-    if temps.size == 0:
-        raise ValueError("temperatures is empty: pass at least one temperature >= 0")
-    if not np.isfinite(temps).all() or (temps < 0).any():
-        raise ValueError(
-            f"temperatures={temps.tolist()} is not allowed: "
-            "every temperature must be a finite number >= 0"
-        )
-    temps = np.unique(temps)  # sorted, no duplicates
-    qs, vs, pis = zip(*(mdp.soft_value_iteration(float(t), tol=tol) for t in temps), strict=True)
-    pi = np.stack(pis)
-    return SoftPolicyGrid(
-        temperatures=temps,
-        q=np.stack(qs),
-        v=np.stack(vs),
-        pi=pi,
-        entropy=entropy(pi),
-        values=np.stack([mdp.values(p) for p in pis]),
-    )
 
 
 def draw_soft_policy(grid: SoftPolicyGrid, temperature: float, state: int = 0, fig=None):

@@ -2,24 +2,21 @@
 "Surrogate Loss Construction", "Towards TRPO", "TRPO Algorithm", "Multi-Epoch TRPO").
 
 J, the surrogate, its lower bound and the KL along a path of new policies on a small MDP, all
-exact; TRPO's learning curves and per-iteration diagnostics, single- and multi-epoch.
+exact (computed by :func:`rlcourse.sweeps.trust_region_path`); TRPO's learning curves and
+per-iteration diagnostics, single- and multi-epoch.
 """
 
 from __future__ import annotations
 
 from collections.abc import Mapping, Sequence
-from dataclasses import dataclass
 
 import numpy as np
 
-from rlcourse.tabular import FiniteMDP
+from rlcourse.sweeps import TrustRegionPath
 from rlcourse.training import History
 from rlcourse.widgets._view import _plain_log_axis, make_view
 
 __all__ = [
-    "policy_path",
-    "TrustRegionPath",
-    "trust_region_path",
     "draw_trust_region",
     "trust_region_view",
     "draw_trpo_runs",
@@ -27,156 +24,9 @@ __all__ = [
 
 
 # --------------------------------------------------------------------------------------------------
-# The TRPO bound along a path of new policies (notebook 06)
+# The TRPO bound along a path of new policies (notebook 06); the path is computed by
+# rlcourse.sweeps.trust_region_path
 # --------------------------------------------------------------------------------------------------
-
-
-def policy_path(
-    pi: np.ndarray, advantages: np.ndarray, step: float, path: str = "softmax"
-) -> np.ndarray:
-    """A new policy ``pi'`` that moves away from ``pi`` towards the actions with large advantages as
-    ``step`` grows.
-
-    - ``path="softmax"``: ``pi'(a|s) ∝ pi(a|s) exp(step A(s, a))``, i.e. ``softmax(log pi + step
-    A)``, a
-      step of size ``step >= 0`` along the advantages in the logits (a natural policy gradient step
-      for a tabular softmax policy). ``step = 0`` is ``pi``; as ``step`` grows, ``pi'`` tends to the
-      greedy policy w.r.t. ``A`` (one step of policy iteration).
-    - ``path="mixture"``: ``pi' = (1 - step) pi + step greedy(A)`` with ``step`` in [0, 1], the
-    conservative
-      policy iteration of Kakade and Langford (2002); exact ties of the greedy policy are split
-      evenly.
-
-    ``pi`` and ``advantages`` have the actions on the last axis (a table ``(S, A)`` or one row
-    ``(A,)``). Along both paths the per-state ``KL(pi' || pi)`` does not decrease as ``step`` grows.
-
-    Used by ``notebooks/05_importance_sampling.ipynb`` and ``notebooks/06_trpo_bound.ipynb``.
-    """
-    from rlcourse.tabular import softmax_policy
-
-    pi = np.asarray(pi, dtype=float)
-    adv = np.asarray(advantages, dtype=float)
-    if pi.shape != adv.shape:
-        raise ValueError(f"advantages must have the shape of pi, {pi.shape}, got {adv.shape}")
-    step = float(step)
-    if path == "softmax":
-        if not (np.isfinite(step) and step >= 0):
-            raise ValueError(
-                f"step={step!r} is not allowed: the softmax path needs a finite step >= 0"
-            )
-        w = pi * np.exp(step * (adv - adv.max(-1, keepdims=True)))  # exponent <= 0: no overflow
-        return w / w.sum(-1, keepdims=True)
-    if path == "mixture":
-        if not 0.0 <= step <= 1.0:
-            raise ValueError(
-                f"step={step!r} is not allowed: the mixture path needs a step in [0, 1]"
-            )
-        return (1.0 - step) * pi + step * softmax_policy(adv, 0.0)
-    raise ValueError(f"path={path!r} is not allowed: path must be 'softmax' or 'mixture'")
-
-
-@dataclass
-class TrustRegionPath:
-    """The exact trust-region quantities of new policies ``pi'`` along a :func:`policy_path` from
-    ``pi``.
-
-    Arrays have the path positions first, ``(K,)`` unless said otherwise; return quantities are
-    relative to ``J(pi)`` (``J``): ``improvement`` ``J(pi') - J(pi)``; ``surrogate`` ``L_pi(pi') -
-    J(pi)``, the slide's term (A); ``neglected`` the slide's term (B), so ``improvement = surrogate
-    - neglected``; ``penalty_coefficient`` ``C = 2 gamma epsilon / (1 - gamma)^2``; ``mean_tv``
-    ``E_{S~d_pi}[D_TV]``; ``lower_bound`` the penalised surrogate ``L_pi(pi') - C E[D_TV] - J(pi)``;
-    ``pinsker_bound`` ``L_pi(pi') - C E[sqrt(D_KL / 2)] - J(pi)`` (Pinsker: lower still);
-    ``mean_kl`` ``E_{S~d_pi}[D_KL(pi' || pi)]``, TRPO's constraint, and ``max_kl`` its largest value
-    over the states. ``policies`` ``(K, S, A)``. Expectations over ``d_pi`` leave out terminal
-    states (the policy never acts there).
-    """
-
-    path: str
-    steps: np.ndarray
-    pi: np.ndarray
-    policies: np.ndarray
-    J: float
-    improvement: np.ndarray
-    surrogate: np.ndarray
-    neglected: np.ndarray
-    penalty_coefficient: np.ndarray
-    mean_tv: np.ndarray
-    lower_bound: np.ndarray
-    pinsker_bound: np.ndarray
-    mean_kl: np.ndarray
-    max_kl: np.ndarray
-
-    def index(self, step: float) -> int:
-        """Index of the path position nearest to ``step``."""
-        return int(np.abs(self.steps - float(step)).argmin())
-
-    def trust_region_end(self, delta: float) -> int:
-        """Index of the last position before the mean KL first exceeds ``delta`` (the trust region's
-        edge)."""
-        outside = np.flatnonzero(self.mean_kl > float(delta))
-        return int(outside[0] - 1) if outside.size else len(self.steps) - 1
-
-
-def trust_region_path(
-    mdp: FiniteMDP, pi: np.ndarray, steps: Sequence[float], path: str = "softmax"
-) -> TrustRegionPath:
-    """Compute, exactly, everything the TRPO slides say about ``pi'`` for every ``pi'`` on a
-    :func:`policy_path`.
-
-    ``steps`` are sorted ascending (duplicates dropped); the path uses ``A^pi`` of ``mdp``. Each
-    column is a method or function of :mod:`rlcourse.tabular`:
-    :meth:`~rlcourse.tabular.FiniteMDP.expected_return`,
-    :meth:`~rlcourse.tabular.FiniteMDP.surrogate`,
-    :meth:`~rlcourse.tabular.FiniteMDP.performance_difference_terms`,
-    :meth:`~rlcourse.tabular.FiniteMDP.tv_penalty_coefficient`,
-    :meth:`~rlcourse.tabular.FiniteMDP.penalised_surrogate`,
-    :func:`~rlcourse.tabular.total_variation` and
-    :func:`~rlcourse.tabular.kl_divergence`.
-
-    Used by ``notebooks/06_trpo_bound.ipynb``.
-    """
-    from rlcourse.tabular import kl_divergence, total_variation
-
-    steps = np.unique(np.asarray(steps, dtype=float).reshape(-1))
-    if steps.size == 0:
-        raise ValueError("steps is empty: pass at least one step size")
-    advantages = mdp.advantages(pi)  # checks pi
-    pi = np.asarray(pi, dtype=float)
-    d_pi = mdp.state_distribution(pi)
-    acting = ~mdp.terminal
-    J = mdp.expected_return(pi)
-    policies = np.stack([policy_path(pi, advantages, s, path) for s in steps])
-    cols = {
-        k: np.zeros(steps.size)
-        for k in ("imp", "sur", "neg", "C", "tv", "lb", "pin", "kl", "maxkl")
-    }
-    for k, pi_new in enumerate(policies):
-        kl = kl_divergence(pi_new, pi)
-        cols["imp"][k] = mdp.expected_return(pi_new) - J
-        cols["sur"][k] = mdp.surrogate(pi, pi_new) - J
-        cols["neg"][k] = mdp.performance_difference_terms(pi, pi_new)[1]
-        cols["C"][k] = mdp.tv_penalty_coefficient(pi, pi_new)
-        cols["tv"][k] = d_pi @ (total_variation(pi_new, pi) * acting)
-        cols["lb"][k] = mdp.penalised_surrogate(pi, pi_new) - J
-        cols["pin"][k] = cols["sur"][k] - cols["C"][k] * (d_pi @ (np.sqrt(kl / 2) * acting))
-        cols["kl"][k] = d_pi @ (kl * acting)
-        cols["maxkl"][k] = kl[acting].max()
-    return TrustRegionPath(
-        path=path,
-        steps=steps,
-        pi=pi,
-        policies=policies,
-        J=J,
-        improvement=cols["imp"],
-        surrogate=cols["sur"],
-        neglected=cols["neg"],
-        penalty_coefficient=cols["C"],
-        mean_tv=cols["tv"],
-        lower_bound=cols["lb"],
-        pinsker_bound=cols["pin"],
-        mean_kl=cols["kl"],
-        max_kl=cols["maxkl"],
-    )
 
 
 def _objective_curves(
