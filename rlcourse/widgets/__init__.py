@@ -27,6 +27,7 @@ from __future__ import annotations
 
 # The computations behind the views live on the math floors; they are re-exported here because
 # the notebooks call them as ``widgets.<name>``.
+from rlcourse.objectives import RatioEpochs, clip_objective, ratio_epochs, surrogate_ascent
 from rlcourse.sweeps import (
     BiasVarianceGrid,
     SoftPolicyGrid,
@@ -90,17 +91,13 @@ from rlcourse.widgets.overview import (
     train_view,
 )
 from rlcourse.widgets.ppo import (
-    RatioEpochs,
     clip_diagnostics_view,
-    clip_objective,
     clip_objective_view,
     draw_clip_diagnostics,
     draw_clip_objective,
     draw_ppo_vs_trpo,
     draw_ratio_epochs,
-    ratio_epochs,
     ratio_epochs_view,
-    surrogate_ascent,
 )
 from rlcourse.widgets.soft import draw_soft_policy, draw_temperature, soft_policy_view
 from rlcourse.widgets.trust_region import draw_trpo_runs, draw_trust_region, trust_region_view

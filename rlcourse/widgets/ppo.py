@@ -1,28 +1,25 @@
 """The views of ``notebooks/07_ppo_clipping.ipynb`` (slides "From TRPO to PPO", "PPO Algorithm
 with Clipping").
 
-PPO's clipped objective as epsilon moves, gradient ascent on the surrogate, several epochs on one
-batch with and without clipping, PPO against PPO-KL and TRPO, clip fraction and KL over a run.
+PPO's clipped objective as epsilon moves, several epochs on one batch with and without clipping
+(both computed by :mod:`rlcourse.objectives`: :func:`~rlcourse.objectives.clip_objective`,
+:func:`~rlcourse.objectives.ratio_epochs`), PPO against PPO-KL and TRPO, clip fraction and KL over
+a run.
 """
 
 from __future__ import annotations
 
 from collections.abc import Mapping, Sequence
-from dataclasses import dataclass
 
 import numpy as np
-import torch
 
+from rlcourse.objectives import RatioEpochs, clip_objective
 from rlcourse.training import History
 from rlcourse.widgets._view import _plain_log_axis, make_view
 
 __all__ = [
-    "clip_objective",
     "draw_clip_objective",
     "clip_objective_view",
-    "surrogate_ascent",
-    "RatioEpochs",
-    "ratio_epochs",
     "draw_ratio_epochs",
     "ratio_epochs_view",
     "draw_ppo_vs_trpo",
@@ -34,41 +31,6 @@ __all__ = [
 # --------------------------------------------------------------------------------------------------
 # PPO: the clipped objective, several epochs on one batch, PPO vs PPO-KL vs TRPO (notebook 07)
 # --------------------------------------------------------------------------------------------------
-
-
-def clip_objective(
-    ratio, advantage: float, clip_eps: float
-) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
-    """PPO's per-sample objective at the ratios ``ratio``, for one advantage: values, gradient,
-    unclipped ``omega A``.
-
-    The objective is :func:`rlcourse.objectives.clipped_surrogate`, ``min(omega A, clip(omega, 1 -
-    eps, 1 + eps) A)``, and its derivative with respect to ``omega`` is taken by autograd, as in
-    training: ``A`` where the unclipped product is the smaller one, 0 where the clipped constant is
-    (the flat pieces).
-
-    Returns:
-        ``(objective, gradient, unclipped)``, float arrays of the shape of ``ratio`` (flattened).
-
-    Used by ``notebooks/07_ppo_clipping.ipynb``.
-    """
-    from rlcourse.objectives import clipped_surrogate
-
-    omega = np.asarray(ratio, dtype=float).reshape(-1)
-    if not np.isfinite(omega).all() or (omega < 0).any():
-        raise ValueError(
-            "ratio is not allowed: "
-            "every ratio pi_new(a|s) / pi_old(a|s) must be a finite number >= 0"
-        )
-    if not np.isfinite(float(advantage)):
-        raise ValueError(
-            f"advantage={advantage!r} is not allowed: the advantage must be a finite number"
-        )
-    omega = torch.tensor(omega, requires_grad=True)
-    adv = torch.full_like(omega, float(advantage))
-    objective = clipped_surrogate(omega, adv, clip_eps)
-    (gradient,) = torch.autograd.grad(objective.sum(), omega)
-    return objective.detach().numpy(), gradient.numpy(), (omega * adv).detach().numpy()
 
 
 def draw_clip_objective(
@@ -171,207 +133,6 @@ def clip_objective_view(
     )
     return make_view(
         lambda: draw_clip_objective(slider.value, advantages, ratio_max), [slider], clip_eps=slider
-    )
-
-
-def surrogate_ascent(
-    pi_old: np.ndarray,
-    actions: np.ndarray,
-    advantages: np.ndarray,
-    clip_eps: float | None = None,
-    epochs: int = 30,
-    lr: float = 1.0,
-) -> np.ndarray:
-    """Several epochs of gradient ascent on a sample surrogate, for a softmax policy over ``A``
-    actions in one state.
-
-    The policy is ``pi_theta = softmax(theta)``, started at ``theta = log pi_old``. The samples
-    ``(a_i, A_i)`` were drawn with ``pi_old`` and stay fixed. Each epoch is one full-batch step
-    ``theta <- theta + lr grad`` of ``mean_i omega_i A_i`` (``clip_eps=None``, TRPO's surrogate
-    without its constraint) or of ``mean_i min(omega_i A_i, clip(omega_i, 1 - eps, 1 + eps) A_i)``
-    (PPO), with ``omega_i = pi_theta(a_i) / pi_old(a_i)`` from
-    :func:`rlcourse.objectives.importance_weights` and the objective from
-    :func:`rlcourse.objectives.clipped_surrogate`. Everything is exact: no network, no environment.
-
-    ``actions`` and ``advantages`` may carry leading batch dimensions ``(..., N)``: each row is an
-    independent sample set with its own policy.
-
-    Returns:
-        The policies ``pi_0 = pi_old, pi_1, ..., pi_epochs``, shape ``(epochs + 1, ..., A)``.
-
-    Used by ``notebooks/07_ppo_clipping.ipynb``.
-    """
-    from rlcourse.objectives import clipped_surrogate, importance_weights
-
-    pi_old = np.asarray(pi_old, dtype=float)
-    if (
-        pi_old.ndim != 1
-        or pi_old.size < 2
-        or not (pi_old > 0).all()
-        or not np.isclose(pi_old.sum(), 1.0)
-    ):
-        raise ValueError(
-            f"pi_old={pi_old.tolist()} is not allowed: "
-            "pi_old must be a probability vector over at least two actions, every entry > 0 "
-            "(the ratio divides by it)"
-        )
-    actions = np.asarray(actions)
-    if (
-        actions.ndim == 0
-        or actions.shape[-1] == 0
-        or not np.issubdtype(actions.dtype, np.integer)
-        or (actions < 0).any()
-        or (actions >= pi_old.size).any()
-    ):
-        raise ValueError(
-            f"actions of shape {actions.shape} is not allowed: "
-            f"actions must be integers 0 .. {pi_old.size - 1}, at least one sample"
-        )
-    advantages = np.asarray(advantages, dtype=float)
-    if advantages.shape != actions.shape or not np.isfinite(advantages).all():
-        raise ValueError(
-            f"advantages of shape {advantages.shape} is not allowed: "
-            f"advantages must be finite and have the shape of actions, {actions.shape}"
-        )
-    if isinstance(epochs, bool) or not isinstance(epochs, (int, np.integer)) or epochs < 1:
-        raise ValueError(f"epochs={epochs!r} is not allowed: epochs must be an integer >= 1")
-    if not (np.isfinite(float(lr)) and float(lr) > 0):
-        raise ValueError(f"lr={lr!r} is not allowed: the learning rate must be a finite number > 0")
-    if clip_eps is not None:
-        clipped_surrogate(
-            torch.ones(1), torch.ones(1), clip_eps
-        )  # the clear error for a bad clip_eps, now
-
-    log_pi_old = torch.log(torch.as_tensor(pi_old)).expand(*actions.shape[:-1], pi_old.size)
-    act = torch.as_tensor(actions, dtype=torch.long)
-    adv = torch.as_tensor(advantages)
-    log_prob_old = log_pi_old.gather(-1, act)
-    theta = log_pi_old.clone().requires_grad_(True)
-    policies = []
-    for epoch in range(epochs + 1):
-        log_pi = torch.log_softmax(theta, dim=-1)
-        policies.append(log_pi.detach().exp())
-        if epoch == epochs:
-            break
-        ratio = importance_weights(log_pi.gather(-1, act), log_prob_old)
-        per_sample = ratio * adv if clip_eps is None else clipped_surrogate(ratio, adv, clip_eps)
-        (grad,) = torch.autograd.grad(per_sample.mean(-1).sum(), theta)  # rows are independent
-        with torch.no_grad():
-            theta += float(lr) * grad
-    return torch.stack(policies).numpy()
-
-
-@dataclass
-class RatioEpochs:
-    """:func:`surrogate_ascent` on one sample set, unclipped and with several ``epsilon``, and what
-    it did.
-
-    ``labels`` and ``clip_eps`` name the runs (``None``: unclipped, always the first). Per run ``r``
-    and epoch ``k`` (arrays ``(runs, epochs + 1, ...)``): ``policies`` ``pi_k`` ``(.., A)``;
-    ``ratios`` ``pi_k(a) / pi_old(a)`` for every action ``(.., A)``; ``objective`` the sample
-    objective the run maximises; ``estimate`` ``mean_i (omega_i - 1) A_i``, the rise of the
-    unclipped sample surrogate since epoch 0: the samples' estimate of ``J(pi_k) - J(pi_old)``
-    (unbiased for a fixed ``pi_k``, since ``sum_a pi_old(a) A(a) = 0``, and 0 at ``k = 0``);
-    ``improvement`` the exact ``J(pi_k) - J(pi_old)`` with ``J(pi) = sum_a pi(a) r(a)``; ``kl`` the
-    exact ``KL(pi_k || pi_old)``; ``clip_fraction`` the fraction of samples with ``|omega_i - 1| >
-    eps`` (as
-    :mod:`rlcourse.algos.ppo` logs it; ``nan`` for the unclipped run).
-    """
-
-    pi_old: np.ndarray
-    rewards: np.ndarray
-    actions: np.ndarray
-    advantages: np.ndarray
-    lr: float
-    labels: list
-    clip_eps: list
-    policies: np.ndarray
-    ratios: np.ndarray
-    objective: np.ndarray
-    estimate: np.ndarray
-    improvement: np.ndarray
-    kl: np.ndarray
-    clip_fraction: np.ndarray
-
-    @property
-    def epochs(self) -> int:
-        return self.policies.shape[1] - 1
-
-    def run(self, clip_eps: float | None) -> int:
-        """Index of the run with this ``clip_eps`` (``None``: the unclipped run)."""
-        for i, eps in enumerate(self.clip_eps):
-            if (eps is None and clip_eps is None) or (
-                eps is not None and clip_eps is not None and np.isclose(eps, float(clip_eps))
-            ):
-                return i
-        raise ValueError(
-            f"clip_eps={clip_eps!r} is not allowed: the runs have clip_eps {self.clip_eps}"
-        )
-
-
-def ratio_epochs(
-    pi_old: np.ndarray,
-    rewards: np.ndarray,
-    actions: np.ndarray,
-    advantages: np.ndarray,
-    clip_eps: Sequence[float] = (0.1, 0.2, 0.3),
-    epochs: int = 30,
-    lr: float = 1.0,
-) -> RatioEpochs:
-    """Run :func:`surrogate_ascent` on one sample set ``(actions, advantages)`` of ``pi_old``: once
-    unclipped, once for each ``epsilon`` in ``clip_eps``; keep the ratios, objectives, exact
-    improvements and KLs of every epoch.
-
-    ``rewards`` ``(A,)`` are the mean rewards ``r(a)`` of the one-state problem, used only for the
-    exact ``J(pi) = sum_a pi(a) r(a)``; the runs see the samples alone.
-
-    Used by ``notebooks/07_ppo_clipping.ipynb``.
-    """
-    from rlcourse.objectives import clipped_surrogate
-
-    pi_old = np.asarray(pi_old, dtype=float)
-    rewards = np.asarray(rewards, dtype=float)
-    if rewards.shape != pi_old.shape:
-        raise ValueError(
-            f"rewards of shape {rewards.shape} is not allowed: "
-            f"one mean reward per action, {pi_old.shape}"
-        )
-    actions, advantages = np.asarray(actions), np.asarray(advantages, dtype=float)
-    if actions.ndim != 1:
-        raise ValueError(
-            f"actions of shape {actions.shape} is not allowed: one sample set, shape (N,)"
-        )
-    runs = [None, *(float(e) for e in clip_eps)]
-    policies = np.stack(
-        [surrogate_ascent(pi_old, actions, advantages, eps, epochs, lr) for eps in runs]
-    )
-    sample_ratio = policies[:, :, actions] / pi_old[actions]  # (runs, K + 1, N)
-    objective = np.empty(sample_ratio.shape[:2])
-    clip_fraction = np.full(sample_ratio.shape[:2], np.nan)
-    for i, eps in enumerate(runs):
-        if eps is None:
-            objective[i] = (sample_ratio[i] * advantages).mean(-1)
-        else:
-            omega = torch.as_tensor(sample_ratio[i])
-            objective[i] = clipped_surrogate(
-                omega, torch.as_tensor(advantages).expand_as(omega), eps
-            ).mean(-1)
-            clip_fraction[i] = (np.abs(sample_ratio[i] - 1.0) > eps).mean(-1)
-    return RatioEpochs(
-        pi_old=pi_old,
-        rewards=rewards,
-        actions=actions,
-        advantages=advantages,
-        lr=float(lr),
-        labels=["unclipped" if eps is None else f"ε = {eps:g}" for eps in runs],
-        clip_eps=runs,
-        policies=policies,
-        ratios=policies / pi_old,
-        objective=objective,
-        estimate=((sample_ratio - 1.0) * advantages).mean(-1),
-        improvement=policies @ rewards - pi_old @ rewards,
-        kl=(policies * np.log(policies / pi_old)).sum(-1),
-        clip_fraction=clip_fraction,
     )
 
 
