@@ -75,8 +75,8 @@ test: $(BIN)/.rlcourse-installed
 	RLCOURSE_FAST=1 $(BIN)/python -m pytest $(PYTEST_ARGS) -p no:cacheprovider
 
 bench: $(BIN)/.rlcourse-bench-installed
-	$(BIN)/python benchmarks/compare_sb3.py --readme README.md
-	$(BIN)/python benchmarks/make_figures.py --only sb3_comparison
+	$(BIN)/python -m benchmarks compare-sb3 --readme README.md
+	$(BIN)/python -m benchmarks figures --only sb3_comparison
 
 # A JupyterHub on this machine with an instructor and three students (real unix users, random
 # passwords printed), nbgrader's exchange and the course environment built from $(LOCK), for a
@@ -89,7 +89,7 @@ class:
 	$(SUDO) $(PYTHON) hub/classroom.py demo $(if $(TORCH_INDEX),--torch-index $(TORCH_INDEX))
 
 figures: $(BIN)/.rlcourse-installed
-	$(BIN)/python benchmarks/make_figures.py
+	$(BIN)/python -m benchmarks figures
 
 # The student versions of the graded exercises, in notebooks/exercises/release/, checked for leaked solutions
 # and hidden tests (notebooks/exercises/README.md). build.py runs the venv's nbgrader with the venv's bin/ first

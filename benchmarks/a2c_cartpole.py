@@ -1,6 +1,6 @@
 """A2C on CartPole-v1: rlcourse's preset against Stable-Baselines3, in one run.
 
-    python benchmarks/a2c_cartpole.py [--seeds 3] [--json results.json]
+    python -m benchmarks a2c-cartpole [--seeds 3] [--json results.json]
 
 Needs the optional `bench` extra (`pip install -e ".[bench]"`). Both libraries run with one torch
 thread, seeds alternating between them. For each run it reports the env steps and wall seconds until
@@ -16,8 +16,8 @@ import json
 import platform
 
 import torch
-from benchlib import bare_env_us, median, rollout_us, stop_at_threshold
 
+from benchmarks.benchlib import bare_env_us, median, rollout_us, stop_at_threshold
 from rlcourse.algos import a2c
 
 ENV_ID, THRESHOLD, WINDOW = "CartPole-v1", 475.0, 20
@@ -30,7 +30,10 @@ def run_rlcourse(seed: int) -> dict:
 
 
 def sb3_model(seed: int):
-    """rl-zoo's CartPole settings for A2C (rl-baselines3-zoo, hyperparams/a2c.yml): 8 envs, no entropy bonus."""
+    """rl-zoo's CartPole settings for A2C (rl-baselines3-zoo, hyperparams/a2c.yml).
+
+    8 envs, no entropy bonus.
+    """
     from stable_baselines3 import A2C
     from stable_baselines3.common.env_util import make_vec_env as sb3_make_vec_env
 
@@ -46,11 +49,13 @@ def run_sb3(seed: int, budget: int = 500_000) -> dict:
     return {"steps": hit["env_step"] if hit else None, "seconds": hit["wall_time"] if hit else None}
 
 
-def main() -> None:
-    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+def main(argv: list[str] | None = None, prog: str | None = None) -> None:
+    parser = argparse.ArgumentParser(
+        prog=prog, description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
+    )
     parser.add_argument("--seeds", type=int, default=3)
     parser.add_argument("--json", help="also write the results to this file")
-    args = parser.parse_args()
+    args = parser.parse_args(argv)
     torch.set_num_threads(1)
     config = a2c.PRESETS[ENV_ID]
 
@@ -61,10 +66,8 @@ def main() -> None:
         for lib in order:
             r = run_rlcourse(seed) if lib == "rlcourse" else run_sb3(seed)
             results[lib].append(r)
-            print(
-                f"seed {seed} {lib:9s} steps {r['steps']}  seconds {r['seconds'] and round(r['seconds'], 2)}",
-                flush=True,
-            )
+            seconds = r["seconds"] and round(r["seconds"], 2)
+            print(f"seed {seed} {lib:9s} steps {r['steps']}  seconds {seconds}", flush=True)
 
     steps = 20_000 * config.num_envs
     bare = 1e6 / bare_env_us(ENV_ID, config.num_envs, steps)
@@ -81,16 +84,22 @@ def main() -> None:
     }
     print()
     print(
-        f"A2C on {ENV_ID}, threshold {THRESHOLD:g} (mean of last {WINDOW} training episodes), {args.seeds} seeds, "
-        f"1 torch thread, {platform.processor() or platform.machine()}, torch {torch.__version__}"
+        f"A2C on {ENV_ID}, threshold {THRESHOLD:g} (mean of last {WINDOW} training episodes), "
+        f"{args.seeds} seeds, 1 torch thread, {platform.processor() or platform.machine()}, "
+        f"torch {torch.__version__}"
     )
-    print("| library | solved | env steps to threshold (median) | wall seconds to threshold (median) |")
+    print(
+        "| library | solved | env steps to threshold (median) "
+        "| wall seconds to threshold (median) |"
+    )
     print("|---|---|---|---|")
     for lib, s in summary.items():
         seconds = f"{s['median_seconds']:.2f}" if s["median_seconds"] is not None else "-"
         print(f"| {lib} | {s['solved']}/{args.seeds} | {s['median_steps']} | {seconds} |")
     print()
-    print(f"bare vector env (sync, same-step autoreset, {config.num_envs} envs): {bare:,.0f} steps/s")
+    print(
+        f"bare vector env (sync, same-step autoreset, {config.num_envs} envs): {bare:,.0f} steps/s"
+    )
     print(f"bare vector env (gymnasium's native CartPole vector env):        {native:,.0f} steps/s")
     print(
         f"rlcourse rollout collection (policy in the loop):                {collect:,.0f} steps/s "
@@ -99,7 +108,8 @@ def main() -> None:
     ours, sb3 = summary["rlcourse"], summary["sb3"]
     if ours["median_seconds"] and sb3["median_seconds"]:
         print(
-            f"wall-clock ratio rlcourse/SB3: {ours['median_seconds'] / sb3['median_seconds']:.2f} (target <= 0.5); "
+            "wall-clock ratio rlcourse/SB3: "
+            f"{ours['median_seconds'] / sb3['median_seconds']:.2f} (target <= 0.5); "
             f"env-step ratio: {ours['median_steps'] / sb3['median_steps']:.2f} (target <= 1)"
         )
     if args.json:

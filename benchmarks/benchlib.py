@@ -1,5 +1,8 @@
-"""What the benchmark scripts share: the median over seeds, Stable-Baselines3's stop-at-threshold callback, and
-the timings of a bare environment, of rlcourse's rollout collection and of one step by difference."""
+"""What the benchmark commands share.
+
+The median over seeds, Stable-Baselines3's stop-at-threshold callback, and the timings of a bare
+environment, of rlcourse's rollout collection and of one step by difference.
+"""
 
 from __future__ import annotations
 
@@ -12,8 +15,11 @@ import numpy as np
 
 
 def median(values) -> float | None:
-    """The median over seeds of a time-to-threshold; a seed that never got there (``None``) counts as
-    infinitely slow, so failures cannot improve the median. ``None`` if the median itself is such a seed."""
+    """The median over seeds of a time-to-threshold.
+
+    A seed that never got there (``None``) counts as infinitely slow, so failures cannot improve
+    the median. ``None`` if the median itself is such a seed.
+    """
     values = [math.inf if v is None else v for v in values]
     if not values:
         return None
@@ -23,9 +29,12 @@ def median(values) -> float | None:
 
 
 def stop_at_threshold(threshold: float, window: int):
-    """An SB3 callback that records the env step and wall seconds (from the start of ``learn``) at which
-    the mean return of the last ``window`` training episodes first reaches ``threshold``, and stops there.
-    SB3 reports finished episodes through the ``Monitor`` wrapper's ``info["episode"]``."""
+    """An SB3 callback that stops training where the mean return first reaches ``threshold``.
+
+    It records the env step and wall seconds (from the start of ``learn``) at which the mean return
+    of the last ``window`` training episodes first reaches ``threshold``, and stops there. SB3
+    reports finished episodes through the ``Monitor`` wrapper's ``info["episode"]``.
+    """
     from stable_baselines3.common.callbacks import BaseCallback
 
     class StopAtThreshold(BaseCallback):
@@ -41,19 +50,25 @@ def stop_at_threshold(threshold: float, window: int):
                 if "episode" in info:
                     self.returns.append(info["episode"]["r"])
                     if len(self.returns) >= window and np.mean(self.returns[-window:]) >= threshold:
-                        self.hit = {"env_step": self.num_timesteps, "wall_time": time.perf_counter() - self.start}
+                        self.hit = {
+                            "env_step": self.num_timesteps,
+                            "wall_time": time.perf_counter() - self.start,
+                        }
                         return False
             return True
 
     return StopAtThreshold()
 
 
-def summarize(results: dict[str, dict[str, list[dict]]], seeds: int, labels: dict[str, str] | None = None) -> dict:
-    """Print one table row per (algorithm, library) with the solved count and the medians, then the
-    rlcourse/SB3 ratios against the targets (wall-clock <= 0.5, env steps <= 1); return the summary.
+def summarize(
+    results: dict[str, dict[str, list[dict]]], seeds: int, labels: dict[str, str] | None = None
+) -> dict:
+    """Print a table of solved counts and medians and the rlcourse/SB3 ratios; return the summary.
 
-    ``results[algo][lib]`` is a list of ``{"steps", "seconds"}`` per seed (``None`` if not solved);
-    ``labels`` can rename an algorithm in the table (e.g. to name its criterion)."""
+    One row per (algorithm, library), then the ratios against the targets (wall-clock <= 0.5, env
+    steps <= 1). ``results[algo][lib]`` is a list of ``{"steps", "seconds"}`` per seed (``None`` if
+    not solved); ``labels`` can rename an algorithm in the table (e.g. to name its criterion).
+    """
     labels = labels or {}
     print("| algorithm | library | solved | env steps (median) | wall seconds (median) |")
     print("|---|---|---|---|---|")
@@ -69,20 +84,28 @@ def summarize(results: dict[str, dict[str, list[dict]]], seeds: int, labels: dic
             summary[f"{algo}/{lib}"] = s
             steps = f"{s['median_steps']:,.0f}" if s["median_steps"] is not None else "-"
             seconds = f"{s['median_seconds']:.2f}" if s["median_seconds"] is not None else "-"
-            print(f"| {labels.get(algo, algo)} | {lib} | {s['solved']}/{seeds} | {steps} | {seconds} |")
+            label = labels.get(algo, algo)
+            print(f"| {label} | {lib} | {s['solved']}/{seeds} | {steps} | {seconds} |")
     for algo in results:
         a, b = summary[f"{algo}/rlcourse"], summary.get(f"{algo}/sb3")
         if b and a["median_seconds"] and b["median_seconds"]:
-            wall, steps = a["median_seconds"] / b["median_seconds"], a["median_steps"] / b["median_steps"]
+            wall, steps = (
+                a["median_seconds"] / b["median_seconds"],
+                a["median_steps"] / b["median_steps"],
+            )
             print(
-                f"{algo}: wall-clock ratio rlcourse/SB3 {wall:.2f} (target <= 0.5), env-step ratio {steps:.2f} (<= 1)"
+                f"{algo}: wall-clock ratio rlcourse/SB3 {wall:.2f} (target <= 0.5), "
+                f"env-step ratio {steps:.2f} (<= 1)"
             )
     return summary
 
 
 def per_step_by_difference(run: Callable[[int], None], base: int, total: int) -> float:
-    """Seconds per step of ``run(n)`` (which runs n steps), as (time of ``total`` - time of ``base``) / (total -
-    base): what both runs share (building the env and the model, a warm-up) cancels out."""
+    """Seconds per step of ``run(n)`` (which runs n steps), by difference.
+
+    (time of ``total`` - time of ``base``) / (total - base): what both runs share (building the env
+    and the model, a warm-up) cancels out.
+    """
 
     def timed(n: int) -> float:
         start = time.perf_counter()
@@ -93,8 +116,10 @@ def per_step_by_difference(run: Callable[[int], None], base: int, total: int) ->
 
 
 def bare_env_us(env_id: str, num_envs: int, env_steps: int, native: bool = False) -> float:
-    """Microseconds per env step of rlcourse's vector env (or gymnasium's own vectorised one, ``native``) with
-    random actions and nothing else in the loop."""
+    """Microseconds per env step of rlcourse's vector env, random actions, nothing else.
+
+    ``native``: gymnasium's own vectorised environment instead.
+    """
     import gymnasium as gym
 
     from rlcourse.envs import make_vec_env
@@ -115,8 +140,10 @@ def bare_env_us(env_id: str, num_envs: int, env_steps: int, native: bool = False
 
 
 def rollout_us(algo: str, env_id: str, config, env_steps: int) -> float:
-    """Microseconds per env step of rlcourse's rollout collection (the policy acting, no learning) with an
-    on-policy ``config``'s environments, rollout length and network."""
+    """Microseconds per env step of rlcourse's rollout collection (the policy acting, no learning).
+
+    With an on-policy ``config``'s environments, rollout length and network.
+    """
     from rlcourse.envs import make_vec_env
     from rlcourse.nets import make_policy
     from rlcourse.rollouts import EpisodeTracker, collect_rollout
@@ -124,7 +151,9 @@ def rollout_us(algo: str, env_id: str, config, env_steps: int) -> float:
 
     envs = make_vec_env(env_id, config.num_envs)
     obs, _ = envs.reset(seed=0)
-    policy = make_policy(envs.single_observation_space, envs.single_action_space, config.hidden, algo)
+    policy = make_policy(
+        envs.single_observation_space, envs.single_action_space, config.hidden, algo
+    )
     tracker, rng = EpisodeTracker(config.num_envs, History()), np.random.default_rng(0)
     start = time.perf_counter()
     while tracker.env_steps < env_steps:

@@ -1,32 +1,35 @@
-"""Every algorithm that rlcourse and Stable-Baselines3 (with sb3-contrib) both have, side by side, in one run.
+"""Every algorithm that rlcourse and Stable-Baselines3 (sb3-contrib) both have, side by side.
 
-    python benchmarks/compare_sb3.py [--seeds 3] [--algo a2c --algo sac ...] [--out benchmarks/results]
-                                     [--readme README.md]
+    python -m benchmarks compare-sb3 [--seeds 3] [--algo a2c --algo sac ...]
+                                     [--out benchmarks/results] [--readme README.md]
 
-Needs the optional `bench` extra (`pip install -e ".[bench]"`; `make bench` installs it and runs this).
-For each algorithm, on the environment of its preset, both libraries train with one torch thread and the
-same seeds, alternating which goes first (rlcourse for even seeds, SB3 for odd ones) so that the machine's
-drift hits both alike. SB3 uses rl-baselines3-zoo's tuned settings for the same environment. Reported:
-the env steps and wall seconds until the criterion is met, median and range over the seeds; a seed that
-never meets it counts as infinitely slow in the median. The criteria are the earlier issues':
+All in one run.
+
+Needs the optional `bench` extra (`pip install -e ".[bench]"`; `make bench` installs it and runs
+this). For each algorithm, on the environment of its preset, both libraries train with one torch
+thread and the same seeds, alternating which goes first (rlcourse for even seeds, SB3 for odd ones)
+so that the machine's drift hits both alike. SB3 uses rl-baselines3-zoo's tuned settings for the
+same environment. Reported: the env steps and wall seconds until the criterion is met, median and
+range over the seeds; a seed that never meets it counts as infinitely slow in the median. The
+criteria are the earlier issues':
 
 - A2C, PPO, TRPO on CartPole-v1: mean return of the last 20 training episodes >= 475;
-- DQN on CartPole-v1: a greedy evaluation (10 episodes every 2,000 steps, the same seeds for both) reaches
-  475 and the final policy still does;
-- DDPG, TD3, SAC on Pendulum-v1: mean return of the last 10 training episodes >= -200 (SB3 within 20,000
-  steps; rlcourse's runs are cut at 12,000).
+- DQN on CartPole-v1: a greedy evaluation (10 episodes every 2,000 steps, the same seeds for both)
+  reaches 475 and the final policy still does;
+- DDPG, TD3, SAC on Pendulum-v1: mean return of the last 10 training episodes >= -200 (SB3 within
+  20,000 steps; rlcourse's runs are cut at 12,000).
 
 Then the training loop's own cost: microseconds per env step of the bare vector environment (random
 actions, nothing else) against each library's loop with learning switched off (on-policy: collecting
-rollouts with the policy in the loop; off-policy: the steps before learning starts, replay buffer included,
-random actions except in rlcourse's DQN, which is epsilon-greedy from the first step).
+rollouts with the policy in the loop; off-policy: the steps before learning starts, replay buffer
+included, random actions except in rlcourse's DQN, which is epsilon-greedy from the first step).
 
-Writes ``<out>/sb3_comparison.json`` (every run) and ``<out>/sb3_comparison.md`` (the tables, with date,
-machine and versions); with ``--readme`` it also replaces the block between the markers
-``<!-- sb3-comparison:start -->`` and ``<!-- sb3-comparison:end -->`` in that file, and nothing else.
-The comparison figure is drawn from the JSON by ``benchmarks/make_figures.py --only sb3_comparison`` (``make
-bench`` does both). A full run takes about half an hour on a laptop; ``--overhead-only`` measures the loops
-again and keeps the stored runs.
+Writes ``<out>/sb3_comparison.json`` (every run) and ``<out>/sb3_comparison.md`` (the tables, with
+date, machine and versions); with ``--readme`` it also replaces the block between the markers
+``<!-- sb3-comparison:start -->`` and ``<!-- sb3-comparison:end -->`` in that file, and nothing
+else. The comparison figure is drawn from the JSON by ``python -m benchmarks figures --only
+sb3_comparison`` (``make bench`` does both). A full run takes about half an hour on a laptop;
+``--overhead-only`` measures the loops again and keeps the stored runs.
 """
 
 from __future__ import annotations
@@ -42,12 +45,10 @@ from dataclasses import dataclass
 from importlib.metadata import version
 from pathlib import Path
 
-import a2c_cartpole
-import offpolicy
 import torch
-import trust_region
-from benchlib import bare_env_us, median, per_step_by_difference, rollout_us
 
+from benchmarks import a2c_cartpole, offpolicy, trust_region
+from benchmarks.benchlib import bare_env_us, median, per_step_by_difference, rollout_us
 from rlcourse.algos import ALGORITHMS
 
 MARKERS = ("<!-- sb3-comparison:start -->", "<!-- sb3-comparison:end -->")
@@ -66,7 +67,12 @@ LAST20 = "last 20 training episodes >= 475"
 LAST10 = "last 10 training episodes >= -200"
 CASES = {
     "a2c": Case("CartPole-v1", LAST20, a2c_cartpole.run_rlcourse, a2c_cartpole.run_sb3),
-    "ppo": Case("CartPole-v1", LAST20, lambda s: trust_region.ours("ppo", s), lambda s: trust_region.sb3("ppo", s)),
+    "ppo": Case(
+        "CartPole-v1",
+        LAST20,
+        lambda s: trust_region.ours("ppo", s),
+        lambda s: trust_region.sb3("ppo", s),
+    ),
     "trpo": Case(
         "CartPole-v1",
         LAST20,
@@ -94,7 +100,7 @@ ON_POLICY = {"a2c", "ppo", "trpo"}
 WARMUP_BASE = 1_000  # the off-policy loops are timed as (N steps - this many) / (N - this many)
 
 
-# ------------------------------------------------------------------------------------- loop overhead
+# -- loop overhead
 
 
 def ours_loop_us(algo: str, env_id: str, env_steps: int) -> float:
@@ -106,20 +112,29 @@ def ours_loop_us(algo: str, env_id: str, env_steps: int) -> float:
 
     # off-policy: the steps before learning starts, stored in the replay buffer; no gradient step
     def run(total: int) -> None:
-        module.train(env_id, config, progress=False, total_steps=total, learning_starts=env_steps + 1, eval_every=0)
+        module.train(
+            env_id,
+            config,
+            progress=False,
+            total_steps=total,
+            learning_starts=env_steps + 1,
+            eval_every=0,
+        )
 
     return 1e6 * per_step_by_difference(run, WARMUP_BASE, env_steps)
 
 
 def sb3_loop_us(algo: str, env_steps: int) -> tuple[float, int]:
-    """The same for Stable-Baselines3 with the settings of the comparison; also its number of env copies."""
+    """The same for Stable-Baselines3 with the comparison's settings; also its env copies."""
     if algo in ON_POLICY:
         model = a2c_cartpole.sb3_model(0) if algo == "a2c" else trust_region.sb3_model(algo, 0)
         _, callback = model._setup_learn(env_steps, callback=None)
         callback.on_training_start(locals(), globals())
         start = time.perf_counter()
         while model.num_timesteps < env_steps:
-            model.collect_rollouts(model.env, callback, model.rollout_buffer, n_rollout_steps=model.n_steps)
+            model.collect_rollouts(
+                model.env, callback, model.rollout_buffer, n_rollout_steps=model.n_steps
+            )
         return 1e6 * (time.perf_counter() - start) / model.num_timesteps, model.n_envs
     from stable_baselines3.common.env_util import make_vec_env as sb3_make_vec_env
 
@@ -133,7 +148,8 @@ def sb3_loop_us(algo: str, env_steps: int) -> tuple[float, int]:
 
 
 def overhead(algo: str, env_steps: int, repeats: int = 3) -> dict:
-    """The three timings, each the fastest of ``repeats`` (interleaved), so a busy moment does not count."""
+    """The three timings, each the fastest of ``repeats`` (interleaved), so a busy moment does not
+    count."""
     env_id = CASES[algo].env_id
     num_envs = ALGORITHMS[algo].PRESETS[env_id].num_envs
     bare, ours, sb3 = [], [], []
@@ -152,11 +168,11 @@ def overhead(algo: str, env_steps: int, repeats: int = 3) -> dict:
     }
 
 
-# --------------------------------------------------------------------------------------------- report
+# -- report
 
 
 def spread(values: list) -> dict:
-    """Median (failures count as infinitely slow) and range over the seeds that met the criterion."""
+    """The median over seeds (failures count as infinitely slow), the range of those that met it."""
     met = [v for v in values if v is not None]
     return {"median": median(values), "min": min(met, default=None), "max": max(met, default=None)}
 
@@ -172,7 +188,9 @@ def summarize(runs: dict[str, dict[str, list[dict]]]) -> dict:
                 "seconds": spread([r["seconds"] for r in rs]),
             }
         ours, sb3 = row["rlcourse"], row["sb3"]
-        row["target_met"] = False  # unless rlcourse's median seed met the criterion at half the time, no more steps
+        row["target_met"] = (
+            False  # unless rlcourse's median seed met the criterion at half the time, no more steps
+        )
         if ours["seconds"]["median"] and sb3["seconds"]["median"]:
             row["wall_ratio"] = ours["seconds"]["median"] / sb3["seconds"]["median"]
             row["steps_ratio"] = ours["steps"]["median"] / sb3["steps"]["median"]
@@ -194,10 +212,10 @@ def _cell(s: dict, fmt: str) -> str:
 
 def markdown(summary: dict, overheads: dict, seeds: int, machine: dict) -> str:
     lines = [
-        f"Measured on {machine['date']} on {machine['cpu']} ({machine['cores']} cores), one torch thread per "
-        f"run, torch {machine['torch']}, Stable-Baselines3 {machine['sb3']}, sb3-contrib {machine['sb3_contrib']}, "
-        f"gymnasium {machine['gymnasium']}; medians over seeds 0-{seeds - 1} with the range in brackets "
-        f"(`python benchmarks/compare_sb3.py`).",
+        f"Measured on {machine['date']} on {machine['cpu']} ({machine['cores']} cores), one torch "
+        f"thread per run, torch {machine['torch']}, Stable-Baselines3 {machine['sb3']}, "
+        f"sb3-contrib {machine['sb3_contrib']}, gymnasium {machine['gymnasium']}; medians over "
+        f"seeds 0-{seeds - 1} with the range in brackets (`python -m benchmarks compare-sb3`).",
         "",
         "| algorithm | environment, criterion | library | solved | env steps | wall seconds "
         "| wall / SB3 | steps / SB3 |",
@@ -212,42 +230,58 @@ def markdown(summary: dict, overheads: dict, seeds: int, machine: dict) -> str:
                 mark = "" if row["target_met"] else " (target missed)"
                 ratios = [f"{row['wall_ratio']:.2f}{mark}", f"{row['steps_ratio']:.2f}"]
             elif lib == "rlcourse":
-                ratios = ["SB3 did not get there", ""] if row["target_met"] else ["target missed", ""]
+                ratios = (
+                    ["SB3 did not get there", ""] if row["target_met"] else ["target missed", ""]
+                )
             lines.append(
-                f"| {algo.upper()} | {case.env_id}, {case.criterion} | {name} | {s['solved']}/{seeds} "
-                f"| {_cell(s['steps'], ',.0f')} | {_cell(s['seconds'], '.1f')} | {ratios[0]} | {ratios[1]} |"
+                f"| {algo.upper()} | {case.env_id}, {case.criterion} | {name} "
+                f"| {s['solved']}/{seeds} | {_cell(s['steps'], ',.0f')} "
+                f"| {_cell(s['seconds'], '.1f')} | {ratios[0]} | {ratios[1]} |"
             )
     met = [algo.upper() for algo, row in summary.items() if row["target_met"]]
     missed = [algo.upper() for algo, row in summary.items() if not row["target_met"]]
-    verdict = f"Target (at most half the wall seconds, no more env steps) met by {len(met)} of {len(summary)}"
+    verdict = (
+        "Target (at most half the wall seconds, no more env steps) "
+        f"met by {len(met)} of {len(summary)}"
+    )
     verdict += f"; missed by {', '.join(missed)}." if missed else "."
     close = [a for a, row in summary.items() if row["target_met"] and "wall_ratio" in row]
     if close:
-        tight = max(close, key=lambda a: max(summary[a]["wall_ratio"] / 0.5, summary[a]["steps_ratio"]))
+        tight = max(
+            close, key=lambda a: max(summary[a]["wall_ratio"] / 0.5, summary[a]["steps_ratio"])
+        )
         verdict += (
-            f" Closest to the line: {tight.upper()} ({summary[tight]['wall_ratio']:.2f} of the wall seconds, "
+            f" Closest to the line: {tight.upper()} "
+            f"({summary[tight]['wall_ratio']:.2f} of the wall seconds, "
             f"{summary[tight]['steps_ratio']:.2f} of the env steps)."
         )
     lines += ["", verdict]
     if overheads:
         lines += [
             "",
-            "The loop without learning, in microseconds per env step (fastest of three). Bare env: rlcourse's "
-            "vector env (as many copies as rlcourse's preset) stepped with random actions. On-policy loops: "
-            "collecting rollouts with the policy acting (SB3's also computes the values there; rlcourse's after "
-            "the rollout, in the update). Off-policy loops: the steps before learning starts, replay buffer included, "
-            f"timed by difference (N minus {WARMUP_BASE:,} steps) so that building the model is not counted; "
-            "random actions, except rlcourse's DQN, which is epsilon-greedy from the first step (the "
+            "The loop without learning, in microseconds per env step (fastest of three). "
+            "Bare env: rlcourse's vector env (as many copies as rlcourse's preset) stepped with "
+            "random actions. On-policy loops: collecting rollouts with the policy acting (SB3's "
+            "also computes the values there; rlcourse's after the rollout, in the update). "
+            "Off-policy loops: the steps before learning starts, replay buffer included, timed by "
+            f"difference (N minus {WARMUP_BASE:,} steps) so that building the model is not "
+            "counted; random actions, except rlcourse's DQN, which is epsilon-greedy from the "
+            "first step (the "
             "Q-network acts)."
-            + (f" Loops measured again on {machine['overhead_date']}." if "overhead_date" in machine else ""),
+            + (
+                f" Loops measured again on {machine['overhead_date']}."
+                if "overhead_date" in machine
+                else ""
+            ),
             "",
-            "| algorithm | environment (copies: rlcourse / SB3) | bare env | rlcourse loop | rlcourse overhead "
-            "| SB3 loop |",
+            "| algorithm | environment (copies: rlcourse / SB3) | bare env | rlcourse loop "
+            "| rlcourse overhead | SB3 loop |",
             "|---|---|---|---|---|---|",
         ]
         for algo, o in overheads.items():
             lines.append(
-                f"| {algo.upper()} | {o['env_id']} ({o['num_envs']} / {o.get('sb3_num_envs', '?')}) "
+                f"| {algo.upper()} | {o['env_id']} "
+                f"({o['num_envs']} / {o.get('sb3_num_envs', '?')}) "
                 f"| {o['bare_env_us']:.1f} "
                 f"| {o['rlcourse_loop_us']:.1f} | {o['rlcourse_loop_us'] - o['bare_env_us']:.1f} "
                 f"| {o['sb3_loop_us']:.1f} |"
@@ -256,7 +290,8 @@ def markdown(summary: dict, overheads: dict, seeds: int, machine: dict) -> str:
 
 
 def replace_block(path: Path, block: str) -> None:
-    """Put ``block`` between the two markers of ``path``; refuse (and change nothing) if they are missing."""
+    """Put ``block`` between the two markers of ``path``; refuse (and change nothing) if they are
+    missing."""
     text = path.read_text(encoding="utf-8")
     start, end = MARKERS
     if text.count(start) != 1 or text.count(end) != 1 or text.index(start) > text.index(end):
@@ -288,13 +323,18 @@ def machine_info() -> dict:
 
 
 def write(out: Path, record: dict, table: str | None) -> None:
-    """The JSON with every run (also after each algorithm, so an error late in the run loses nothing) and the
-    markdown table."""
+    """The JSON with every run and the markdown table.
+
+    The JSON is also written after each algorithm, so that an error late in the run loses nothing.
+    """
     out.mkdir(parents=True, exist_ok=True)
     (out / "sb3_comparison.partial.json").write_text(json.dumps(record, indent=2) + "\n")
     if table is None:
         return
-    for path, text in ((out / "sb3_comparison.json", json.dumps(record, indent=2)), (out / "sb3_comparison.md", table)):
+    for path, text in (
+        (out / "sb3_comparison.json", json.dumps(record, indent=2)),
+        (out / "sb3_comparison.md", table),
+    ):
         if path.exists():
             print(f"replacing {path} (the earlier version stays in git's history)")
         path.write_text(text + ("\n" if not text.endswith("\n") else ""), encoding="utf-8")
@@ -302,23 +342,34 @@ def write(out: Path, record: dict, table: str | None) -> None:
     (out / "sb3_comparison.partial.json").unlink()
 
 
-def main() -> None:
-    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+def main(argv: list[str] | None = None, prog: str | None = None) -> None:
+    parser = argparse.ArgumentParser(
+        prog=prog, description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
+    )
     parser.add_argument("--seeds", type=int, default=3)
     parser.add_argument("--algo", choices=list(CASES), action="append")
-    parser.add_argument("--overhead-steps", type=int, default=20_000, help="env steps per loop measurement")
+    parser.add_argument(
+        "--overhead-steps", type=int, default=20_000, help="env steps per loop measurement"
+    )
     parser.add_argument(
         "--overhead-only",
         action="store_true",
-        help="keep the runs of <out>/sb3_comparison.json and measure the loops again (a minute, not half an hour)",
+        help="keep the runs of <out>/sb3_comparison.json and measure the loops again (a minute, "
+        "not half an hour)",
     )
-    parser.add_argument("--out", default="benchmarks/results", help="folder for the JSON and markdown files")
-    parser.add_argument("--readme", help="also put the tables between the sb3-comparison markers of this file")
-    args = parser.parse_args()
+    parser.add_argument(
+        "--out", default="benchmarks/results", help="folder for the JSON and markdown files"
+    )
+    parser.add_argument(
+        "--readme", help="also put the tables between the sb3-comparison markers of this file"
+    )
+    args = parser.parse_args(argv)
     if args.seeds < 1:
         parser.error(f"--seeds must be at least 1, got {args.seeds}")
     if args.overhead_steps <= WARMUP_BASE:
-        parser.error(f"--overhead-steps must be more than {WARMUP_BASE:,}, got {args.overhead_steps}")
+        parser.error(
+            f"--overhead-steps must be more than {WARMUP_BASE:,}, got {args.overhead_steps}"
+        )
     torch.set_num_threads(1)
     out = Path(args.out)
     machine = machine_info()
@@ -340,7 +391,10 @@ def main() -> None:
                     r = case.ours(seed) if lib == "rlcourse" else case.sb3(seed)
                     runs[algo][lib].append({"seed": seed, **r})
                     seconds = r["seconds"] and round(r["seconds"], 1)
-                    print(f"{algo} seed {seed} {lib:9s} steps {r['steps']}  seconds {seconds}", flush=True)
+                    print(
+                        f"{algo} seed {seed} {lib:9s} steps {r['steps']}  seconds {seconds}",
+                        flush=True,
+                    )
             write(out, {"machine": machine, "seeds": seeds, "runs": runs}, None)
     overheads = {}
     for algo in runs:
@@ -351,7 +405,13 @@ def main() -> None:
     table = markdown(summary, overheads, seeds, machine)
     print()
     print(table)
-    record = {"machine": machine, "seeds": seeds, "summary": summary, "overhead": overheads, "runs": runs}
+    record = {
+        "machine": machine,
+        "seeds": seeds,
+        "summary": summary,
+        "overhead": overheads,
+        "runs": runs,
+    }
     write(out, record, table)
     if args.readme:
         replace_block(Path(args.readme), table)

@@ -1,18 +1,19 @@
 """GRPO against RLOO and PPO on the question-answer task, at the same number of sampled answers.
 
-    python benchmarks/grpo.py [--seeds 3] [--method grpo --method rloo --method ppo] [--json out.json]
-    python benchmarks/grpo.py --json rlcourse/data/grpo_benchmark.json  # the notebook's comparison
-    python benchmarks/grpo.py --sweep rlcourse/data/grpo_sweep.json      # the notebook's sliders
+    python -m benchmarks grpo [--seeds 3] [--method grpo --method rloo --method ppo]
+                              [--json out.json]
+    python -m benchmarks grpo --json rlcourse/data/grpo_benchmark.json  # the notebook's comparison
+    python -m benchmarks grpo --sweep rlcourse/data/grpo_sweep.json      # the notebook's sliders
 
 For each seed: one reference policy (the supervised warm start), then every method's preset from it,
-one torch thread. Prints the held-out greedy accuracy along the way (every ``eval_every`` iterations,
-against answers sampled and wall seconds), and when it first reached 90%.
+one torch thread. Prints the held-out greedy accuracy along the way (every ``eval_every``
+iterations, against answers sampled and wall seconds), and when it first reached 90%.
 
 ``--sweep`` instead trains GRPO from one reference with one hyperparameter changed at a time (clip
-range epsilon, group size G, KL weight beta, and the averaging over tokens: GRPO's, DAPO's, Dr. GRPO's),
-at the same number of sampled answers, and writes their
-accuracy curves for ``notebooks/08_grpo.ipynb``'s sliders (800 iterations each by default, less than the
-preset's 2000, so that the twelve runs take about fifteen minutes).
+range epsilon, group size G, KL weight beta, and the averaging over tokens: GRPO's, DAPO's, Dr.
+GRPO's), at the same number of sampled answers, and writes their accuracy curves for
+``notebooks/08_grpo.ipynb``'s sliders (800 iterations each by default, less than the preset's 2000,
+to keep the twelve runs short).
 """
 
 from __future__ import annotations
@@ -30,10 +31,16 @@ from rlcourse.config import replace, to_dict
 
 TARGET = grpo.TARGET_ACCURACY
 # The sweep: one knob at a time around the GRPO preset.
-SWEEP = {"clip_eps": [0.05, 0.1, 0.2, 0.4], "group_size": [2, 4, 8, 16], "kl_coef": [0.0, 0.01, 0.05, 0.2]}
+SWEEP = {
+    "clip_eps": [0.05, 0.1, 0.2, 0.4],
+    "group_size": [2, 4, 8, 16],
+    "kl_coef": [0.0, 0.01, 0.05, 0.2],
+}
 SWEEP["aggregation"] = ["sequence", "token", "dr_grpo"]
-BASE = {"clip_eps": 0.2, "group_size": 8, "kl_coef": 0.0, "aggregation": "sequence"}  # the preset: one run serves all
-# GRPO's averaging over tokens (the preset), DAPO's per-token mean, and Dr. GRPO (constant normaliser, no std).
+# The preset's values: its one run serves as every knob's middle point.
+BASE = {"clip_eps": 0.2, "group_size": 8, "kl_coef": 0.0, "aggregation": "sequence"}
+# GRPO's averaging over tokens (the preset), DAPO's per-token mean, and Dr. GRPO (constant
+# normaliser, no std).
 AGGREGATIONS = {
     "sequence": {},
     "token": {"loss_aggregation": "token"},
@@ -64,44 +71,60 @@ def compare(methods: list[str], seeds: int) -> dict:
         reference = grpo.make_reference(replace(config, seed=seed))
         warm = time.perf_counter() - start
         for method in methods:
-            _, history = grpo.train(grpo.PRESETS[method], reference=reference, seed=seed, progress=False)
+            _, history = grpo.train(
+                grpo.PRESETS[method], reference=reference, seed=seed, progress=False
+            )
             c = curve(history)
             answers, seconds = first_reaching(c, TARGET)
             results[method].append(
-                {"seed": seed, "curve": c, "answers_to_target": answers, "seconds_to_target": seconds}
+                {
+                    "seed": seed,
+                    "curve": c,
+                    "answers_to_target": answers,
+                    "seconds_to_target": seconds,
+                }
             )
             points = ", ".join(
-                f"{a / 1000:.0f}k:{acc:.2f}" for a, acc in list(zip(c["answers"], c["accuracy"], strict=False))[::5]
+                f"{a / 1000:.0f}k:{acc:.2f}"
+                for a, acc in list(zip(c["answers"], c["accuracy"], strict=False))[::5]
             )
             print(
                 f"{method} seed {seed}: warm start {c['accuracy'][0]:.3f} ({warm:.1f} s) "
                 f"-> final {c['accuracy'][-1]:.3f} "
-                f"in {c['seconds'][-1]:.0f} s; {TARGET:.0%} at {answers} answers / {seconds} s\n    {points}",
+                f"in {c['seconds'][-1]:.0f} s; {TARGET:.0%} at {answers} answers / {seconds} s"
+                f"\n    {points}",
                 flush=True,
             )
     print()
     print(
-        f"held-out greedy accuracy, {seeds} seeds, 1 torch thread, {platform.processor() or platform.machine()}, "
-        f"torch {torch.__version__}"
+        f"held-out greedy accuracy, {seeds} seeds, 1 torch thread, "
+        f"{platform.processor() or platform.machine()}, torch {torch.__version__}"
     )
     print(
-        f"| method | start | final | reached {TARGET:.0%} | answers to {TARGET:.0%} (per seed) | seconds (per seed) |"
+        f"| method | start | final | reached {TARGET:.0%} | answers to {TARGET:.0%} (per seed) "
+        "| seconds (per seed) |"
     )
     print("|---|---|---|---|---|---|")
     for method, runs in results.items():
         starts = [r["curve"]["accuracy"][0] for r in runs]
         finals = [r["curve"]["accuracy"][-1] for r in runs]
         hits = sum(r["answers_to_target"] is not None for r in runs)
+        answers = [r["answers_to_target"] for r in runs]
+        seconds = [r["seconds_to_target"] for r in runs]
         print(
-            f"| {method} | {statistics.median(starts):.3f} | {statistics.median(finals):.3f} (min {min(finals):.3f}) "
-            f"| {hits}/{seeds} | {[r['answers_to_target'] for r in runs]} | {[r['seconds_to_target'] for r in runs]} |"
+            f"| {method} | {statistics.median(starts):.3f} "
+            f"| {statistics.median(finals):.3f} (min {min(finals):.3f}) "
+            f"| {hits}/{seeds} | {answers} | {seconds} |"
         )
     return results
 
 
 def sweep(path: str, iterations: int, knobs: list[str] | None = None, seed: int = 0) -> dict:
-    """Train the sweep's runs and write them to ``path``; with ``knobs``, only those knobs' runs, added to the
-    runs already in ``path`` (the base run must be there)."""
+    """Train the sweep's runs and write them to ``path``.
+
+    With ``knobs``, only those knobs' runs, added to the runs already in ``path`` (the base run must
+    be there).
+    """
     base = replace(grpo.PRESETS["grpo"], iterations=iterations)
     answers_budget = base.iterations * base.questions * base.group_size
     reference = grpo.make_reference(replace(base, seed=seed))
@@ -119,9 +142,11 @@ def sweep(path: str, iterations: int, knobs: list[str] | None = None, seed: int 
                 continue
             changes = AGGREGATIONS[value] if knob == "aggregation" else {knob: value}
             config = replace(base, seed=seed, **changes)
-            if knob == "group_size":  # the same answers per iteration: fewer questions for bigger groups
+            if knob == "group_size":  # the same answers per iteration: fewer, bigger groups
                 config = replace(config, questions=base.questions * base.group_size // value)
-            config = replace(config, iterations=answers_budget // (config.questions * config.group_size))
+            config = replace(
+                config, iterations=answers_budget // (config.questions * config.group_size)
+            )
             _, history = grpo.train(config, reference=reference, progress=False)
             runs[f"{knob}={value}"] = {
                 "knob": knob,
@@ -132,22 +157,33 @@ def sweep(path: str, iterations: int, knobs: list[str] | None = None, seed: int 
             }
             if value == BASE[knob]:
                 base_run = runs[f"{knob}={value}"]
-            print(f"{knob}={value}: final accuracy {history.evaluations[-1]['mean_return']:.3f}", flush=True)
+            print(
+                f"{knob}={value}: final accuracy {history.evaluations[-1]['mean_return']:.3f}",
+                flush=True,
+            )
     data = {"config": to_dict(base), "seed": seed, "sweep": SWEEP, "runs": runs}
     with open(path, "w") as f:
         json.dump(data, f)
     return data
 
 
-def main() -> None:
-    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+def main(argv: list[str] | None = None, prog: str | None = None) -> None:
+    parser = argparse.ArgumentParser(
+        prog=prog, description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
+    )
     parser.add_argument("--seeds", type=int, default=3)
     parser.add_argument("--method", choices=list(grpo.PRESETS), action="append")
     parser.add_argument("--json", help="also write the results to this file")
-    parser.add_argument("--sweep", help="run the notebook's sweep instead and write it to this JSON file")
-    parser.add_argument("--knob", choices=list(SWEEP), action="append", help="with --sweep: only these knobs")
-    parser.add_argument("--sweep-iterations", type=int, default=800, help="iterations of the base run of the sweep")
-    args = parser.parse_args()
+    parser.add_argument(
+        "--sweep", help="run the notebook's sweep instead and write it to this JSON file"
+    )
+    parser.add_argument(
+        "--knob", choices=list(SWEEP), action="append", help="with --sweep: only these knobs"
+    )
+    parser.add_argument(
+        "--sweep-iterations", type=int, default=800, help="iterations of the base run of the sweep"
+    )
+    args = parser.parse_args(argv)
     torch.set_num_threads(1)
     if args.sweep:
         sweep(args.sweep, args.sweep_iterations, args.knob)

@@ -1,7 +1,7 @@
 """Regenerate every figure in figures/ (``make figures``).
 
-    python benchmarks/make_figures.py [--seeds 3] [--only NAME ...] [--out DIR]
-    RLCOURSE_FAST=1 python benchmarks/make_figures.py --out /tmp/figures    (one seed, short runs: a quick check)
+    python -m benchmarks figures [--seeds 3] [--only NAME ...] [--out DIR]
+    RLCOURSE_FAST=1 python -m benchmarks figures --out /tmp/figures    (one seed, short runs)
 
 Figures, each a PNG with a CSV of the numbers it was drawn from, listed in ``figures/INDEX.md`` with the command
 that made it:
@@ -14,13 +14,13 @@ that made it:
 - ``sac_temperature``: SAC with the tuned temperature (the preset) against a fixed one on Pendulum-v1;
 - ``trust_region``: PPO (clip), PPO-KL and TRPO on CartPole-v1;
 - ``grpo``: GRPO, RLOO and PPO on the question-answer task (the runs shipped in ``rlcourse/data``, made by
-  ``benchmarks/grpo.py``);
+  ``python -m benchmarks grpo``);
 - ``sb3_comparison``: env steps and wall seconds to threshold, rlcourse against Stable-Baselines3, drawn from
-  ``benchmarks/results/sb3_comparison.json`` (made by ``benchmarks/compare_sb3.py``);
+  ``benchmarks/results/sb3_comparison.json`` (made by ``python -m benchmarks compare-sb3``);
 - ``mujoco``: the long MuJoCo runs' greedy returns (``benchmarks/results/mujoco``, made by
-  ``benchmarks/mujoco_runs.py``) with Stable-Baselines3's published returns.
+  ``python -m benchmarks mujoco``) with Stable-Baselines3's published returns.
 
-The last three are drawn from stored results, in seconds; the scripts named make those results.
+The last three are drawn from stored results, in seconds; the commands named make those results.
 
 A full run trains about thirty runs of seconds to a minute each: start it in the background with a log.
 """
@@ -183,10 +183,8 @@ def mujoco_figure(out: Path, command: str, results: Path = RESULTS / "mujoco") -
 
     from matplotlib.figure import Figure
 
+    from benchmarks.mujoco_runs import SB3_PUBLISHED
     from rlcourse.training import History
-
-    sys.path.insert(0, str(ROOT / "benchmarks"))
-    from mujoco_runs import SB3_PUBLISHED
 
     runs: dict[str, list[tuple[str, str, Path]]] = {}
     for run in sorted(results.iterdir()):
@@ -234,18 +232,21 @@ def mujoco_figure(out: Path, command: str, results: Path = RESULTS / "mujoco") -
     return "mujoco"
 
 
-def main() -> None:
-    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+def main(argv: list[str] | None = None, prog: str | None = None) -> None:
+    prog = prog or "python -m benchmarks figures"  # what the CSVs and the index record
+    parser = argparse.ArgumentParser(
+        prog=prog, description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
+    )
     parser.add_argument("--seeds", type=int, default=budget("figures/seeds", fast=False))
     parser.add_argument("--only", nargs="+", help="only these figures (names as in figures/INDEX.md)")
     parser.add_argument("--out", default=str(FIGURES), help="folder to write to (default figures/)")
-    args = parser.parse_args()
+    args = parser.parse_args(argv)
     torch.set_num_threads(1)
     out = Path(args.out)
     out.mkdir(parents=True, exist_ok=True)
     seeds = budget("figures/seeds") if FAST else args.seeds  # fast: always the fast budget
     runs = Runs(seeds)
-    command = "RLCOURSE_FAST=1 " * FAST + f"python benchmarks/make_figures.py --seeds {seeds}"
+    command = "RLCOURSE_FAST=1 " * FAST + f"{prog} --seeds {seeds}"
     wanted = set(args.only or [])
     known = {f"{algo}_{env_id}" for algo, env_id in FIRST.items()}
     known |= {"a2c_vs_gae", "td3_fixes", "sac_temperature", "trust_region", "grpo", "sb3_comparison", "mujoco"}
@@ -351,4 +352,6 @@ def main() -> None:
 
 
 if __name__ == "__main__":
-    main()
+    # Run as a file (with the repository root on PYTHONPATH), it records that command, which the
+    # stored figures cite; run as a module, the package's.
+    main(prog=None if __package__ else "python benchmarks/make_figures.py")

@@ -1,19 +1,19 @@
-"""DQN, DDPG, TD3 and SAC: rlcourse's presets against Stable-Baselines3 (rl-zoo settings), in one run.
+"""DQN, DDPG, TD3 and SAC: rlcourse's presets against Stable-Baselines3 (rl-zoo settings).
 
-    python benchmarks/offpolicy.py [--seeds 3] [--algo dqn --algo sac ...] [--json results.json]
+    python -m benchmarks offpolicy [--seeds 3] [--algo dqn --algo sac ...] [--json results.json]
 
 Needs the optional `bench` extra (`pip install -e ".[bench]"`). Both libraries run with one torch
 thread, seeds alternating between them (ours first for even seeds, SB3 first for odd ones), so the
-machine's drift hits both alike. The criteria are those of issue 4:
+machine's drift hits both alike; all in one run. The criteria are those of issue 4:
 
 - DQN on CartPole-v1: a greedy evaluation (10 episodes, every 2,000 env steps, the same environment
   seeds for both libraries) reaches 475, and the evaluation of the final policy still scores at
   least 475. Reported: env steps and wall seconds to the first such evaluation.
-- DDPG, TD3 and SAC on Pendulum-v1: the mean return of the last 10 training episodes reaches -200 within
-  20k env steps. SB3 stops at the threshold; rlcourse's run is cut at ``--cap`` steps (its
+- DDPG, TD3 and SAC on Pendulum-v1: the mean return of the last 10 training episodes reaches -200
+  within 20k env steps. SB3 stops at the threshold; rlcourse's run is cut at ``--cap`` steps (its
   schedules do not depend on the run's length, so the cut changes nothing before it).
-- SAC on InvertedPendulum-v5 (ours only; SB3 has no rl-zoo setting for it): a greedy evaluation
-  (10 episodes, every 1,000 steps) reaches 1000 within 10k env steps.
+- SAC on InvertedPendulum-v5 (ours only; SB3 has no rl-zoo setting for it): a greedy evaluation (10
+  episodes, every 1,000 steps) reaches 1000 within 10k env steps.
 
 Then the cost of one env step with one gradient step for SAC and TD3 at the same sizes in both
 libraries (two [256, 256] networks, batch 256): (time of 1k warm-up + N learning steps - time of
@@ -29,8 +29,8 @@ import time
 
 import numpy as np
 import torch
-from benchlib import per_step_by_difference, stop_at_threshold, summarize
 
+from benchmarks.benchlib import per_step_by_difference, stop_at_threshold, summarize
 from rlcourse.algos import ddpg, dqn, sac, td3
 from rlcourse.training import evaluate
 
@@ -49,7 +49,8 @@ class SB3Policy:
 
 
 def dqn_result(evaluations: list[dict], threshold: float = 475.0) -> dict:
-    """Steps and seconds to the first evaluation reaching ``threshold``; unsolved if the last one is below."""
+    """Steps and seconds to the first evaluation reaching ``threshold``; unsolved if the last one is
+    below."""
     hit = next((e for e in evaluations if e["mean_return"] >= threshold), None)
     final = evaluations[-1]["mean_return"] if evaluations else float("nan")
     solved = hit is not None and final >= threshold
@@ -65,13 +66,17 @@ def pendulum_result(hit: dict | None) -> dict:
     return {"steps": hit["env_step"] if hit else None, "seconds": hit["wall_time"] if hit else None}
 
 
-# ---------------------------------------------------------------------------------------------- rlcourse
+# -- rlcourse
 
 
 def ours(algo: str, seed: int, cap: int) -> dict:
     if algo == "dqn":
         _, history = dqn.train(
-            "CartPole-v1", seed=seed, progress=False, eval_every=EVAL_EVERY, eval_episodes=EVAL_EPISODES
+            "CartPole-v1",
+            seed=seed,
+            progress=False,
+            eval_every=EVAL_EVERY,
+            eval_episodes=EVAL_EPISODES,
         )
         return dqn_result(history.evaluations)
     module = {"ddpg": ddpg, "sac": sac, "td3": td3}[algo]
@@ -79,12 +84,14 @@ def ours(algo: str, seed: int, cap: int) -> dict:
     return pendulum_result(history.first_reaching(-200.0, PENDULUM_WINDOW))
 
 
-# ------------------------------------------------------------------------------------ Stable-Baselines3
+# -- Stable-Baselines3
 
 
 def sb3_model(algo: str, env, seed: int, **overrides):
-    """The rl-zoo hyperparameters (rl-baselines3-zoo, hyperparams/{dqn,ddpg,sac,td3}.yml; DDPG's and TD3's
-    Pendulum settings are the same)."""
+    """The rl-zoo hyperparameters (rl-baselines3-zoo, hyperparams/{dqn,ddpg,sac,td3}.yml).
+
+    DDPG's and TD3's Pendulum settings are the same.
+    """
     from stable_baselines3 import DDPG, DQN, SAC, TD3
     from stable_baselines3.common.noise import NormalActionNoise
 
@@ -136,7 +143,9 @@ def sb3(algo: str, seed: int) -> dict:
             self.start = time.perf_counter()
 
         def evaluate(self):
-            seed = 10_000 + 100 * len(self.evaluations)  # the seeds of rlcourse's evaluate_on_schedule
+            seed = 10_000 + 100 * len(
+                self.evaluations
+            )  # the seeds of rlcourse's evaluate_on_schedule
             returns = evaluate(SB3Policy(self.model, env_id), EVAL_EPISODES, seed=seed)
             row = {"env_step": self.num_timesteps, "wall_time": time.perf_counter() - self.start}
             self.evaluations.append({**row, "mean_return": float(returns.mean())})
@@ -159,34 +168,48 @@ def sb3(algo: str, seed: int) -> dict:
     return pendulum_result(stop.hit)
 
 
-# ----------------------------------------------------------------------------------- cost of a step
+# -- cost of a step
 
 
 def step_cost(lib: str, algo: str, steps: int = 1_000, warmup: int = 1_000) -> float:
-    """Milliseconds per env step with one gradient step, [256, 256] networks, batch 256, Pendulum-v1."""
+    """Milliseconds per env step with one gradient step ([256, 256] networks, batch 256)."""
 
     def run(total: int) -> None:
         if lib == "rlcourse":
             module = {"sac": sac, "td3": td3}[algo]
-            module.train("Pendulum-v1", progress=False, total_steps=total, learning_starts=warmup, hidden=(256, 256))
+            module.train(
+                "Pendulum-v1",
+                progress=False,
+                total_steps=total,
+                learning_starts=warmup,
+                hidden=(256, 256),
+            )
         else:
             from stable_baselines3.common.env_util import make_vec_env as sb3_make_vec_env
 
-            overrides = dict(learning_starts=warmup, batch_size=256, policy_kwargs=dict(net_arch=[256, 256]))
+            overrides = dict(
+                learning_starts=warmup, batch_size=256, policy_kwargs=dict(net_arch=[256, 256])
+            )
             if algo == "td3":
                 overrides.update(train_freq=1, gradient_steps=1)
-            sb3_model(algo, sb3_make_vec_env("Pendulum-v1", n_envs=1, seed=0), 0, **overrides).learn(total)
+            sb3_model(
+                algo, sb3_make_vec_env("Pendulum-v1", n_envs=1, seed=0), 0, **overrides
+            ).learn(total)
 
     return 1000 * per_step_by_difference(run, warmup, warmup + steps)
 
 
-def main() -> None:
-    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+def main(argv: list[str] | None = None, prog: str | None = None) -> None:
+    parser = argparse.ArgumentParser(
+        prog=prog, description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
+    )
     parser.add_argument("--seeds", type=int, default=3)
     parser.add_argument("--algo", choices=["dqn", "ddpg", "td3", "sac"], action="append")
-    parser.add_argument("--cap", type=int, default=12_000, help="env steps of rlcourse's Pendulum runs")
+    parser.add_argument(
+        "--cap", type=int, default=12_000, help="env steps of rlcourse's Pendulum runs"
+    )
     parser.add_argument("--json", help="also write the results to this file")
-    args = parser.parse_args()
+    args = parser.parse_args(argv)
     torch.set_num_threads(1)
     algos = args.algo or ["dqn", "ddpg", "td3", "sac"]
 
@@ -199,7 +222,10 @@ def main() -> None:
                 results[algo][lib].append(r)
                 seconds = r["seconds"] and round(r["seconds"], 1)
                 extra = f"  evaluations {r['evaluations']}" if "evaluations" in r else ""
-                print(f"{algo} seed {seed} {lib:9s} steps {r['steps']}  seconds {seconds}{extra}", flush=True)
+                print(
+                    f"{algo} seed {seed} {lib:9s} steps {r['steps']}  seconds {seconds}{extra}",
+                    flush=True,
+                )
 
     costs = {}
     for algo in [a for a in ("sac", "td3") if a in algos]:
@@ -208,9 +234,13 @@ def main() -> None:
 
     print()
     print(
-        f"{args.seeds} seeds, 1 torch thread, {platform.processor() or platform.machine()}, torch {torch.__version__}"
+        f"{args.seeds} seeds, 1 torch thread, {platform.processor() or platform.machine()}, "
+        f"torch {torch.__version__}"
     )
-    criteria = {"dqn": "CartPole-v1, greedy 475 and final >= 475", "td3": "Pendulum-v1, last 10 >= -200"}
+    criteria = {
+        "dqn": "CartPole-v1, greedy 475 and final >= 475",
+        "td3": "Pendulum-v1, last 10 >= -200",
+    }
     criteria["sac"] = criteria["ddpg"] = criteria["td3"]
     summary = summarize(results, args.seeds, {algo: f"{algo}, {criteria[algo]}" for algo in algos})
     for algo, by_lib in costs.items():

@@ -1,7 +1,8 @@
-"""PPO and TRPO on CartPole-v1: rlcourse's presets against Stable-Baselines3's PPO and sb3-contrib's
-TRPO (rl-zoo settings), in one run.
+"""PPO and TRPO on CartPole-v1: rlcourse's presets against SB3's PPO and sb3-contrib's TRPO.
 
-    python benchmarks/trust_region.py [--seeds 3] [--algo ppo --algo trpo] [--json results.json]
+The reference libraries run with rl-zoo's settings; all in one run.
+
+    python -m benchmarks trust-region [--seeds 3] [--algo ppo --algo trpo] [--json results.json]
 
 Needs the optional `bench` extra (`pip install -e ".[bench]"`). Both libraries run with one torch
 thread, seeds alternating between them (ours first for even seeds, SB3 first for odd ones). For each
@@ -17,8 +18,8 @@ import json
 import platform
 
 import torch
-from benchlib import stop_at_threshold, summarize
 
+from benchmarks.benchlib import stop_at_threshold, summarize
 from rlcourse.algos import ppo, trpo
 
 ENV_ID, THRESHOLD, WINDOW, BUDGET = "CartPole-v1", 475.0, 20, 100_000
@@ -86,12 +87,14 @@ def sb3(variant: str, seed: int) -> dict:
     return {"steps": hit["env_step"] if hit else None, "seconds": hit["wall_time"] if hit else None}
 
 
-def main() -> None:
-    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+def main(argv: list[str] | None = None, prog: str | None = None) -> None:
+    parser = argparse.ArgumentParser(
+        prog=prog, description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
+    )
     parser.add_argument("--seeds", type=int, default=3)
     parser.add_argument("--algo", choices=["ppo", "ppo-kl", "trpo"], action="append")
     parser.add_argument("--json", help="also write the results to this file")
-    args = parser.parse_args()
+    args = parser.parse_args(argv)
     torch.set_num_threads(1)
     variants = args.algo or ["ppo", "trpo", "ppo-kl"]
 
@@ -105,12 +108,16 @@ def main() -> None:
                 r = ours(variant, seed) if lib == "rlcourse" else sb3(variant, seed)
                 results[variant][lib].append(r)
                 seconds = r["seconds"] and round(r["seconds"], 2)
-                print(f"{variant} seed {seed} {lib:9s} steps {r['steps']}  seconds {seconds}", flush=True)
+                print(
+                    f"{variant} seed {seed} {lib:9s} steps {r['steps']}  seconds {seconds}",
+                    flush=True,
+                )
 
     print()
     print(
-        f"{ENV_ID}, threshold {THRESHOLD:g} (mean of last {WINDOW} training episodes), {args.seeds} seeds, "
-        f"1 torch thread, {platform.processor() or platform.machine()}, torch {torch.__version__}"
+        f"{ENV_ID}, threshold {THRESHOLD:g} (mean of last {WINDOW} training episodes), "
+        f"{args.seeds} seeds, 1 torch thread, {platform.processor() or platform.machine()}, "
+        f"torch {torch.__version__}"
     )
     summary = summarize(results, args.seeds, {"trpo": "trpo (SB3 side: sb3-contrib)"})
     if args.json:

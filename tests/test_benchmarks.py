@@ -1,22 +1,29 @@
-"""The benchmark scripts' own bookkeeping: medians with failures, the README block, the figures drawn from
-stored results (the runs themselves need Stable-Baselines3 and minutes; they are not run here)."""
+"""The benchmarks' own bookkeeping: medians with failures, the README block, the figures drawn from
+stored results, the one entry point and the commands the documentation cites (the runs themselves
+need Stable-Baselines3 and minutes; they are not run here).
+
+``benchmarks`` is a package at the repository root, imported from there (pytest runs from the root).
+"""
 
 from __future__ import annotations
 
+import ast
 import csv
+import importlib
 import json
 import math
 import os
+import re
 import subprocess
 import sys
 from pathlib import Path
 
 import pytest
 
-ROOT = Path(__file__).resolve().parents[1]
-sys.path.insert(0, str(ROOT / "benchmarks"))
+from benchmarks import compare_sb3
+from benchmarks.__main__ import COMMANDS, PROG
 
-import compare_sb3  # noqa: E402
+ROOT = Path(__file__).resolve().parents[1]
 
 
 def test_a_seed_that_never_met_the_criterion_counts_as_infinitely_slow():
@@ -27,28 +34,43 @@ def test_a_seed_that_never_met_the_criterion_counts_as_infinitely_slow():
 
 def _runs(ours: list, sb3: list) -> tuple[list, list]:
     """Runs with seconds = steps / 1000 for rlcourse and steps / 100 for SB3."""
-    return [{"seed": i, "steps": s, "seconds": None if s is None else s / 1000} for i, s in enumerate(ours)], [
-        {"seed": i, "steps": s, "seconds": None if s is None else s / 100} for i, s in enumerate(sb3)
+    return [
+        {"seed": i, "steps": s, "seconds": None if s is None else s / 1000}
+        for i, s in enumerate(ours)
+    ], [
+        {"seed": i, "steps": s, "seconds": None if s is None else s / 100}
+        for i, s in enumerate(sb3)
     ]
 
 
 def test_the_target_needs_half_the_wall_time_and_no_more_env_steps():
-    fast_and_frugal = dict(zip(("rlcourse", "sb3"), _runs([1000, 2000, 3000], [2000, 2000, 2000]), strict=True))
-    fast_but_wasteful = dict(zip(("rlcourse", "sb3"), _runs([30_000, 30_000, 30_000], [2000, 2000, 2000]), strict=True))
+    fast_and_frugal = dict(
+        zip(("rlcourse", "sb3"), _runs([1000, 2000, 3000], [2000, 2000, 2000]), strict=True)
+    )
+    fast_but_wasteful = dict(
+        zip(("rlcourse", "sb3"), _runs([30_000, 30_000, 30_000], [2000, 2000, 2000]), strict=True)
+    )
     summary = compare_sb3.summarize({"a2c": fast_and_frugal, "dqn": fast_but_wasteful})
     assert summary["a2c"]["wall_ratio"] == pytest.approx(2.0 / 20.0)
     assert summary["a2c"]["steps_ratio"] == 1.0 and summary["a2c"]["target_met"]
     assert summary["dqn"]["steps_ratio"] == 15.0 and not summary["dqn"]["target_met"]
     machine = {k: "x" for k in ("date", "cpu", "cores", "torch", "sb3", "sb3_contrib", "gymnasium")}
     table = compare_sb3.markdown(summary, {}, 3, machine)
-    row = "| A2C | CartPole-v1, last 20 training episodes >= 475 | rlcourse preset | 3/3 | 2,000 (1,000-3,000) |"
+    row = (
+        "| A2C | CartPole-v1, last 20 training episodes >= 475 | rlcourse preset | 3/3 "
+        "| 2,000 (1,000-3,000) |"
+    )
     assert row in table
     assert "(target missed)" in table.split("| DQN")[1]
 
 
 def test_a_library_that_never_got_there_decides_the_verdict():
-    sb3_failed = dict(zip(("rlcourse", "sb3"), _runs([1000, 2000, 3000], [None, None, 2000]), strict=True))
-    ours_failed = dict(zip(("rlcourse", "sb3"), _runs([None, None, 3000], [2000, 2000, 2000]), strict=True))
+    sb3_failed = dict(
+        zip(("rlcourse", "sb3"), _runs([1000, 2000, 3000], [None, None, 2000]), strict=True)
+    )
+    ours_failed = dict(
+        zip(("rlcourse", "sb3"), _runs([None, None, 3000], [2000, 2000, 2000]), strict=True)
+    )
     summary = compare_sb3.summarize({"ppo": sb3_failed, "sac": ours_failed})
     assert summary["ppo"]["target_met"] and not summary["sac"]["target_met"]
     machine = {k: "x" for k in ("date", "cpu", "cores", "torch", "sb3", "sb3_contrib", "gymnasium")}
@@ -71,13 +93,13 @@ def test_the_readme_block_is_replaced_and_nothing_else(tmp_path):
 
 
 def test_the_figures_from_stored_results_show_exactly_those_results(tmp_path):
-    env = {**os.environ, "RLCOURSE_FAST": "1", "PYTHONPATH": str(ROOT)}
     done = subprocess.run(
-        [sys.executable, str(ROOT / "benchmarks" / "make_figures.py"), "--only", "sb3_comparison", "mujoco"]
+        [sys.executable, "-m", "benchmarks", "figures", "--only", "sb3_comparison", "mujoco"]
         + ["--out", str(tmp_path)],
         capture_output=True,
         text=True,
-        env=env,
+        cwd=ROOT,
+        env={**os.environ, "RLCOURSE_FAST": "1"},
         timeout=120,
     )
     assert done.returncode == 0, done.stderr
@@ -91,3 +113,67 @@ def test_the_figures_from_stored_results_show_exactly_those_results(tmp_path):
     runs = {r[2] for r in rows if not r[2].startswith("SB3")}
     assert runs == {p.name for p in (ROOT / "benchmarks" / "results" / "mujoco").iterdir()}
     assert (tmp_path / "mujoco.png").read_bytes()[:4] == b"\x89PNG"
+    assert next(csv.reader((tmp_path / "mujoco.csv").open()))[0].startswith(
+        "# RLCOURSE_FAST=1 python -m benchmarks figures --seeds 1"
+    )
+
+
+# -- the one entry point ---------------------------------------------------------------------------
+
+
+def test_the_entry_point_lists_every_command_with_its_modules_summary():
+    done = subprocess.run(
+        [sys.executable, "-m", "benchmarks", "-h"], capture_output=True, text=True, cwd=ROOT
+    )
+    assert done.returncode == 0, done.stderr
+    modules = {p.stem for p in (ROOT / "benchmarks").glob("*.py")} - {"__init__", "__main__"}
+    assert set(COMMANDS.values()) == modules - {"benchlib"}  # every module but the shared one
+    for name, module in COMMANDS.items():
+        source = (ROOT / "benchmarks" / f"{module}.py").read_text()
+        first_line = ast.get_docstring(ast.parse(source)).splitlines()[0]
+        assert re.search(rf"^  {name} +{re.escape(first_line)}$", done.stdout, re.M), name
+
+
+def test_an_unknown_command_is_refused_with_the_list():
+    done = subprocess.run(
+        [sys.executable, "-m", "benchmarks", "speed"], capture_output=True, text=True, cwd=ROOT
+    )
+    assert done.returncode == 2
+    assert "invalid choice: 'speed'" in done.stderr and "compare-sb3" in done.stderr
+
+
+@pytest.mark.parametrize("name", COMMANDS)
+def test_every_command_parses_its_own_options_under_its_name(name, capsys):
+    module = importlib.import_module(f"benchmarks.{COMMANDS[name]}")
+    with pytest.raises(SystemExit) as exit:
+        module.main(["-h"], prog=f"{PROG} {name}")
+    assert exit.value.code == 0
+    assert capsys.readouterr().out.startswith(f"usage: {PROG} {name} ")
+
+
+def _cited_commands() -> list[tuple[str, str]]:
+    """(where, command) for every benchmark command the documentation and the modules' docstrings
+    cite: ``python -m benchmarks X`` and the old ``python benchmarks/X.py`` form."""
+    texts = {
+        path: path.read_text(encoding="utf-8")
+        for path in [ROOT / "README.md", ROOT / "hub" / "README.md", ROOT / "Makefile"]
+        + sorted((ROOT / "benchmarks" / "results").glob("*.md"))
+        if path.exists()
+    }
+    for path in sorted((ROOT / "benchmarks").glob("*.py")):
+        texts[path] = ast.get_docstring(ast.parse(path.read_text(encoding="utf-8"))) or ""
+    pattern = re.compile(r"python (?:-m benchmarks [\w-]+|benchmarks/\w+\.py)")
+    return [
+        (str(path.relative_to(ROOT)), match)
+        for path, text in texts.items()
+        for match in pattern.findall(text)
+    ]
+
+
+def test_the_documentation_cites_the_entry_points_commands_only():
+    cited = _cited_commands()
+    assert len(cited) > 10  # README, Makefile and the docstrings all cite some
+    for where, command in cited:
+        assert command.startswith(f"{PROG} "), f"{where} cites {command!r}"
+        known = {*COMMANDS, "-h"}
+        assert command.removeprefix(f"{PROG} ") in known, f"{where} cites {command!r}"
