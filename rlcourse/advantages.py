@@ -15,22 +15,25 @@ steps or ``(T, N)`` for ``N`` parallel environments. Step ``t`` is the transitio
                bootstrap from ``v_w(S_{t+1})``, but the sum over later steps stops here
 ============== ===========================================================================
 
-The last step of a rollout (``t = T - 1``) is treated like a truncation: the episode goes on, but the
-rollout does not show it, so the estimate bootstraps there. The slides write ``tau_t`` for the
+The last step of a rollout (``t = T - 1``) is treated like a truncation: the episode goes on, but
+the rollout does not show it, so the estimate bootstraps there. The slides write ``tau_t`` for the
 final step of the episode that ``t`` belongs to; here ``tau_t`` is the first ``k >= t`` with
 ``terminated[k] or truncated[k]``, or ``T - 1``.
 
 The group estimates at the end (GRPO's and RLOO's) are different: their inputs are *group first*,
 shape ``(..., G)`` for ``G`` answers to the same question, and they need no critic.
+:func:`sample_group` and :func:`all_equal_fraction` (groups of 0/1 rewards, notebook 08) show how
+often such a group carries no signal.
 
 Used by: ``notebooks/02_advantage_estimation.ipynb``, ``notebooks/08_grpo.ipynb``,
 :mod:`rlcourse.algos.reinforce`, :mod:`rlcourse.algos.a2c`, :mod:`rlcourse.algos.grpo`. Slides:
-"Advantage Estimation", "Data collection of A2C", "Generalized Advantage Estimation", "Data collection
-of A2C + GAE", "Group Relative Policy Optimization (GRPO)".
+"Advantage Estimation", "Data collection of A2C", "Generalized Advantage Estimation", "Data
+collection of A2C + GAE", "Group Relative Policy Optimization (GRPO)".
 """
 
 from __future__ import annotations
 
+import numpy as np
 import torch
 from torch import Tensor
 
@@ -47,6 +50,8 @@ __all__ = [
     "group_relative_advantages",
     "group_relative_step_advantages",
     "leave_one_out_advantages",
+    "sample_group",
+    "all_equal_fraction",
 ]
 
 
@@ -189,8 +194,8 @@ def kstep_returns(
     the steps left gives the same, longest return. ``k = 1`` is the one-step TD target
     ``R_{t+1} + gamma v(S_{t+1})``.
 
-    Note: the slide writes ``v(S_{t+1})`` inside ``v_t^(k)``; the bootstrap state is ``S_{t+k}``. Its
-    ``v_t^(2)`` also repeats ``R_{t+1}`` where ``gamma R_{t+2}`` belongs.
+    Note: the slide writes ``v(S_{t+1})`` inside ``v_t^(k)``; the bootstrap state is ``S_{t+k}``.
+    Its ``v_t^(2)`` also repeats ``R_{t+1}`` where ``gamma R_{t+2}`` belongs.
     """
     check_unit_interval("gamma", gamma)
     if int(k) < 1:
@@ -248,32 +253,37 @@ def normalize(advantages: Tensor, eps: float = 1e-8) -> Tensor:
     the gradient ranks actions by.
     """
     if advantages.numel() < 2:
-        raise ValueError("cannot standardise fewer than 2 advantages: their standard deviation is undefined")
+        raise ValueError(
+            "cannot standardise fewer than 2 advantages: their standard deviation is undefined"
+        )
     return (advantages - advantages.mean()) / (advantages.std() + eps)
 
 
 def _check_group(rewards: Tensor, name: str = "rewards") -> None:
     if rewards.dim() < 1 or rewards.shape[-1] < 2:
         raise ValueError(
-            f"{name}.shape={tuple(rewards.shape)} is not allowed: the last axis holds a group of G answers "
-            "to the same question, and a group needs G >= 2 (one answer has no spread to compare against)"
+            f"{name}.shape={tuple(rewards.shape)} is not allowed: the last axis holds a group of G "
+            "answers to the same question, and a group needs G >= 2 (one answer has no spread to "
+            "compare against)"
         )
 
 
 def group_relative_advantages(rewards: Tensor, eps: float = 1e-8) -> Tensor:
-    """GRPO's advantage of each answer relative to its group: ``(R_i - mean_j R_j) / (std_j R_j + eps)``.
+    """GRPO's advantage of each answer relative to its group:
+    ``(R_i - mean_j R_j) / (std_j R_j + eps)``.
 
     Shao et al. (2024), "DeepSeekMath", eq. for outcome supervision; slide "Group Relative Policy
     Optimization (GRPO)". The group mean replaces the critic as a baseline; dividing by the group's
-    spread makes a question where answers differ a little count as much as one where they differ a lot.
-    ``std`` is the sample standard deviation (divisor ``G - 1``, PyTorch's default and that of common
-    GRPO implementations), so the result has mean 0 and sample standard deviation ``std / (std + eps)``,
-    1 up to ``eps``. A group whose rewards are all equal (every answer right, or every answer wrong)
-    gets advantages of exactly 0: it carries no signal, and ``eps`` keeps it from being ``0/0``.
+    spread makes a question where answers differ a little count as much as one where they differ a
+    lot. ``std`` is the sample standard deviation (divisor ``G - 1``, PyTorch's default and that of
+    common GRPO implementations), so the result has mean 0 and sample standard deviation
+    ``std / (std + eps)``, 1 up to ``eps``. A group whose rewards are all equal (every answer right,
+    or every answer wrong) gets advantages of exactly 0: it carries no signal, and ``eps`` keeps it
+    from being ``0/0``.
 
     Args:
-        rewards: final rewards, shape ``(..., G)``: the last axis is a group of ``G >= 2`` answers to
-            one question; leading axes (different questions) are independent.
+        rewards: final rewards, shape ``(..., G)``: the last axis is a group of ``G >= 2`` answers
+            to one question; leading axes (different questions) are independent.
         eps: added to the standard deviation.
 
     Returns:
@@ -291,13 +301,15 @@ def group_relative_step_advantages(rewards: Tensor, mask: Tensor, eps: float = 1
     fixed step.
 
     Slide "Group Relative Policy Optimization (GRPO)": "mean and std over the batch for a fixed
-    timestep t". Answers have different lengths, so at step ``k`` the mean and the standard deviation
-    are taken over the answers still running there (``mask``); a step where fewer than two answers run,
-    or where they all got the same reward, contributes 0. (DeepSeekMath's process supervision
-    normalises over all the group's step rewards at once instead; the slide's version is the one here.)
+    timestep t". Answers have different lengths, so at step ``k`` the mean and the standard
+    deviation are taken over the answers still running there (``mask``); a step where fewer than two
+    answers run, or where they all got the same reward, contributes 0. (DeepSeekMath's process
+    supervision normalises over all the group's step rewards at once instead; the slide's version is
+    the one here.)
 
     Args:
-        rewards: ``R_{t+1}`` of every step, shape ``(..., G, T)``: group of ``G`` answers, ``T`` steps.
+        rewards: ``R_{t+1}`` of every step, shape ``(..., G, T)``: group of ``G`` answers, ``T``
+            steps.
         mask: 1 where answer ``i`` has a step ``t``, 0 on padding; same shape.
         eps: added to the standard deviation.
 
@@ -306,8 +318,8 @@ def group_relative_step_advantages(rewards: Tensor, mask: Tensor, eps: float = 1
     """
     if rewards.shape != mask.shape or rewards.dim() < 2:
         raise ValueError(
-            f"rewards.shape={tuple(rewards.shape)} and mask.shape={tuple(mask.shape)} are not allowed: both must "
-            "be (..., G, T), a group of G answers of up to T steps"
+            f"rewards.shape={tuple(rewards.shape)} and mask.shape={tuple(mask.shape)} are not "
+            "allowed: both must be (..., G, T), a group of G answers of up to T steps"
         )
     _check_group(rewards.transpose(-1, -2), "rewards.transpose(-1, -2)")
     mask = mask.to(rewards.dtype)
@@ -320,12 +332,13 @@ def group_relative_step_advantages(rewards: Tensor, mask: Tensor, eps: float = 1
 
 
 def leave_one_out_advantages(rewards: Tensor) -> Tensor:
-    """RLOO's advantage: each answer's reward minus the mean reward of the *other* ``G - 1`` answers.
+    """RLOO's advantage: each answer's reward minus the mean reward of the *other* ``G - 1``
+    answers.
 
-    Ahmadian et al. (2024), "Back to basics: revisiting REINFORCE-style optimization for learning from
-    human feedback in LLMs" (after Kool et al. 2019). The baseline of answer ``i`` does not depend on
-    answer ``i``, so the REINFORCE gradient stays unbiased (the group mean of GRPO includes ``R_i``).
-    Equal to ``G / (G - 1) (R_i - mean_j R_j)``.
+    Ahmadian et al. (2024), "Back to basics: revisiting REINFORCE-style optimization for learning
+    from human feedback in LLMs" (after Kool et al. 2019). The baseline of answer ``i`` does not
+    depend on answer ``i``, so the REINFORCE gradient stays unbiased (the group mean of GRPO
+    includes ``R_i``). Equal to ``G / (G - 1) (R_i - mean_j R_j)``.
 
     Args:
         rewards: shape ``(..., G)``, a group of ``G >= 2`` answers on the last axis.
@@ -334,3 +347,46 @@ def leave_one_out_advantages(rewards: Tensor) -> Tensor:
     g = rewards.shape[-1]
     others = (rewards.sum(dim=-1, keepdim=True) - rewards) / (g - 1)
     return rewards - others
+
+
+# Groups of 0/1 outcome rewards, for notebook 08: how often a group carries no signal at all.
+
+
+def sample_group(group_size: int, p: float, seed: int = 0) -> np.ndarray:
+    """Final rewards ``R_1 .. R_G`` of one group: ``G = group_size`` answers to one question, each
+    right (reward 1) with probability ``p`` and wrong (0) otherwise, independently.
+
+    Slide "Group Relative Policy Optimization (GRPO)": the input of
+    :func:`group_relative_advantages`. Returns a float ``(G,)`` array of 0s and 1s.
+    """
+    if (
+        isinstance(group_size, bool)
+        or not isinstance(group_size, int | np.integer)
+        or group_size < 2
+    ):
+        raise ValueError(
+            f"group_size={group_size!r} is not allowed: a group has at least 2 answers"
+        )
+    if not 0.0 <= p <= 1.0:
+        raise ValueError(f"p={p!r} is not allowed: a probability in [0, 1]")
+    return (np.random.default_rng(seed).random(group_size) < p).astype(float)
+
+
+def all_equal_fraction(group_size, p) -> np.ndarray:
+    """``P(R_1 = ... = R_G) = p^G + (1 - p)^G``: the probability that all ``G`` answers of a group
+    get the same 0/1 reward (all right or all wrong), each right with probability ``p``.
+
+    Such a group has group-relative advantages of exactly 0 (:func:`group_relative_advantages`)
+    and so adds nothing to GRPO's gradient; the fraction grows quickly as ``p`` nears 0 or 1 and
+    falls with ``G``. ``group_size`` and ``p`` broadcast against each other.
+    """
+    group_size, p = np.asarray(group_size, dtype=float), np.asarray(p, dtype=float)
+    if not (np.isfinite(group_size) & (group_size >= 1)).all():
+        raise ValueError(
+            f"group_size={group_size.tolist()!r} is not allowed: a group has at least 1 answer"
+        )
+    if not ((p >= 0) & (p <= 1)).all():
+        raise ValueError(
+            f"p={p.tolist()!r} is not allowed: every p must be a probability in [0, 1]"
+        )
+    return p**group_size + (1 - p) ** group_size

@@ -79,22 +79,30 @@ class FiniteMDP:
         if self.mu0.shape != (S,):
             raise ValueError(f"mu0 must have shape (S,) = {(S,)}, got {self.mu0.shape}")
         if (self.P < 0).any() or not np.allclose(self.P.sum(-1), 1.0, atol=1e-8):
-            raise ValueError("every row P[s, a, :] must be a probability distribution (non-negative, summing to 1)")
+            raise ValueError(
+                "every row P[s, a, :] must be a probability distribution "
+                "(non-negative, summing to 1)"
+            )
         if (self.mu0 < 0).any() or not np.isclose(self.mu0.sum(), 1.0, atol=1e-8):
             raise ValueError("mu0 must be a probability distribution (non-negative, summing to 1)")
         if not 0.0 <= float(self.gamma) < 1.0:
             raise ValueError(f"gamma must lie in [0, 1) for a finite MDP, got {self.gamma}")
-        self.terminal = np.zeros(S, dtype=bool) if self.terminal is None else np.asarray(self.terminal, dtype=bool)
+        self.terminal = (
+            np.zeros(S, dtype=bool)
+            if self.terminal is None
+            else np.asarray(self.terminal, dtype=bool)
+        )
         if self.terminal.shape != (S,):
             raise ValueError(f"terminal must have shape (S,) = {(S,)}, got {self.terminal.shape}")
-        absorbing = np.isclose(self.P[np.arange(S), :, np.arange(S)], 1.0, rtol=0, atol=1e-8).all(-1)
+        stay = self.P[np.arange(S), :, np.arange(S)]  # P[s, a, s] for every s and a
+        absorbing = np.isclose(stay, 1.0, rtol=0, atol=1e-8).all(-1)
         rewardless = np.isclose(self.R, 0.0, rtol=0, atol=1e-12).all(-1)
         bad = np.flatnonzero(self.terminal & ~(absorbing & rewardless))
         if bad.size:
             raise ValueError(
-                f"terminal={np.flatnonzero(self.terminal).tolist()} (the terminal states) is not allowed: a terminal "
-                f"state must be absorbing with zero reward (P[s, a, s] = 1 and R[s, a] = 0 for every a), "
-                f"and states {bad.tolist()} are not"
+                f"terminal={np.flatnonzero(self.terminal).tolist()} (the terminal states) is not "
+                "allowed: a terminal state must be absorbing with zero reward (P[s, a, s] = 1 and "
+                f"R[s, a] = 0 for every a), and states {bad.tolist()} are not"
             )
 
     @property
@@ -113,8 +121,9 @@ class FiniteMDP:
             problem = _distribution_problem(pi)
         if problem:
             raise ValueError(
-                f"{name}=<array of shape {pi.shape}> is not allowed: {name} must be a table of shape (S, A) = "
-                f"{self.R.shape} whose rows are distributions (non-negative, summing to 1); {problem}"
+                f"{name}=<array of shape {pi.shape}> is not allowed: {name} must be a table of "
+                f"shape (S, A) = {self.R.shape} whose rows are distributions (non-negative, "
+                f"summing to 1); {problem}"
             )
         return pi
 
@@ -134,38 +143,44 @@ class FiniteMDP:
         V = self.values(pi)
         return self.R + self.gamma * self.P @ V - V[:, None]
 
-    # --- trust-region theory: d_pi, J, the surrogate and its lower bound ---------------------------------------------
+    # --- trust-region theory: d_pi, J, the surrogate and its lower bound ---------------------
 
     def state_distribution(self, pi: np.ndarray) -> np.ndarray:
-        """The normalised discounted state distribution ``d_pi(s) = (1 - gamma) sum_t gamma^t P(S_t = s)``.
+        """The normalised discounted state distribution
+        ``d_pi(s) = (1 - gamma) sum_t gamma^t P(S_t = s)``.
 
-        ``S_0 ~ mu0`` and ``A_t ~ pi(.|S_t)``. As in the slides' policy gradient theorem, ``d_pi`` is
-        normalised: it sums to 1. It is the solution of ``d_pi = (1 - gamma) mu0 + gamma d_pi P_pi``, a
-        direct linear solve. (The un-normalised discounted visitation ``sum_t gamma^t P(S_t = s)``,
-        which sums to ``1/(1 - gamma)``, is ``d_pi / (1 - gamma)``.)
+        ``S_0 ~ mu0`` and ``A_t ~ pi(.|S_t)``. As in the slides' policy gradient theorem, ``d_pi``
+        is normalised: it sums to 1. It is the solution of
+        ``d_pi = (1 - gamma) mu0 + gamma d_pi P_pi``, a direct linear solve. (The un-normalised
+        discounted visitation ``sum_t gamma^t P(S_t = s)``, which sums to ``1/(1 - gamma)``, is
+        ``d_pi / (1 - gamma)``.)
 
         Terminal states are absorbing, so they keep the mass of the episodes that have ended:
-        ``d_pi(s_end)`` is ``(1 - gamma) sum_t gamma^t P(the episode is over by t and ended in s_end)``.
-        Every advantage is 0 there (zero reward, no way out), so those states add nothing to
-        :meth:`surrogate` or :meth:`performance_difference_terms`; they are left out of the
+        ``d_pi(s_end)`` is ``(1 - gamma) sum_t gamma^t P(the episode is over by t and ended in
+        s_end)``. Every advantage is 0 there (zero reward, no way out), so those states add nothing
+        to :meth:`surrogate` or :meth:`performance_difference_terms`; they are left out of the
         penalty of :meth:`penalised_surrogate`, where the policy never acts.
         """
         pi = self._check_policy(pi)
         P_pi = np.einsum("sa,sat->st", pi, self.P)
-        # d_pi (I - gamma P_pi) = (1 - gamma) mu0, solved as (I - gamma P_pi)^T d_pi = (1 - gamma) mu0
-        return np.linalg.solve((np.eye(self.num_states) - self.gamma * P_pi).T, (1.0 - self.gamma) * self.mu0)
+        # d_pi (I - gamma P_pi) = (1 - gamma) mu0, solved as
+        # (I - gamma P_pi)^T d_pi = (1 - gamma) mu0
+        return np.linalg.solve(
+            (np.eye(self.num_states) - self.gamma * P_pi).T, (1.0 - self.gamma) * self.mu0
+        )
 
     def expected_return(self, pi: np.ndarray) -> float:
         """``J(pi) = E_{S_0 ~ mu0}[V^pi(S_0)] = mu0 @ V^pi``, the expected discounted return."""
         return float(self.mu0 @ self.values(pi))
 
     def surrogate(self, pi: np.ndarray, pi_new: np.ndarray) -> float:
-        """The surrogate ``L_pi(pi') = J(pi) + 1/(1 - gamma) E_{S ~ d_pi, A ~ pi'(.|S)}[A^pi(S, A)]``.
+        """The surrogate
+        ``L_pi(pi') = J(pi) + 1/(1 - gamma) E_{S ~ d_pi, A ~ pi'(.|S)}[A^pi(S, A)]``.
 
         ``pi_new`` is the slides' pi'. This is ``L_pi`` of Kakade and Langford (2002) and of TRPO
-        (Schulman et al. 2015, eq. 3: ``eta(pi) + sum_s rho_pi(s) sum_a pi'(a|s) A_pi(s, a)`` with the
-        un-normalised ``rho_pi = d_pi / (1 - gamma)``): the performance difference lemma with the
-        new policy's state distribution ``d_pi'`` replaced by the old one, ``d_pi``. It equals
+        (Schulman et al. 2015, eq. 3: ``eta(pi) + sum_s rho_pi(s) sum_a pi'(a|s) A_pi(s, a)`` with
+        the un-normalised ``rho_pi = d_pi / (1 - gamma)``): the performance difference lemma with
+        the new policy's state distribution ``d_pi'`` replaced by the old one, ``d_pi``. It equals
         ``J(pi)`` at ``pi' = pi`` and has the same gradient there; away from ``pi`` it is exact up
         to the slide's term (B): ``J(pi') = L_pi(pi') - (B)``.
 
@@ -178,16 +193,19 @@ class FiniteMDP:
         pi = self._check_policy(pi)
         pi_new = self._check_policy(pi_new, "pi_new")
         d_pi = self.state_distribution(pi)
-        return self.expected_return(pi) + d_pi @ self._expected_advantage(pi, pi_new) / (1.0 - self.gamma)
+        term_a = d_pi @ self._expected_advantage(pi, pi_new) / (1.0 - self.gamma)
+        return self.expected_return(pi) + term_a
 
     def tv_penalty_coefficient(self, pi: np.ndarray, pi_new: np.ndarray) -> float:
-        """The slide's constant ``C = 2 gamma epsilon / (1 - gamma)^2`` of :meth:`penalised_surrogate`.
+        """The slide's constant ``C = 2 gamma epsilon / (1 - gamma)^2`` of
+        :meth:`penalised_surrogate`.
 
-        ``epsilon = max_s |E_{A ~ pi'(.|s)}[A^pi(s, A)]|``, so ``epsilon``, and with it ``C``, depends on
-        pi'. With the normalised ``d_pi`` of :meth:`state_distribution` this is exactly the slide's
-        constant: the slide's term (B), in return units (:meth:`performance_difference_terms`),
-        satisfies ``(B) <= C E_{S ~ d_pi}[D_TV(pi'(.|S), pi(.|S))]`` (Pirotta et al. 2013; in this
-        form Achiam et al. 2017, Corollary 1).
+        ``epsilon = max_s |E_{A ~ pi'(.|s)}[A^pi(s, A)]|``, so ``epsilon``, and with it ``C``,
+        depends on pi'. With the normalised ``d_pi`` of :meth:`state_distribution` this is exactly
+        the slide's constant: the slide's term (B), in return units
+        (:meth:`performance_difference_terms`), satisfies
+        ``(B) <= C E_{S ~ d_pi}[D_TV(pi'(.|S), pi(.|S))]`` (Pirotta et al. 2013; in this form Achiam
+        et al. 2017, Corollary 1).
         """
         pi = self._check_policy(pi)
         pi_new = self._check_policy(pi_new, "pi_new")
@@ -195,7 +213,8 @@ class FiniteMDP:
         return float(2.0 * self.gamma * epsilon / (1.0 - self.gamma) ** 2)
 
     def penalised_surrogate(self, pi: np.ndarray, pi_new: np.ndarray) -> float:
-        """The slide's lower bound ``L_pi(pi') - C E_{S ~ d_pi}[D_TV(pi'(.|S), pi(.|S))] <= J(pi')``.
+        """The slide's lower bound
+        ``L_pi(pi') - C E_{S ~ d_pi}[D_TV(pi'(.|S), pi(.|S))] <= J(pi')``.
 
         ``L_pi`` is :meth:`surrogate`, ``C = 2 gamma epsilon / (1 - gamma)^2`` with
         ``epsilon = max_s |E_{A ~ pi'(.|s)}[A^pi(s, A)]|`` (:meth:`tv_penalty_coefficient`), and
@@ -203,11 +222,11 @@ class FiniteMDP:
         pi', with equality at ``pi' = pi``; so a pi' that maximises it has ``J(pi') >= J(pi)``
         (monotonic improvement, Pirotta et al. 2013; Schulman et al. 2015).
 
-        Why the bound holds with this ``C`` and the normalised ``d_pi``: ``d_pi' - d_pi =
-        gamma d_pi (P_pi' - P_pi)(I - gamma P_pi')^{-1}``, so ``||d_pi' - d_pi||_1 <= gamma / (1 - gamma)
-        sum_s d_pi(s) ||P_pi'(.|s) - P_pi(.|s)||_1 <= 2 gamma / (1 - gamma) E_{S ~ d_pi}[D_TV]``, and
-        ``(B) = 1/(1 - gamma) sum_s (d_pi(s) - d_pi'(s)) E_{A ~ pi'(.|s)}[A^pi(s, A)] <= epsilon / (1 - gamma)
-        ||d_pi' - d_pi||_1``.
+        Why the bound holds with this ``C`` and the normalised ``d_pi``: ``d_pi' - d_pi = gamma d_pi
+        (P_pi' - P_pi)(I - gamma P_pi')^{-1}``, so ``||d_pi' - d_pi||_1 <= gamma / (1 - gamma) sum_s
+        d_pi(s) ||P_pi'(.|s) - P_pi(.|s)||_1 <= 2 gamma / (1 - gamma) E_{S ~ d_pi}[D_TV]``, and
+        ``(B) = 1/(1 - gamma) sum_s (d_pi(s) - d_pi'(s)) E_{A ~ pi'(.|s)}[A^pi(s, A)] <= epsilon /
+        (1 - gamma) ||d_pi' - d_pi||_1``.
 
         Differences from the slide: the slide's ``L(pi')`` is this minus ``J(pi)`` and leaves out
         the factor ``1/(1 - gamma)`` of its first term (see :meth:`surrogate`); it states the bound
@@ -224,20 +243,24 @@ class FiniteMDP:
         expected_tv = d_pi @ (total_variation(pi_new, pi) * ~self.terminal)
         return self.surrogate(pi, pi_new) - self.tv_penalty_coefficient(pi, pi_new) * expected_tv
 
-    def performance_difference_terms(self, pi: np.ndarray, pi_new: np.ndarray) -> tuple[float, float]:
-        """The slide's terms ``(A)`` and ``(B)`` with ``J(pi') - J(pi) = (A) - (B)``, in return units.
+    def performance_difference_terms(
+        self, pi: np.ndarray, pi_new: np.ndarray
+    ) -> tuple[float, float]:
+        """The slide's terms ``(A)`` and ``(B)`` with ``J(pi') - J(pi) = (A) - (B)``, in return
+        units.
 
         With the normalised ``d`` of :meth:`state_distribution` and
         ``g(s) = E_{A ~ pi'(.|s)}[A^pi(s, A)]``:
 
-            (A) = 1/(1 - gamma) E_{S ~ d_pi, A ~ pi'(.|S)}[A^pi(S, A)] = 1/(1 - gamma) sum_s d_pi(s) g(s)
+            (A) = 1/(1 - gamma) E_{S ~ d_pi, A ~ pi'(.|S)}[A^pi(S, A)]
+                = 1/(1 - gamma) sum_s d_pi(s) g(s)
             (B) = 1/(1 - gamma) sum_s (d_pi(s) - d_pi'(s)) g(s)
 
-        ``(A) - (B) = 1/(1 - gamma) E_{S ~ d_pi', A ~ pi'}[A^pi(S, A)] = J(pi') - J(pi)``: the performance
-        difference lemma (Kakade and Langford 2002). ``(A) = L_pi(pi') - J(pi)`` (:meth:`surrogate`) and
-        ``(B) <= C E_{S ~ d_pi}[D_TV]`` (:meth:`penalised_surrogate`). The slides write both without
-        the factor ``1/(1 - gamma)``, which is exact when their ``d`` is the un-normalised
-        ``sum_t gamma^t P(S_t = s)``.
+        ``(A) - (B) = 1/(1 - gamma) E_{S ~ d_pi', A ~ pi'}[A^pi(S, A)] = J(pi') - J(pi)``: the
+        performance difference lemma (Kakade and Langford 2002). ``(A) = L_pi(pi') - J(pi)``
+        (:meth:`surrogate`) and ``(B) <= C E_{S ~ d_pi}[D_TV]`` (:meth:`penalised_surrogate`). The
+        slides write both without the factor ``1/(1 - gamma)``, which is exact when their ``d`` is
+        the un-normalised ``sum_t gamma^t P(S_t = s)``.
         """
         pi = self._check_policy(pi)
         pi_new = self._check_policy(pi_new, "pi_new")
@@ -256,7 +279,8 @@ class FiniteMDP:
 
         ``temperature`` is the slides' lambda >= 0. Following the slide's definitions,
 
-            q_pi^soft(s, a) = r(s, a) + E[sum_{t>=1} gamma^t (r(S_t, A_t) + lambda H(pi(.|S_t))) | S_0=s, A_0=a, pi]
+            q_pi^soft(s, a) = r(s, a)
+                + E[sum_{t>=1} gamma^t (r(S_t, A_t) + lambda H(pi(.|S_t))) | S_0=s, A_0=a, pi]
             v_pi^soft(s)    = E_{A~pi(.|s)}[q_pi^soft(s, A)] + lambda H(pi(.|s)),
 
         so the entropy of the first step is in ``v`` but not in ``q`` (the sum starts at t = 1), and
@@ -268,7 +292,8 @@ class FiniteMDP:
         pi = self._check_policy(pi)
         lam = _check_temperature(temperature)
         P_pi = np.einsum("sa,sat->st", pi, self.P)
-        r_pi = (pi * self.R).sum(-1) + lam * entropy(pi) * ~self.terminal  # r(s, pi) + lambda H(pi(.|s))
+        # r(s, pi) + lambda H(pi(.|s))
+        r_pi = (pi * self.R).sum(-1) + lam * entropy(pi) * ~self.terminal
         v_soft = np.linalg.solve(np.eye(self.num_states) - self.gamma * P_pi, r_pi)
         q_soft = self.R + self.gamma * self.P @ v_soft
         return q_soft, v_soft
@@ -280,7 +305,7 @@ class FiniteMDP:
 
         ``temperature`` is the slides' lambda >= 0. Starting from ``q = r``, repeat
 
-            v(s)    = lambda log sum_a exp(q(s, a) / lambda)      (the greedy softmax policy's value)
+            v(s)    = lambda log sum_a exp(q(s, a) / lambda)   (the greedy softmax policy's value)
             q(s, a) = r(s, a) + gamma sum_s' P(s'|s, a) v(s')
 
         until the returned ``q`` is within ``tol`` of the fixed point (sup norm; the operator is a
@@ -306,11 +331,13 @@ class FiniteMDP:
                 f"(gamma={self.gamma}); raise max_iter or tol"
             )
         pi = softmax_policy(q, lam)
-        pi[self.terminal] = softmax_policy(q[self.terminal], 0.0)  # no bonus once the episode has ended
+        # no bonus once the episode has ended
+        pi[self.terminal] = softmax_policy(q[self.terminal], 0.0)
         return q, self._soft_greedy_value(q, lam), pi
 
     def _soft_greedy_value(self, q: np.ndarray, lam: float) -> np.ndarray:
-        # lambda log sum_a exp(q / lambda) in non-terminal states, max_a q in terminal ones (no entropy bonus there)
+        # lambda log sum_a exp(q / lambda) in non-terminal states, max_a q in terminal ones (no
+        # entropy bonus there)
         v = softmax_value(q, lam)
         v[self.terminal] = q[self.terminal].max(-1)
         return v
@@ -328,13 +355,15 @@ class FiniteMDP:
         pi = self._check_policy(pi)
         n = int(num_episodes)
         out = {k: np.zeros((horizon, n), dtype=int) for k in ("states", "actions", "next_states")}
-        out.update({k: np.zeros((horizon, n), dtype=bool) for k in ("terminated", "truncated", "active")})
+        out.update(
+            {k: np.zeros((horizon, n), dtype=bool) for k in ("terminated", "truncated", "active")}
+        )
         out["rewards"] = np.zeros((horizon, n))
         s = rng.choice(self.num_states, size=n, p=self.mu0)
         active = ~self.terminal[s]
         for t in range(horizon):
-            a = (rng.random(n)[:, None] > np.cumsum(pi[s], axis=1)).sum(1).clip(max=self.num_actions - 1)
-            s2 = (rng.random(n)[:, None] > np.cumsum(self.P[s, a], axis=1)).sum(1).clip(max=self.num_states - 1)
+            a = _draw(rng, pi[s])
+            s2 = _draw(rng, self.P[s, a])
             out["states"][t], out["actions"][t], out["next_states"][t] = s, a, s2
             out["rewards"][t] = self.R[s, a] * active
             out["active"][t] = active
@@ -343,6 +372,12 @@ class FiniteMDP:
             active = active & ~self.terminal[s2]
             s = s2
         return out
+
+
+def _draw(rng: np.random.Generator, probs: np.ndarray) -> np.ndarray:
+    """One index per row of ``probs`` (rows are distributions), by inverting the cumulative sum."""
+    u = rng.random(probs.shape[0])[:, None]
+    return (u > np.cumsum(probs, axis=1)).sum(1).clip(max=probs.shape[1] - 1)
 
 
 def random_walk(n: int = 7, gamma: float = 0.9, step_reward: float = 0.0) -> FiniteMDP:
@@ -370,7 +405,9 @@ def random_walk(n: int = 7, gamma: float = 0.9, step_reward: float = 0.0) -> Fin
     return FiniteMDP(P, R, gamma, mu0, terminal)
 
 
-def random_mdp(num_states: int = 5, num_actions: int = 3, gamma: float = 0.9, seed: int = 0) -> FiniteMDP:
+def random_mdp(
+    num_states: int = 5, num_actions: int = 3, gamma: float = 0.9, seed: int = 0
+) -> FiniteMDP:
     """A random small MDP from ``seed``, for tests and notebooks.
 
     Every row ``P[s, a, :]`` is drawn from a flat Dirichlet (dense: every next state is possible),
@@ -390,24 +427,31 @@ def random_mdp(num_states: int = 5, num_actions: int = 3, gamma: float = 0.9, se
 def entropy(pi: np.ndarray) -> np.ndarray:
     """``H(pi(.|s)) = -sum_a pi(a|s) log pi(a|s)`` per state (``0 log 0 = 0``), in nats.
 
-    ``pi`` has the actions on its last axis: a table ``(S, A)`` gives ``(S,)``, one row ``(A,)`` a scalar.
+    ``pi`` has the actions on its last axis: a table ``(S, A)`` gives ``(S,)``, one row ``(A,)`` a
+    scalar.
     """
     pi = np.asarray(pi, dtype=float)
-    if pi.ndim == 0 or pi.shape[-1] == 0 or (pi < 0).any() or not np.allclose(pi.sum(-1), 1.0, atol=1e-8):
+    if (
+        pi.ndim == 0
+        or pi.shape[-1] == 0
+        or (pi < 0).any()
+        or not np.allclose(pi.sum(-1), 1.0, atol=1e-8)
+    ):
         raise ValueError(
-            f"pi must hold distributions over the actions on its last axis (non-negative, summing to 1), "
-            f"got shape {pi.shape}"
+            "pi must hold distributions over the actions on its last axis (non-negative, summing "
+            f"to 1), got shape {pi.shape}"
         )
     # "+ 0.0" turns the -0.0 of a deterministic row into 0.0 for display.
     return -np.where(pi > 0, pi * np.log(np.where(pi > 0, pi, 1.0)), 0.0).sum(-1) + 0.0
 
 
 def softmax_value(q: np.ndarray, temperature: float) -> np.ndarray:
-    """``v(s) = lambda log sum_a exp(q(s, a) / lambda)``, the soft maximum of ``q`` over its last axis.
+    """``v(s) = lambda log sum_a exp(q(s, a) / lambda)``, the soft maximum of ``q`` over its
+    last axis.
 
     ``temperature`` is the slides' lambda >= 0. By the log-sum-exp identity this equals
-    ``E_{A~pi}[q(s, A)] + lambda H(pi(.|s))`` for the greedy softmax policy ``pi``, the largest value
-    that expression takes over all policies. Computed stably (the maximum is taken out before
+    ``E_{A~pi}[q(s, A)] + lambda H(pi(.|s))`` for the greedy softmax policy ``pi``, the largest
+    value that expression takes over all policies. Computed stably (the maximum is taken out before
     exponentiating), so tiny temperatures work; ``temperature=0`` gives ``max_a q(s, a)``.
     """
     q = _check_q(q)
@@ -415,7 +459,8 @@ def softmax_value(q: np.ndarray, temperature: float) -> np.ndarray:
     m = q.max(-1)
     if lam == 0.0:
         return m
-    with np.errstate(over="ignore", under="ignore"):  # (q - max q) / lambda may be -inf: exp gives 0, as it should
+    # (q - max q) / lambda may be -inf: exp gives 0, as it should
+    with np.errstate(over="ignore", under="ignore"):
         return m + lam * np.log(np.exp((q - m[..., None]) / lam).sum(-1))
 
 
@@ -434,13 +479,15 @@ def softmax_policy(q: np.ndarray, temperature: float) -> np.ndarray:
     if lam == 0.0:
         best = (q == q.max(-1, keepdims=True)).astype(float)
         return best / best.sum(-1, keepdims=True)
-    with np.errstate(over="ignore", under="ignore"):  # (q - max q) / lambda may be -inf: exp gives 0, as it should
+    # (q - max q) / lambda may be -inf: exp gives 0, as it should
+    with np.errstate(over="ignore", under="ignore"):
         w = np.exp((q - q.max(-1, keepdims=True)) / lam)
     return w / w.sum(-1, keepdims=True)
 
 
 def total_variation(pi_new: np.ndarray, pi: np.ndarray) -> np.ndarray:
-    """``D_TV(pi'(.|s), pi(.|s)) = 1/2 sum_a |pi'(a|s) - pi(a|s)|`` per state, the slides' definition.
+    """``D_TV(pi'(.|s), pi(.|s)) = 1/2 sum_a |pi'(a|s) - pi(a|s)|`` per state, the slides'
+    definition.
 
     ``pi_new`` is the slides' pi'. Both have the actions on their last axis and the same shape: two
     tables ``(S, A)`` give ``(S,)``, two rows ``(A,)`` a scalar. It is symmetric and lies in [0, 1].
@@ -458,7 +505,8 @@ def kl_divergence(pi_new: np.ndarray, pi: np.ndarray) -> np.ndarray:
     :func:`total_variation`. Pinsker: ``D_TV <= sqrt(D_KL / 2)``.
     """
     pi_new, pi = _check_pair(pi_new, pi)
-    with np.errstate(divide="ignore", invalid="ignore"):  # log 0 = -inf; 0 * inf in the branch np.where drops
+    # log 0 = -inf; 0 * inf in the branch np.where drops
+    with np.errstate(divide="ignore", invalid="ignore"):
         log_ratio = np.log(np.where(pi_new > 0, pi_new, 1.0)) - np.log(pi)
         kl = np.where(pi_new > 0, pi_new * log_ratio, 0.0).sum(-1)
     return np.maximum(kl, 0.0)  # >= 0 exactly; rounding could leave -1e-17 when pi' = pi
@@ -473,7 +521,8 @@ def _distribution_problem(p: np.ndarray) -> str:
     if (p < 0).any():
         return f"it has a negative entry {float(p.min())!r}"
     off = np.abs(p.sum(-1) - 1.0)
-    if off.max(initial=0.0) > 1e-5 + 1e-8:  # np.allclose(sums, 1.0, atol=1e-8), as in entropy(), but faster
+    # np.allclose(sums, 1.0, atol=1e-8), as in entropy(), but faster
+    if off.max(initial=0.0) > 1e-5 + 1e-8:
         return f"a row sums to {float(p.sum(-1).reshape(-1)[off.argmax()])!r}"
     return ""
 
@@ -484,12 +533,13 @@ def _check_pair(pi_new: np.ndarray, pi: np.ndarray) -> tuple[np.ndarray, np.ndar
         problem = _distribution_problem(p)
         if problem:
             raise ValueError(
-                f"{name}=<array of shape {p.shape}> is not allowed: {name} must hold distributions over the actions "
-                f"on its last axis (non-negative, summing to 1); {problem}"
+                f"{name}=<array of shape {p.shape}> is not allowed: {name} must hold distributions "
+                f"over the actions on its last axis (non-negative, summing to 1); {problem}"
             )
     if pi_new.shape != pi.shape:
         raise ValueError(
-            f"pi_new=<array of shape {pi_new.shape}> is not allowed: pi_new must have the shape of pi, {pi.shape}"
+            f"pi_new=<array of shape {pi_new.shape}> is not allowed: pi_new must have the shape of "
+            f"pi, {pi.shape}"
         )
     return pi_new, pi
 
@@ -503,6 +553,7 @@ def _check_q(q: np.ndarray) -> np.ndarray:
     q = np.asarray(q, dtype=float)
     if q.ndim == 0 or q.shape[-1] == 0 or not np.isfinite(q).all():
         raise ValueError(
-            f"q must be an array of finite action values with the actions on its last axis, got shape {q.shape}"
+            "q must be an array of finite action values with the actions on its last axis, got "
+            f"shape {q.shape}"
         )
     return q

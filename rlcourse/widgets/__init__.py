@@ -27,6 +27,8 @@ from __future__ import annotations
 
 # The computations behind the views live on the math floors; they are re-exported here because
 # the notebooks call them as ``widgets.<name>``.
+from rlcourse.advantages import all_equal_fraction, sample_group
+from rlcourse.importance import ImportanceSamplingGrid, importance_sampling_grid
 from rlcourse.objectives import RatioEpochs, clip_objective, ratio_epochs, surrogate_ascent
 from rlcourse.sweeps import (
     BiasVarianceGrid,
@@ -59,21 +61,14 @@ from rlcourse.widgets.dpg import (
 )
 from rlcourse.widgets.grpo import (
     accuracy_curve,
-    all_equal_fraction,
     draw_group_advantages,
     draw_grpo_sweep,
     draw_method_comparison,
     group_advantages_view,
     grpo_sweep_view,
     load_grpo_data,
-    sample_group,
 )
-from rlcourse.widgets.importance import (
-    ImportanceSamplingGrid,
-    draw_importance_sampling,
-    importance_sampling_grid,
-    importance_sampling_view,
-)
+from rlcourse.widgets.importance import draw_importance_sampling, importance_sampling_view
 from rlcourse.widgets.overview import (
     ALGORITHM_LABELS,
     GRPO_TARGET,

@@ -18,13 +18,16 @@ from importlib import resources
 import numpy as np
 import torch
 
-from rlcourse.advantages import group_relative_advantages, leave_one_out_advantages
+from rlcourse.advantages import (
+    all_equal_fraction,
+    group_relative_advantages,
+    leave_one_out_advantages,
+    sample_group,
+)
 from rlcourse.training import History
 from rlcourse.widgets._view import make_view
 
 __all__ = [
-    "sample_group",
-    "all_equal_fraction",
     "draw_group_advantages",
     "group_advantages_view",
     "load_grpo_data",
@@ -55,28 +58,6 @@ AGGREGATION_LABELS = {
 # --------------------------------------------------------------------------------------------------
 # Group-relative advantages by hand
 # --------------------------------------------------------------------------------------------------
-
-
-def sample_group(group_size: int, p: float, seed: int = 0) -> np.ndarray:
-    """Final rewards of one group: ``group_size`` answers, each right (1) with probability ``p``."""
-    if (
-        isinstance(group_size, bool)
-        or not isinstance(group_size, int | np.integer)
-        or group_size < 2
-    ):
-        raise ValueError(
-            f"group_size={group_size!r} is not allowed: a group has at least 2 answers"
-        )
-    if not 0.0 <= p <= 1.0:
-        raise ValueError(f"p={p!r} is not allowed: a probability in [0, 1]")
-    return (np.random.default_rng(seed).random(group_size) < p).astype(float)
-
-
-def all_equal_fraction(group_size, p) -> np.ndarray:
-    """The probability that all ``G`` answers get the same 0/1 reward, ``p^G + (1 - p)^G``: such a
-    group has advantages of 0 and teaches nothing."""
-    group_size, p = np.asarray(group_size, dtype=float), np.asarray(p, dtype=float)
-    return p**group_size + (1 - p) ** group_size
 
 
 def draw_group_advantages(group_size: int, p: float, seed: int = 0, fig=None):

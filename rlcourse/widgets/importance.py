@@ -2,21 +2,18 @@
 "Importance Sampling").
 
 Importance sampling is unbiased, but its variance grows as the proposal q leaves p: the estimate's
-spread, the weights and the effective sample size along a path of (p, q) pairs.
+spread, the weights and the effective sample size along a path of (p, q) pairs (computed by
+:func:`rlcourse.importance.importance_sampling_grid`).
 """
 
 from __future__ import annotations
 
-from collections.abc import Sequence
-from dataclasses import dataclass
-
 import numpy as np
 
+from rlcourse.importance import ImportanceSamplingGrid
 from rlcourse.widgets._view import _plain_log_axis, make_view
 
 __all__ = [
-    "ImportanceSamplingGrid",
-    "importance_sampling_grid",
     "draw_importance_sampling",
     "importance_sampling_view",
 ]
@@ -25,153 +22,6 @@ __all__ = [
 # --------------------------------------------------------------------------------------------------
 # Importance sampling: unbiased, but the variance grows as q leaves p (notebook 05)
 # --------------------------------------------------------------------------------------------------
-
-
-@dataclass
-class ImportanceSamplingGrid:
-    """Importance sampling of ``mu = E_{X~p}[f(X)]`` from ``n`` samples of ``q``, along a path of
-    ``(p, q)`` pairs.
-
-    Position ``m`` of the path (a slider position, with the value ``params[m]`` of the parameter
-    ``param_name``) has a target ``p[m]`` and a proposal ``q[m]``, distributions over the support
-    ``x``; ``f`` is the same at every position. Arrays have the positions first.
-
-    Exact (sums over the support, :mod:`rlcourse.importance`): ``mu`` ``(M,)`` the true mean;
-    ``variance`` ``(M,)`` the variance of the importance-weighted estimate from ``n`` samples;
-    ``direct`` ``(M,)`` the variance of plain Monte Carlo with ``n`` samples drawn from ``p``
-    itself; ``chi2`` ``(M,)`` ``chi^2(p || q)``, the variance of the weights (``n / (1 + chi2)`` is
-    what the effective sample size tends to).
-
-    Sampled, ``repeats`` independent estimates from ``n`` samples each: ``estimates`` ``(M, R)`` the
-    importance-weighted estimates ``1/n sum_i w_i f(X_i)``, ``normalized`` ``(M, R)`` the
-    self-normalised ones ``sum_i w_i f(X_i) / sum_i w_i`` (``nan`` if every weight is 0), ``ess``
-    ``(M, R)`` the effective sample size of each estimate's weights. ``target_label`` and
-    ``proposal_label`` name ``p`` and ``q`` in the figures.
-    """
-
-    param_name: str
-    params: np.ndarray
-    x: np.ndarray
-    p: np.ndarray
-    q: np.ndarray
-    f: np.ndarray
-    n: int
-    mu: np.ndarray
-    variance: np.ndarray
-    direct: np.ndarray
-    chi2: np.ndarray
-    estimates: np.ndarray
-    normalized: np.ndarray
-    ess: np.ndarray
-    target_label: str = "p (target)"
-    proposal_label: str = "q (proposal)"
-
-    @property
-    def repeats(self) -> int:
-        return self.estimates.shape[1]
-
-    def index(self, param: float) -> int:
-        """Index of the path position whose parameter is nearest to ``param``."""
-        return int(np.abs(self.params - float(param)).argmin())
-
-
-def importance_sampling_grid(
-    x: Sequence[float],
-    f: Sequence[float],
-    p: np.ndarray,
-    q: np.ndarray,
-    params: Sequence[float],
-    n: int = 100,
-    repeats: int = 2000,
-    seed: int = 0,
-    param_name: str = "parameter",
-    target_label: str = "p (target)",
-    proposal_label: str = "q (proposal)",
-) -> ImportanceSamplingGrid:
-    """Exact variances and ``repeats`` sampled estimates at every position of a path, for a slider
-    to redraw from.
-
-    ``p`` and ``q`` are either one distribution ``(K,)`` (the same at every position) or one per
-    position ``(M, K)``, with ``M = len(params)``: e.g. a fixed ``p`` and proposals that move away
-    from it (:func:`rlcourse.importance.tilted_proposal`), or a fixed old policy ``q`` and new
-    policies ``p`` that move away from it. At each position the ``n * repeats`` samples are drawn
-    with
-    :func:`rlcourse.importance.sample` from the same ``seed``: the same uniform numbers at every
-    position (common random numbers), so positions with the same ``q`` reuse exactly the same
-    samples, and the histograms change smoothly as the slider moves. The exact columns come from
-    :func:`rlcourse.importance.exact_mean`, :func:`~rlcourse.importance.estimator_variance`,
-    :func:`~rlcourse.importance.direct_variance` and :func:`~rlcourse.importance.chi2_divergence`.
-
-    Used by ``notebooks/05_importance_sampling.ipynb``.
-    """
-    from rlcourse import importance
-
-    params = np.asarray(params, dtype=float).reshape(-1)
-    if params.size == 0 or not np.isfinite(params).all():
-        raise ValueError(
-            f"params={params.tolist()} is not allowed: "
-            "params must be a non-empty list of finite numbers"
-        )
-    M = params.size
-    x = np.asarray(x, dtype=float)
-    f = np.asarray(f, dtype=float)
-    if x.ndim != 1 or f.shape != x.shape:
-        raise ValueError(
-            f"x and f must be 1-D of the same length, got shapes x{x.shape} and f{f.shape}"
-        )
-
-    def per_position(name: str, dist) -> np.ndarray:
-        dist = np.asarray(dist, dtype=float)
-        if dist.shape == x.shape:
-            dist = np.broadcast_to(dist, (M, x.size))
-        if dist.shape != (M, x.size):
-            raise ValueError(
-                f"{name}=<array of shape {dist.shape}> is not allowed: "
-                f"{name} must have shape (K,) = {x.shape} "
-                f"or (len(params), K) = {(M, x.size)}"
-            )
-        return np.array(dist)
-
-    p, q = per_position("p", p), per_position("q", q)
-    n, repeats = int(n), int(repeats)
-    if n < 1 or repeats < 2:
-        raise ValueError(f"n={n}, repeats={repeats} is not allowed: need n >= 1 and repeats >= 2")
-    mu = np.array([importance.exact_mean(p[m], f) for m in range(M)])
-    variance = np.array([importance.estimator_variance(p[m], q[m], f, n) for m in range(M)])
-    direct = np.array([importance.direct_variance(p[m], f, n) for m in range(M)])
-    chi2 = np.array([importance.chi2_divergence(p[m], q[m]) for m in range(M)])
-    estimates, normalized, ess = (
-        np.zeros((M, repeats)),
-        np.zeros((M, repeats)),
-        np.zeros((M, repeats)),
-    )
-    for m in range(M):
-        idx = importance.sample(q[m], n * repeats, seed=seed).reshape(repeats, n)
-        w = p[m][idx] / q[m][idx]
-        wf = w * f[idx]
-        total, total_sq = w.sum(1), (w**2).sum(1)
-        estimates[m] = wf.mean(1)
-        with np.errstate(invalid="ignore", divide="ignore"):
-            normalized[m] = np.where(total > 0, wf.sum(1) / total, np.nan)
-            ess[m] = np.where(total > 0, total**2 / total_sq, 0.0)
-    return ImportanceSamplingGrid(
-        param_name=param_name,
-        params=params,
-        x=x,
-        p=p,
-        q=q,
-        f=f,
-        n=n,
-        mu=mu,
-        variance=variance,
-        direct=direct,
-        chi2=chi2,
-        estimates=estimates,
-        normalized=normalized,
-        ess=ess,
-        target_label=target_label,
-        proposal_label=proposal_label,
-    )
 
 
 def _histogram_range(values: np.ndarray, mu: float) -> tuple[float, float]:
@@ -344,8 +194,7 @@ def importance_sampling_view(
     self-normalised estimate.
 
     The slider starts at the position nearest to ``param`` (by default the first); a move only
-    redraws
-    :func:`draw_importance_sampling` from the precomputed samples. Returns an ``ipywidgets.VBox``
+    redraws :func:`draw_importance_sampling` from the precomputed samples. Returns an ``ipywidgets.VBox``
     with attributes ``slider``, ``checkbox`` and ``redraw()``, which draws the current state (called
     once here).
 
