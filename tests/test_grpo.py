@@ -3,7 +3,9 @@ averaging variants, the question-answer task, the policy's generation, and learn
 
 from __future__ import annotations
 
+import json
 import math
+from pathlib import Path
 
 import numpy as np
 import pytest
@@ -432,3 +434,48 @@ def test_every_variant_trains_and_logs(changes, warm_reference):
     assert ("value.weight" in after) == (config.advantage == "gae")
     if config.kl_coef > 0:
         assert history.iterations[-1]["kl_ref"] > 0
+
+
+# -- the same numbers as before the loop was rewritten -----------------------------------------------
+# tests/data/grpo_short_runs.json was written by _short_run below, run on the code of commit 7387ca3
+# (grpo.train as one 116-line loop, before it was rewritten to follow the slide box):
+#   python -c "import json, tests.test_grpo as t; json.dump({n: t._short_run(n) for n in t.VARIANTS},
+#              open('tests/data/grpo_short_runs.json', 'w'), indent=1)"
+SHORT_RUN = dict(
+    digits=1,
+    hidden=32,
+    warm_start_examples=300,
+    warm_start_steps=150,
+    questions=8,
+    group_size=4,
+    minibatches=2,
+    iterations=4,
+    eval_every=2,
+    seed=3,
+)
+# Each path through the loop: the skipped all-equal groups (group, dr_token), the value head (gae),
+# RLOO's single epoch, the slide's per-token advantages, the KL term (no groups skipped).
+VARIANTS = {
+    "group": {},
+    "gae": dict(advantage="gae"),
+    "rloo": dict(advantage="leave_one_out", epochs=1, loss_aggregation="constant"),
+    "per_token": dict(rewards="per_token"),
+    "kl": dict(kl_coef=0.1),
+    "dr_token": dict(scale_rewards=False, loss_aggregation="token"),
+}
+
+
+def _short_run(name: str) -> dict:
+    """The numbers of a short run: diagnostics, evaluations and the sum of the trained weights."""
+    policy, history = grpo.train(grpo.Config(**SHORT_RUN, **VARIANTS[name]), progress=False)
+    return {
+        "iterations": [{k: v for k, v in r.items() if k != "wall_time"} for r in history.iterations],
+        "evaluations": [[e["env_step"], e["mean_return"]] for e in history.evaluations],
+        "parameter_sum": float(sum(p.double().sum() for p in policy.state_dict().values())),
+    }
+
+
+@pytest.mark.parametrize("name", list(VARIANTS))
+def test_the_same_seed_gives_the_same_numbers_as_before_the_rewrite(name):
+    before = json.loads((Path(__file__).parent / "data" / "grpo_short_runs.json").read_text())
+    assert _short_run(name) == before[name]
