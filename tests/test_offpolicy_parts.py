@@ -98,21 +98,23 @@ def test_replay_buffer_refuses_more_transitions_than_it_holds():
 
 
 def test_the_actor_step_leaves_the_critic_untouched():
-    """Gradient ascent on q_w(S, mu_theta(S)) w.r.t. theta only: w gets no gradient, theta does."""
+    """DDPG's and TD3's actor step, gradient ascent on q_w(S, mu_theta(S)) w.r.t. theta only, with
+    the critics frozen as train() does: w gets no gradient, theta does, and w is trainable again
+    after."""
     from rlcourse.algos import offpolicy, td3
-    from rlcourse.buffers import Batch
-    from rlcourse.training import History
 
     agent = td3.make_agent(td3.Config(hidden=(8,)), "Pendulum-v1")
     obs = torch.randn(5, 3)
-    batch = Batch(
-        obs, torch.zeros(5, 1), torch.zeros(5), obs, torch.zeros(5, dtype=torch.bool), torch.zeros(5, dtype=torch.bool)
-    )
     before = [p.clone() for p in agent.critic.parameters()]
     actor_before = [p.clone() for p in agent.policy.parameters()]
     optimizer = torch.optim.Adam(agent.policy.parameters(), lr=0.1)
-    offpolicy.actor_step(agent.policy, agent.critic, optimizer, batch, History(), 0)
+    with offpolicy.frozen(agent.critic):
+        loss = -agent.critic(obs, agent.policy(obs), first=1)[0].mean()
+    optimizer.zero_grad()
+    loss.backward()
+    optimizer.step()
     assert all(p.grad is None for p in agent.critic.parameters())
     assert all(torch.equal(a, b) for a, b in zip(before, agent.critic.parameters(), strict=True))
-    assert any(not torch.equal(a, b) for a, b in zip(actor_before, agent.policy.parameters(), strict=True))
+    changed = zip(actor_before, agent.policy.parameters(), strict=True)
+    assert any(not torch.equal(a, b) for a, b in changed)
     assert all(p.requires_grad for p in agent.critic.parameters())  # unfrozen again

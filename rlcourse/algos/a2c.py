@@ -16,6 +16,7 @@ bootstrapping; ``notebooks/02_advantage_estimation.ipynb`` shows why a time limi
 
 from __future__ import annotations
 
+import math
 from contextlib import closing
 from dataclasses import dataclass
 
@@ -24,13 +25,29 @@ import torch
 from torch import Tensor
 
 from rlcourse.advantages import gae, normalize, returns_to_go, td_errors
-from rlcourse.algos.common import actor_critic_step, check_on_policy_config, make_actor_critic, make_optimizer
-from rlcourse.config import check_choice, check_field_types, check_positive, check_unit_interval, param, replace
+from rlcourse.algos.common import (
+    check_on_policy_config,
+    clip_grad_norms,
+    loss_scale,
+    make_actor_critic,
+    make_optimizer,
+    update_stats,
+)
+from rlcourse.config import (
+    check_choice,
+    check_field_types,
+    check_positive,
+    check_unit_interval,
+    param,
+    replace,
+)
 from rlcourse.envs import make_vec_env
+from rlcourse.objectives import critic_loss, policy_gradient_loss
 from rlcourse.rollouts import EpisodeTracker, collect_rollout
 from rlcourse.training import (
     Agent,
     History,
+    check_finite,
     evaluate_on_schedule,
     interruptible,
     progress_bar,
@@ -57,14 +74,25 @@ class Config:
     gamma: float = param(0.99, "discount factor [gamma], in [0, 1]")
     gae_lambda: float = param(0.95, "GAE's [lambda], in [0, 1]; used when advantage='gae'")
     num_envs: int = param(8, "environments stepped in parallel [N]")
-    rollout_steps: int = param(16, "steps per environment in one rollout; the rollout has T = N * rollout_steps steps")
+    rollout_steps: int = param(
+        16, "steps per environment in one rollout; the rollout has T = N * rollout_steps steps"
+    )
     total_steps: int = param(200_000, "environment steps for the whole run")
     actor_lr: float = param(2e-3, "Adam learning rate of the actor [theta]")
     critic_lr: float = param(5e-3, "Adam learning rate of the critic [w]")
     hidden: tuple = param((64, 64), "hidden layer sizes of actor and critic")
-    normalize_advantages: bool = param(True, "standardise advantages in each rollout (not on the slide)")
-    ent_coef: float = param(0.0, "weight of an entropy bonus in the actor loss (0 = the slide's loss)")
-    max_grad_norm: float = param(0.5, "clip each network's gradient norm to this (inf: no clipping, as on the slide)")
+    normalize_advantages: bool = param(
+        True, "standardise advantages in each rollout (not on the slide)"
+    )
+    reduction: str = param(
+        "mean", "'mean' of the losses over the rollout, or 'sum' as on the slide"
+    )
+    ent_coef: float = param(
+        0.0, "weight of an entropy bonus in the actor loss (0 = the slide's loss)"
+    )
+    max_grad_norm: float = param(
+        0.5, "clip each network's gradient norm to this (inf: no clipping, as on the slide)"
+    )
     log_std_init: float = param(0.0, "initial log standard deviation of a Gaussian policy")
     seed: int = param(0, "random seed")
     eval_every: int = param(0, "env steps between greedy evaluations during training (0: none)")
@@ -103,9 +131,25 @@ PRESETS: dict[str, Config] = {
     ),
 }
 
+SLIDE = Config(
+    advantage="td", normalize_advantages=False, max_grad_norm=math.inf, reduction="sum"
+)
+"""The slide box "A2C" literally: TD-error advantages, returns-to-go as critic targets, the losses
+summed over the rollout, no advantage normalisation, no gradient clipping, no entropy bonus
+(``replace(SLIDE, advantage="gae")`` is the box "A2C + GAE"). The defaults differ where practice
+does: standardised advantages and clipped gradients make the step size independent of the reward
+scale and of rare large advantages. Kept from the defaults although the slides simplify it: the
+bootstrap at a time-limit truncation (see the module docstring).
+"""
+
 
 def advantages_and_targets(
-    rewards: Tensor, values: Tensor, next_values: Tensor, terminated: Tensor, truncated: Tensor, config: Config
+    rewards: Tensor,
+    values: Tensor,
+    next_values: Tensor,
+    terminated: Tensor,
+    truncated: Tensor,
+    config: Config,
 ) -> tuple[Tensor, Tensor]:
     """The advantage estimates for the actor and the targets for the critic, in the slide's two forms.
 
@@ -117,7 +161,9 @@ def advantages_and_targets(
         targets = returns_to_go(rewards, next_values, terminated, truncated, config.gamma)
         return td_errors(rewards, values, next_values, terminated, config.gamma), targets
     # Compute advantage estimates A_t^GAE and TD(lambda) targets v_t^lambda = A_t^GAE + v_w(S_t)
-    advantages = gae(rewards, values, next_values, terminated, truncated, config.gamma, config.gae_lambda)
+    advantages = gae(
+        rewards, values, next_values, terminated, truncated, config.gamma, config.gae_lambda
+    )
     return advantages, advantages + values
 
 
@@ -152,7 +198,13 @@ def train(
         for iteration in range(1, iterations + 1):
             # Collect a rollout of T total timesteps with pi_theta
             rollout, obs = collect_rollout(
-                envs, agent.policy, obs, tracker, rng, num_steps=config.rollout_steps, device=config.device
+                envs,
+                agent.policy,
+                obs,
+                tracker,
+                rng,
+                num_steps=config.rollout_steps,
+                device=config.device,
             )
             # v_w(S_t) keeps its graph for the critic loss; the advantages and targets built from it
             # are constants (the slides' stop-gradient brackets).
@@ -160,16 +212,53 @@ def train(
             with torch.no_grad():
                 next_values = agent.critic(rollout.next_obs)
             advantages, targets = advantages_and_targets(
-                rollout.rewards, values.detach(), next_values, rollout.terminated, rollout.truncated, config
+                rollout.rewards,
+                values.detach(),
+                next_values,
+                rollout.terminated,
+                rollout.truncated,
+                config,
             )
             if config.normalize_advantages:
                 advantages = normalize(advantages)
 
-            # Minimize L_actor(theta) + L_critic(w) w.r.t. theta and w with Adam
-            stats = actor_critic_step(
-                agent, optimizer, rollout.obs, rollout.actions, advantages, values, targets, config, history, iteration
+            # Define the actor loss L_actor(theta) = - sum_t log pi_theta(A_t|S_t) [delta_t or A_t^GAE]
+            # (an entropy bonus if ent_coef > 0; a mean unless reduction="sum", see Config)
+            n = loss_scale(config, advantages)
+            pi = agent.policy(rollout.obs)
+            log_prob = pi.log_prob(rollout.actions)
+            entropy = pi.entropy().mean()
+            actor_loss = n * (
+                policy_gradient_loss(log_prob, advantages) - config.ent_coef * entropy
             )
-            history.add_iteration(iteration, tracker.env_steps, sps=tracker.env_steps / history.wall_time(), **stats)
+            check_finite(history, iteration, actor_loss=actor_loss)
+            # Define the critic loss L_critic(w) = 1/2 sum_t (v_w(S_t) - [G_t or v_t^lambda])^2
+            value_loss = n * critic_loss(values, targets)
+            check_finite(history, iteration, critic_loss=value_loss)
+
+            # Minimize L_actor(theta) + L_critic(w) w.r.t. theta and w with Adam
+            optimizer.zero_grad(set_to_none=True)
+            (actor_loss + value_loss).backward()
+            grad_norm = clip_grad_norms(agent, config.max_grad_norm)
+            check_finite(history, iteration, actor_gradient_norm=grad_norm)
+            optimizer.step()
+
+            stats = update_stats(
+                agent,
+                rollout.obs,
+                rollout.actions,
+                log_prob,
+                entropy,
+                actor_loss,
+                grad_norm,
+                advantages,
+                value_loss,
+                values,
+                targets,
+            )
+            history.add_iteration(
+                iteration, tracker.env_steps, sps=tracker.env_steps / history.wall_time(), **stats
+            )
             bar.update(rollout.num_transitions)
             evaluate_on_schedule(agent, history, tracker.env_steps, config)
             if history.episodes:

@@ -1,7 +1,8 @@
-"""What the on-policy actor-critics share: building the actor and critic, the optimiser, one gradient
-step (REINFORCE, A2C), GAE advantages with their critic targets (A2C, PPO, TRPO).
+"""What the on-policy actor-critics share that is not a line of a slide box: config checks,
+building the actor and critic and their optimiser, gradient clipping and the diagnostics of a step
+(REINFORCE, A2C), and the flat GAE batch of PPO and TRPO.
 
-The training loops themselves stay in each algorithm's module, in the order of its slide.
+The losses and update steps stay in each algorithm's module, in the order of its slide box.
 """
 
 from __future__ import annotations
@@ -14,6 +15,7 @@ from torch import Tensor
 from rlcourse.advantages import gae, normalize
 from rlcourse.config import (
     check_bool,
+    check_choice,
     check_device,
     check_layers,
     check_number,
@@ -24,15 +26,16 @@ from rlcourse.config import (
 from rlcourse.diagnostics import advantage_stats, approx_kl, explained_variance
 from rlcourse.envs import make_env
 from rlcourse.nets import ValueNet, make_policy, obs_dim
-from rlcourse.objectives import critic_loss, policy_gradient_loss
-from rlcourse.training import Agent, History, check_finite
+from rlcourse.training import Agent
 
 __all__ = [
     "check_common_config",
     "check_on_policy_config",
     "make_actor_critic",
     "make_optimizer",
-    "actor_critic_step",
+    "clip_grad_norms",
+    "update_stats",
+    "loss_scale",
     "gae_batch",
 ]
 
@@ -60,13 +63,16 @@ def check_on_policy_config(config: Any) -> None:
     check_positive("ent_coef", config.ent_coef, zero_ok=True)
     check_bool("normalize_advantages", config.normalize_advantages)
     check_number("log_std_init", config.log_std_init)
+    check_choice("reduction", config.reduction, ("mean", "sum"))
 
 
 def make_actor_critic(algo: str, config: Any, env_id: str, critic: bool) -> Agent:
     """The policy ``pi_theta`` for the environment's action space and, if asked, a critic ``v_w``."""
     env = make_env(env_id)
     try:
-        policy = make_policy(env.observation_space, env.action_space, config.hidden, algo, config.log_std_init)
+        policy = make_policy(
+            env.observation_space, env.action_space, config.hidden, algo, config.log_std_init
+        )
         value = ValueNet(obs_dim(env.observation_space), config.hidden) if critic else None
     finally:
         env.close()
@@ -85,47 +91,38 @@ def make_optimizer(agent: Agent, config: Any, eps: float = 1e-8) -> torch.optim.
     return torch.optim.Adam(groups, eps=eps, fused=True)
 
 
-def actor_critic_step(
+def clip_grad_norms(agent: Agent, max_grad_norm: float) -> Tensor:
+    """Clip the actor's and the critic's gradient norms to ``max_grad_norm`` each (not on the
+    slides; ``inf`` leaves them as they are); return the actor's norm before clipping."""
+    grad_norm = torch.nn.utils.clip_grad_norm_(agent.policy.parameters(), max_grad_norm)
+    if agent.critic is not None:
+        torch.nn.utils.clip_grad_norm_(agent.critic.parameters(), max_grad_norm)
+    return grad_norm
+
+
+@torch.no_grad()
+def update_stats(
     agent: Agent,
-    optimizer: torch.optim.Optimizer,
     obs: Tensor,
     actions: Tensor,
+    log_prob: Tensor,
+    entropy: Tensor,
+    actor_loss: Tensor,
+    grad_norm: Tensor,
     advantages: Tensor,
-    values: Tensor | None,
-    targets: Tensor | None,
-    config: Any,
-    history: History,
-    iteration: int,
+    value_loss: Tensor | None = None,
+    values: Tensor | None = None,
+    targets: Tensor | None = None,
 ) -> dict[str, float]:
-    """Minimise ``L_actor(theta) + L_critic(w)`` by one Adam step; return the diagnostics.
-
-    ``values`` are ``v_w(S_t)`` *with* their graph (the critic loss needs it); ``advantages`` and
-    ``targets`` are constants. Without a critic, ``values`` and ``targets`` are ``None``.
-    """
-    pi = agent.policy(obs)
-    log_prob = pi.log_prob(actions)
-    entropy = pi.entropy().mean()
-    actor_loss = policy_gradient_loss(log_prob, advantages) - config.ent_coef * entropy
-    check_finite(history, iteration, actor_loss=actor_loss)
-    loss = actor_loss
+    """The diagnostics of one policy-gradient step (REINFORCE, A2C), taken after it: how far the
+    policy moved (``approx_kl`` from ``log_prob``, the log-probabilities before the step), the
+    losses, the advantages and, with a critic, how much of the targets' variance ``values``
+    (``v_w(S_t)`` before the step) explained."""
     stats: dict[str, float] = {}
-    if values is not None:
-        value_loss = critic_loss(values, targets)
-        check_finite(history, iteration, critic_loss=value_loss)
-        loss = loss + value_loss
+    if value_loss is not None:
         stats["critic_loss"] = float(value_loss.detach())
         stats["explained_variance"] = explained_variance(values.detach(), targets)
-
-    optimizer.zero_grad(set_to_none=True)
-    loss.backward()
-    grad_norm = torch.nn.utils.clip_grad_norm_(agent.policy.parameters(), config.max_grad_norm)
-    if agent.critic is not None:
-        torch.nn.utils.clip_grad_norm_(agent.critic.parameters(), config.max_grad_norm)
-    check_finite(history, iteration, actor_gradient_norm=grad_norm)
-    optimizer.step()
-
-    with torch.no_grad():
-        new_log_prob = agent.policy(obs).log_prob(actions)
+    new_log_prob = agent.policy(obs).log_prob(actions)
     stats.update(
         actor_loss=float(actor_loss.detach()),
         entropy=float(entropy.detach()),
@@ -136,15 +133,29 @@ def actor_critic_step(
     return stats
 
 
+def loss_scale(config: Any, batch: Tensor) -> int:
+    """What turns a loss averaged over ``batch`` into the slides' sum: ``batch.numel()`` when
+    ``config.reduction == "sum"``, else 1 (the mean, the default)."""
+    return batch.numel() if config.reduction == "sum" else 1
+
+
 @torch.no_grad()
-def gae_batch(critic: torch.nn.Module, rollout: Any, config: Any) -> tuple[Tensor, Tensor, Tensor, Tensor]:
+def gae_batch(
+    critic: torch.nn.Module, rollout: Any, config: Any
+) -> tuple[Tensor, Tensor, Tensor, Tensor]:
     """The rollout as one flat batch for PPO and TRPO: states ``S_t``, actions ``A_t``, advantage estimates
     ``A_t^GAE`` (standardised if ``config.normalize_advantages``) and value targets ``y_t = A_t^GAE + v_w(S_t)``
     (the lambda-returns), computed "based on the current critic ``v_w``" as the slides' boxes say; all constants.
     """
     values, next_values = critic(rollout.obs), critic(rollout.next_obs)
     advantages = gae(
-        rollout.rewards, values, next_values, rollout.terminated, rollout.truncated, config.gamma, config.gae_lambda
+        rollout.rewards,
+        values,
+        next_values,
+        rollout.terminated,
+        rollout.truncated,
+        config.gamma,
+        config.gae_lambda,
     )
     targets = advantages + values
     if config.normalize_advantages:

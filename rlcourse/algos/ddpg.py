@@ -18,11 +18,12 @@ from rlcourse.algos import offpolicy
 from rlcourse.config import check_field_types, param, replace
 from rlcourse.envs import make_vec_env
 from rlcourse.nets import polyak_update
-from rlcourse.objectives import ddpg_target
+from rlcourse.objectives import critic_loss, ddpg_target
 from rlcourse.rollouts import EpisodeTracker, step_and_store
 from rlcourse.training import (
     Agent,
     History,
+    check_finite,
     evaluate_on_schedule,
     interruptible,
     progress_bar,
@@ -50,7 +51,9 @@ class Config:
     rho: float = param(0.995, "target networks: theta- <- rho theta- + (1 - rho) theta [rho]")
     actor_lr: float = param(1e-3, "Adam learning rate of the actor [theta]")
     critic_lr: float = param(1e-3, "Adam learning rate of the critic [w]")
-    exploration_noise: float = param(0.1, "std of the Gaussian exploration noise [epsilon], times the action scale")
+    exploration_noise: float = param(
+        0.1, "std of the Gaussian exploration noise [epsilon], times the action scale"
+    )
     buffer_size: int = param(200_000, "capacity N of the replay buffer")
     batch_size: int = param(256, "minibatch size")
     learning_starts: int = param(1_000, "env steps of random actions before learning starts")
@@ -72,6 +75,13 @@ class Config:
 # of -200 over the last 10 training episodes within 5.0k-5.6k env steps (the criterion: within 20k).
 # Networks of 64 units learn Pendulum as fast as the paper's larger ones, at a fraction of the cost.
 PRESETS: dict[str, Config] = {"Pendulum-v1": Config(hidden=(64, 64))}
+
+SLIDE = Config(learning_starts=0)
+"""The slide box "DDPG Algorithm" literally: from the first step, act with ``mu_theta(S) +
+epsilon`` and take one gradient step per env step (the first minibatches repeat the few
+transitions stored). The default fills the buffer with random actions first, as Lillicrap et al.
+do, so the first updates see varied data.
+"""
 
 
 def make_agent(config: Config, env_id: str) -> Agent:
@@ -102,8 +112,12 @@ def train(
     with torch_threads(config.threads), closing(envs), bar, interruptible(history, agent):
         # loop for every iteration
         while tracker.env_steps < config.total_steps:
-            # Observe S and select A = mu_theta(S) + epsilon (random actions before learning starts)
-            actions = offpolicy.explore(act, obs, tracker.env_steps, space, config, rng)
+            # Observe the state S and select action A = mu_theta(S) + epsilon, epsilon ~ N(0, sigma^2)
+            # (act: mu_theta and its noise in NumPy; uniformly random actions before learning_starts)
+            if tracker.env_steps < config.learning_starts:
+                actions = offpolicy.random_actions(space, config.num_envs, rng)
+            else:
+                actions = act(obs)
             # Execute A and observe S' and R; store (S, A, R, S') in B
             obs = step_and_store(envs, obs, actions, buffer, tracker)
             bar.update(config.num_envs)
@@ -115,12 +129,23 @@ def train(
                 batch = buffer.sample(config.batch_size)
                 # Compute the targets y_j = R_{j+1} + gamma q_{w-}(S_{j+1}, mu_{theta-}(S_{j+1})) (R_{j+1} if terminal)
                 with torch.no_grad():
-                    next_q = learner.critics_target(batch.next_obs, learner.actor_target(batch.next_obs))[0]
+                    next_q = learner.critics_target(
+                        batch.next_obs, learner.actor_target(batch.next_obs)
+                    )[0]
                     y = ddpg_target(batch.rewards, next_q, batch.terminated, config.gamma)
-                # Gradient descent step on (y_j - q_w(S_j, A_j))^2 w.r.t. w
-                critic_loss = offpolicy.critic_step(critics, learner.critic_opt, batch, y, history, updates)
-                # Gradient ascent step on q_w(S_j, mu_theta(S_j)) w.r.t. theta
-                actor_loss = offpolicy.actor_step(actor, critics, learner.actor_opt, batch, history, updates)
+                # Perform a gradient descent step on 1/2 (y_j - q_w(S_j, A_j))^2 w.r.t. w
+                q_loss = critic_loss(critics(batch.obs, batch.actions)[0], y)
+                check_finite(history, updates, critic_loss=q_loss)
+                learner.critic_opt.zero_grad(set_to_none=True)
+                q_loss.backward()
+                learner.critic_opt.step()
+                # Perform a gradient ascent step on q_w(S_j, mu_theta(S_j)) w.r.t. theta
+                with offpolicy.frozen(critics):  # the gradient flows through q_w into A, not into w
+                    pi_loss = -critics(batch.obs, actor(batch.obs))[0].mean()
+                check_finite(history, updates, actor_loss=pi_loss)
+                learner.actor_opt.zero_grad(set_to_none=True)
+                pi_loss.backward()
+                learner.actor_opt.step()
                 # Update the target networks theta- <- rho theta- + (1 - rho) theta, w- <- rho w- + (1 - rho) w
                 polyak_update(learner.actor_target, actor, config.rho)
                 polyak_update(learner.critics_target, critics, config.rho)
@@ -130,8 +155,8 @@ def train(
                 history.add_iteration(
                     updates,
                     tracker.env_steps,
-                    critic_loss=critic_loss,
-                    actor_loss=actor_loss,
+                    critic_loss=float(q_loss.detach()),
+                    actor_loss=float(pi_loss.detach()),
                     sps=tracker.env_steps / history.wall_time(),
                 )
                 if history.episodes:

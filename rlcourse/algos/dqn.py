@@ -9,6 +9,7 @@ which grew out of it: act, store, sample a minibatch, regress on targets from a 
 from __future__ import annotations
 
 import copy
+import math
 from contextlib import closing
 from dataclasses import dataclass
 
@@ -119,6 +120,22 @@ PRESETS: dict[str, Config] = {
         eval_every=2_000,
     )
 }
+
+SLIDE = Config(
+    loss="mse",
+    max_grad_norm=math.inf,
+    double=False,
+    lr_decay=False,
+    train_every=1,
+    gradient_steps=1,
+    target_update_every=500,
+)
+"""DQN in the shape of the slides' DDPG box, which grew out of it (the slides have no DQN box):
+one gradient step on ``1/2 (y_j - q_w(S_j, A_j))^2`` per env step, no gradient clipping, the
+plain target, the target network copied every ``C = target_update_every`` steps (Mnih et al.
+2015). The defaults are rl-zoo's settings for CartPole (training phases, the Huber loss,
+clipping), which are faster per env step of wall time.
+"""
 
 
 def make_agent(config: Config, env_id: str) -> Agent:

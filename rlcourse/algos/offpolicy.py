@@ -1,8 +1,10 @@
-"""What the off-policy actor-critics share: DDPG's and TD3's actor and critics, the learner state
-(online and target networks, optimisers, replay buffer) of DDPG, TD3 and SAC, and the gradient steps.
+"""What the off-policy actor-critics share that is not a line of a slide box: DDPG's and TD3's
+config checks and networks, the learner state (online and target networks, optimisers, replay
+buffer) of DDPG, TD3 and SAC, the random warm-up actions, and freezing the critics for an actor step.
 
-The training loops stay in :mod:`rlcourse.algos.ddpg`, :mod:`rlcourse.algos.td3` and
-:mod:`rlcourse.algos.sac`, each in the order of its slide.
+The slide boxes' lines (acting, targets, losses, gradient steps, target updates) stay in
+:mod:`rlcourse.algos.ddpg`, :mod:`rlcourse.algos.td3` and :mod:`rlcourse.algos.sac`, each in the
+order of its box.
 """
 
 from __future__ import annotations
@@ -19,12 +21,11 @@ import torch
 from torch import nn
 
 from rlcourse.algos.common import check_common_config
-from rlcourse.buffers import Batch, ReplayBuffer
+from rlcourse.buffers import ReplayBuffer
 from rlcourse.config import check_positive, check_unit_interval
 from rlcourse.envs import make_env
 from rlcourse.nets import DeterministicPolicy, QEnsemble, obs_dim
-from rlcourse.objectives import critic_loss
-from rlcourse.training import Agent, History, check_finite
+from rlcourse.training import Agent
 
 __all__ = [
     "check_deterministic_config",
@@ -32,9 +33,7 @@ __all__ = [
     "Learner",
     "make_learner",
     "frozen",
-    "explore",
-    "critic_step",
-    "actor_step",
+    "random_actions",
 ]
 
 
@@ -65,7 +64,11 @@ def make_agent(algo: str, config: Any, env_id: str, num_critics: int) -> Agent:
     finally:
         env.close()
     return Agent(
-        algo=algo, env_id=env_id, config=config, policy=actor.to(config.device), critic=critics.to(config.device)
+        algo=algo,
+        env_id=env_id,
+        config=config,
+        policy=actor.to(config.device),
+        critic=critics.to(config.device),
     )
 
 
@@ -82,7 +85,9 @@ class Learner:
     buffer: ReplayBuffer
 
 
-def make_learner(agent: Agent, envs: gym.vector.VectorEnv, config: Any, actor_target: bool = True) -> Learner:
+def make_learner(
+    agent: Agent, envs: gym.vector.VectorEnv, config: Any, actor_target: bool = True
+) -> Learner:
     """Targets theta- <- theta (if ``actor_target``; SAC has none) and w- <- w, Adam for actor and
     critics, an empty buffer B for the environment's actions."""
     space = envs.single_action_space
@@ -117,41 +122,9 @@ def frozen(module: nn.Module) -> Iterator[None]:
             p.requires_grad_(True)
 
 
-def explore(act, obs: np.ndarray, env_steps: int, space: gym.spaces.Box, config: Any, rng: np.random.Generator):
-    """``A = mu_theta(S) + epsilon``; before ``learning_starts`` env steps, uniformly random actions."""
-    if env_steps < config.learning_starts:
-        return rng.uniform(space.low, space.high, (len(obs), *space.shape)).astype(np.float32)
-    return act(obs)
-
-
-def critic_step(
-    critics: QEnsemble,
-    optimizer: torch.optim.Optimizer,
-    batch: Batch,
-    targets: torch.Tensor,
-    history: History,
-    step: int,
-) -> float:
-    """One gradient descent step on ``1/2 mean (y_j - q_w^i(S_j, A_j))^2``, summed over the critics."""
-    loss = sum(critic_loss(q, targets) for q in critics(batch.obs, batch.actions))
-    check_finite(history, step, critic_loss=loss)
-    optimizer.zero_grad(set_to_none=True)
-    loss.backward()
-    optimizer.step()
-    return float(loss.detach())
-
-
-def actor_step(
-    actor: nn.Module, critics: QEnsemble, optimizer: torch.optim.Optimizer, batch: Batch, history: History, step: int
-) -> float:
-    """One gradient ascent step on ``mean q_w^1(S_j, mu_theta(S_j))`` w.r.t. the actor's parameters only.
-
-    Only the first critic: DDPG has one, and TD3's actor follows ``q_w^1`` (Fujimoto et al. 2018).
-    """
-    with frozen(critics):  # the gradient flows through q_w into the action, not into w
-        loss = -critics(batch.obs, actor(batch.obs), first=1)[0].mean()
-    check_finite(history, step, actor_loss=loss)
-    optimizer.zero_grad(set_to_none=True)
-    loss.backward()
-    optimizer.step()
-    return float(loss.detach())
+def random_actions(space: gym.Space, n: int, rng: np.random.Generator) -> np.ndarray:
+    """``n`` uniformly random actions of ``space`` (Discrete or a bounded Box): what the off-policy
+    algorithms do before ``learning_starts`` env steps, to fill the buffer (not on the slides)."""
+    if isinstance(space, gym.spaces.Discrete):
+        return rng.integers(space.n, size=n)
+    return rng.uniform(space.low, space.high, (n, *space.shape)).astype(np.float32)

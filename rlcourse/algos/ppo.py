@@ -23,6 +23,7 @@ normalisation, gradient clipping, orthogonal initialisation, Adam's ``eps``.
 from __future__ import annotations
 
 import copy
+import math
 from contextlib import closing
 from dataclasses import dataclass
 
@@ -31,7 +32,13 @@ import torch
 from torch import nn
 from torch.distributions import kl_divergence
 
-from rlcourse.algos.common import check_on_policy_config, gae_batch, make_actor_critic, make_optimizer
+from rlcourse.algos.common import (
+    check_on_policy_config,
+    gae_batch,
+    loss_scale,
+    make_actor_critic,
+    make_optimizer,
+)
 from rlcourse.config import (
     check_bool,
     check_choice,
@@ -59,7 +66,9 @@ from rlcourse.training import (
 __all__ = ["Config", "PRESETS", "PRESETS_KL", "train", "make_agent", "adapt_kl_coef"]
 
 NAME = "ppo"
-SUMMARY = "proximal policy optimisation: clipped objective or adaptive KL penalty, GAE, several epochs"
+SUMMARY = (
+    "proximal policy optimisation: clipped objective or adaptive KL penalty, GAE, several epochs"
+)
 
 # The slides' summary table (rlcourse.catalog builds it from these and from what the code accepts).
 CLASS = "trust-region actor-critic"
@@ -71,25 +80,46 @@ REFERENCE = 'Schulman et al. (2017), "Proximal policy optimization algorithms"'
 class Config:
     """PPO hyperparameters; the slides' symbols in brackets."""
 
-    objective: str = param("clip", "'clip' (the slide's box) or 'kl' (adaptive KL penalty, the first possibility)")
-    clip_eps: float = param(0.2, "clipping range [epsilon]: the ratio is clipped to [1 - eps, 1 + eps]")
+    objective: str = param(
+        "clip", "'clip' (the slide's box) or 'kl' (adaptive KL penalty, the first possibility)"
+    )
+    clip_eps: float = param(
+        0.2, "clipping range [epsilon]: the ratio is clipped to [1 - eps, 1 + eps]"
+    )
     kl_target: float = param(0.01, "objective='kl': the KL per iteration lambda_k steers towards")
     kl_coef: float = param(1.0, "objective='kl': the initial penalty weight [lambda_0]")
     gamma: float = param(0.99, "discount factor [gamma], in [0, 1]")
     gae_lambda: float = param(0.95, "GAE's [lambda], in [0, 1]")
     num_envs: int = param(8, "environments stepped in parallel")
-    rollout_steps: int = param(128, "steps per environment in one rollout; T = num_envs * rollout_steps")
-    epochs: int = param(10, "passes over each rollout (1: on-policy, as the summary table's asterisk says)")
+    rollout_steps: int = param(
+        128, "steps per environment in one rollout; T = num_envs * rollout_steps"
+    )
+    epochs: int = param(
+        10, "passes over each rollout (1: on-policy, as the summary table's asterisk says)"
+    )
     minibatches: int = param(4, "minibatches per epoch (each of T / minibatches transitions)")
     total_steps: int = param(200_000, "environment steps for the whole run")
     actor_lr: float = param(3e-4, "Adam learning rate of the actor [theta]")
     critic_lr: float = param(1e-3, "Adam learning rate of the critic [w]")
-    adam_eps: float = param(1e-5, "Adam's epsilon (1e-5 in the PPO implementations, PyTorch's default is 1e-8)")
+    adam_eps: float = param(
+        1e-5, "Adam's epsilon (1e-5 in the PPO implementations, PyTorch's default is 1e-8)"
+    )
     hidden: tuple = param((64, 64), "hidden layer sizes of actor and critic")
-    ortho_init: bool = param(True, "orthogonal initialisation (False: PyTorch's default initialisation)")
-    normalize_advantages: bool = param(True, "standardise the advantages of each rollout (not on the slide)")
-    ent_coef: float = param(0.0, "weight of an entropy bonus in the actor loss (0 = the slide's loss)")
-    max_grad_norm: float = param(0.5, "clip each network's gradient norm to this (inf: no clipping)")
+    ortho_init: bool = param(
+        True, "orthogonal initialisation (False: PyTorch's default initialisation)"
+    )
+    normalize_advantages: bool = param(
+        True, "standardise the advantages of each rollout (not on the slide)"
+    )
+    reduction: str = param(
+        "mean", "'mean' of the losses over a minibatch, or 'sum' as on the slide"
+    )
+    ent_coef: float = param(
+        0.0, "weight of an entropy bonus in the actor loss (0 = the slide's loss)"
+    )
+    max_grad_norm: float = param(
+        0.5, "clip each network's gradient norm to this (inf: no clipping)"
+    )
     log_std_init: float = param(0.0, "initial log standard deviation of a Gaussian policy")
     seed: int = param(0, "random seed")
     eval_every: int = param(0, "env steps between greedy evaluations during training (0: none)")
@@ -101,7 +131,9 @@ class Config:
         check_field_types(self)  # first: the checks below compare and multiply the values
         check_choice("objective", self.objective, ("clip", "kl"))
         if not 0.0 < self.clip_eps < 1.0:
-            raise ValueError(f"clip_eps={self.clip_eps!r} is not allowed: clip_eps must be in (0, 1)")
+            raise ValueError(
+                f"clip_eps={self.clip_eps!r} is not allowed: clip_eps must be in (0, 1)"
+            )
         check_positive("kl_target", self.kl_target)
         check_positive("kl_coef", self.kl_coef, zero_ok=True)
         check_unit_interval("gae_lambda", self.gae_lambda)
@@ -138,6 +170,22 @@ PRESETS: dict[str, Config] = {
         total_steps=100_000,
     ),
 }
+
+SLIDE = Config(
+    normalize_advantages=False,
+    max_grad_norm=math.inf,
+    reduction="sum",
+    minibatches=1,
+    ortho_init=False,
+    adam_eps=1e-8,
+)
+"""The slide box "PPO Algorithm with Clipping" literally: ``L_actor + L_critic`` summed over the
+whole rollout, minimised by full-batch gradient steps for ``epochs`` epochs ("one or more"), no
+advantage normalisation, no gradient clipping, PyTorch's initialisation and Adam. The defaults
+are the details that make PPO work in practice (Engstrom et al. 2020, "Implementation matters in
+deep policy gradients"): minibatches, standardised advantages, clipped gradients, orthogonal
+initialisation, Adam's ``eps = 1e-5``.
+"""
 
 
 # PPO-KL, the slides' first possibility, with the package defaults: seeds 0, 1, 2 reach 475 on CartPole-v1
@@ -190,35 +238,58 @@ def train(
         for iteration in range(1, iterations + 1):
             # Collect a rollout of T total timesteps with pi_theta
             rollout, obs = collect_rollout(
-                envs, policy, obs, tracker, rng, num_steps=config.rollout_steps, device=config.device
+                envs,
+                policy,
+                obs,
+                tracker,
+                rng,
+                num_steps=config.rollout_steps,
+                device=config.device,
             )
             # Compute value targets y_t and advantage estimates A_t with GAE based on the current critic v_w
             states, actions, advantages, targets = gae_batch(critic, rollout, config)
             # pi_theta, the policy that collected the data, stays fixed for the whole iteration
             with torch.no_grad():
                 old_log_prob = policy(states).log_prob(actions)
-            old_policy = copy.deepcopy(policy).requires_grad_(False) if config.objective == "kl" else None
+            old_policy = (
+                copy.deepcopy(policy).requires_grad_(False) if config.objective == "kl" else None
+            )
 
             # Minimize L_actor(theta') + L_critic(w) by gradient descent, several epochs of minibatches
             clipped = []
             for _ in range(config.epochs):
                 for idx in torch.randperm(batch_size, device=states.device).split(minibatch_size):
+                    n = loss_scale(
+                        config, idx
+                    )  # 1: the mean; the minibatch's size: the slide's sum
+                    # Define L_actor(theta') = - sum_t min(omega_t A_t, clip(omega_t, 1 - eps, 1 + eps) A_t)
                     pi = policy(states[idx])
                     ratio = importance_weights(pi.log_prob(actions[idx]), old_log_prob[idx])
                     if config.objective == "clip":
-                        actor_loss = -clipped_surrogate(ratio, advantages[idx], config.clip_eps).mean()
+                        actor_loss = (
+                            -n * clipped_surrogate(ratio, advantages[idx], config.clip_eps).mean()
+                        )
                     else:
-                        kl = kl_divergence(pi, old_policy(states[idx])).mean()  # KL(pi_theta' || pi_theta)
-                        actor_loss = -(ratio * advantages[idx]).mean() + kl_coef * kl
-                    if config.ent_coef > 0:  # the bonus needs the entropy here; the diagnostics compute it below
-                        actor_loss = actor_loss - config.ent_coef * pi.entropy().mean()
-                    value_loss = critic_loss(critic(states[idx]), targets[idx])
-                    loss = actor_loss + value_loss
+                        kl = kl_divergence(
+                            pi, old_policy(states[idx])
+                        ).mean()  # KL(pi_theta' || pi_theta)
+                        actor_loss = n * (-(ratio * advantages[idx]).mean() + kl_coef * kl)
+                    if (
+                        config.ent_coef > 0
+                    ):  # the bonus needs the entropy here; the diagnostics compute it below
+                        actor_loss = actor_loss - n * config.ent_coef * pi.entropy().mean()
+                    # Define L_critic(w) = 1/2 sum_t (v_w(S_t) - y_t)^2
+                    value_loss = n * critic_loss(critic(states[idx]), targets[idx])
                     check_finite(history, iteration, actor_loss=actor_loss, critic_loss=value_loss)
+                    # Minimize L_actor(theta') + L_critic(w) w.r.t. theta' and w (a step of Adam)
                     optimizer.zero_grad(set_to_none=True)
-                    loss.backward()
-                    grad_norm = nn.utils.clip_grad_norm_(policy.parameters(), config.max_grad_norm, foreach=True)
-                    nn.utils.clip_grad_norm_(critic.parameters(), config.max_grad_norm, foreach=True)
+                    (actor_loss + value_loss).backward()
+                    grad_norm = nn.utils.clip_grad_norm_(
+                        policy.parameters(), config.max_grad_norm, foreach=True
+                    )
+                    nn.utils.clip_grad_norm_(
+                        critic.parameters(), config.max_grad_norm, foreach=True
+                    )
                     optimizer.step()
                     clipped.append(((ratio.detach() - 1).abs() > config.clip_eps).float().mean())
 
@@ -241,7 +312,9 @@ def train(
                     kl_exact = float(kl_divergence(policy(states), old_policy(states)).mean())
                 stats.update(kl_coef=kl_coef, kl=kl_exact)
                 kl_coef = adapt_kl_coef(kl_coef, kl_exact, config.kl_target)
-            history.add_iteration(iteration, tracker.env_steps, sps=tracker.env_steps / history.wall_time(), **stats)
+            history.add_iteration(
+                iteration, tracker.env_steps, sps=tracker.env_steps / history.wall_time(), **stats
+            )
             bar.update(rollout.num_transitions)
             evaluate_on_schedule(agent, history, tracker.env_steps, config)
             if history.episodes:

@@ -17,6 +17,7 @@ the return simply stops at the time limit.
 
 from __future__ import annotations
 
+import math
 from contextlib import closing
 from dataclasses import dataclass
 
@@ -25,13 +26,22 @@ import torch
 from torch import Tensor
 
 from rlcourse.advantages import normalize, returns_to_go
-from rlcourse.algos.common import actor_critic_step, check_on_policy_config, make_actor_critic, make_optimizer
+from rlcourse.algos.common import (
+    check_on_policy_config,
+    clip_grad_norms,
+    loss_scale,
+    make_actor_critic,
+    make_optimizer,
+    update_stats,
+)
 from rlcourse.config import check_bool, check_field_types, check_positive, param, replace
 from rlcourse.envs import make_vec_env
+from rlcourse.objectives import critic_loss, policy_gradient_loss
 from rlcourse.rollouts import EpisodeTracker, collect_rollout, complete_episodes_mask
 from rlcourse.training import (
     Agent,
     History,
+    check_finite,
     evaluate_on_schedule,
     interruptible,
     progress_bar,
@@ -48,7 +58,8 @@ SUMMARY = "Monte Carlo policy gradient with an optional learned baseline, on-pol
 CLASS = "actor-only"
 ON_POLICY = True
 REFERENCE = (
-    'Williams (1992), "Simple statistical gradient-following algorithms for connectionist reinforcement learning"'
+    'Williams (1992), "Simple statistical gradient-following algorithms for connectionist '
+    'reinforcement learning"'
 )
 
 
@@ -59,14 +70,21 @@ class Config:
     baseline: bool = param(True, "subtract a learned state-value baseline b(s) = v_w(s)")
     gamma: float = param(0.99, "discount factor [gamma], in [0, 1]")
     num_envs: int = param(8, "environments stepped in parallel")
-    episodes_per_env: int = param(2, "complete episodes each environment contributes to one policy update")
+    episodes_per_env: int = param(
+        2, "complete episodes each environment contributes to one policy update"
+    )
     total_steps: int = param(300_000, "environment steps for the whole run")
     actor_lr: float = param(3e-3, "Adam learning rate of the policy [theta]")
     critic_lr: float = param(3e-3, "Adam learning rate of the baseline [w]")
     hidden: tuple = param((64, 64), "hidden layer sizes of policy and baseline")
-    normalize_advantages: bool = param(True, "standardise G_t - b(S_t) in each batch (not on the slide)")
+    normalize_advantages: bool = param(
+        True, "standardise G_t - b(S_t) in each batch (not on the slide)"
+    )
+    reduction: str = param("mean", "'mean' of the losses over the batch, or 'sum' as on the slides")
     ent_coef: float = param(0.0, "weight of an entropy bonus (0 = plain REINFORCE)")
-    max_grad_norm: float = param(0.5, "clip each network's gradient norm to this (inf: no clipping, as on the slide)")
+    max_grad_norm: float = param(
+        0.5, "clip each network's gradient norm to this (inf: no clipping, as on the slide)"
+    )
     log_std_init: float = param(0.0, "initial log standard deviation of a Gaussian policy")
     seed: int = param(0, "random seed")
     eval_every: int = param(0, "env steps between greedy evaluations during training (0: none)")
@@ -87,9 +105,23 @@ PRESETS: dict[str, Config] = {
     "CartPole-v1": Config(),
 }
 
+SLIDE = Config(
+    baseline=False, normalize_advantages=False, max_grad_norm=math.inf, reduction="sum"
+)
+"""REINFORCE as the slides recall it (the policy gradient theorem; the summary table's actor-only
+row): ``L_actor(theta) = - sum_t log pi_theta(A_t|S_t) G_t``, no baseline, no advantage
+normalisation, no gradient clipping. The defaults add the learned baseline ``b = v_w`` and the
+usual normalisation and clipping, which lower the variance of the estimate.
+"""
+
 
 def returns_and_advantages(
-    rewards: Tensor, values: Tensor | None, next_values: Tensor, terminated: Tensor, truncated: Tensor, gamma: float
+    rewards: Tensor,
+    values: Tensor | None,
+    next_values: Tensor,
+    terminated: Tensor,
+    truncated: Tensor,
+    gamma: float,
 ) -> tuple[Tensor, Tensor]:
     """Returns-to-go ``G_t`` and the advantages ``G_t - b(S_t)`` (``G_t`` itself without a baseline).
 
@@ -129,9 +161,17 @@ def train(
                 tracker.drop_unfinished()
             before = tracker.env_steps
             rollout, obs = collect_rollout(
-                envs, agent.policy, obs, tracker, rng, episodes_per_env=config.episodes_per_env, device=config.device
+                envs,
+                agent.policy,
+                obs,
+                tracker,
+                rng,
+                episodes_per_env=config.episodes_per_env,
+                device=config.device,
             )
-            whole = complete_episodes_mask(rollout.terminated, rollout.truncated, config.episodes_per_env)
+            whole = complete_episodes_mask(
+                rollout.terminated, rollout.truncated, config.episodes_per_env
+            )
 
             # Returns-to-go G_t, and the advantage G_t - b(S_t)
             if agent.critic is not None:
@@ -141,26 +181,58 @@ def train(
             else:
                 values, next_values = None, torch.zeros_like(rollout.rewards)
             returns, advantages = returns_and_advantages(
-                rollout.rewards, values, next_values, rollout.terminated, rollout.truncated, config.gamma
+                rollout.rewards,
+                values,
+                next_values,
+                rollout.terminated,
+                rollout.truncated,
+                config.gamma,
             )
             advantages = advantages[whole]
             if config.normalize_advantages:
                 advantages = normalize(advantages)
 
-            # Ascend the policy gradient; regress the baseline on G_t
-            stats = actor_critic_step(
-                agent,
-                optimizer,
-                rollout.obs[whole],
-                rollout.actions[whole],
-                advantages,
-                values[whole] if values is not None else None,
-                returns[whole] if values is not None else None,
-                config,
-                history,
-                iteration,
+            # Ascend the policy gradient: L_actor(theta) = - sum_t log pi_theta(A_t|S_t) [G_t - b(S_t)]
+            # (an entropy bonus if ent_coef > 0; a mean unless reduction="sum", see Config)
+            obs, actions = rollout.obs[whole], rollout.actions[whole]
+            n = loss_scale(config, advantages)
+            pi = agent.policy(obs)
+            log_prob = pi.log_prob(actions)
+            entropy = pi.entropy().mean()
+            actor_loss = n * (
+                policy_gradient_loss(log_prob, advantages) - config.ent_coef * entropy
             )
-            history.add_iteration(iteration, tracker.env_steps, sps=tracker.env_steps / history.wall_time(), **stats)
+            check_finite(history, iteration, actor_loss=actor_loss)
+            loss, value_loss = actor_loss, None
+            if values is not None:
+                # Regress the baseline on G_t: L_critic(w) = 1/2 sum_t (v_w(S_t) - G_t)^2
+                values, returns = values[whole], returns[whole]
+                value_loss = n * critic_loss(values, returns)
+                check_finite(history, iteration, critic_loss=value_loss)
+                loss = loss + value_loss
+            # One Adam step on both
+            optimizer.zero_grad(set_to_none=True)
+            loss.backward()
+            grad_norm = clip_grad_norms(agent, config.max_grad_norm)
+            check_finite(history, iteration, actor_gradient_norm=grad_norm)
+            optimizer.step()
+
+            stats = update_stats(
+                agent,
+                obs,
+                actions,
+                log_prob,
+                entropy,
+                actor_loss,
+                grad_norm,
+                advantages,
+                value_loss,
+                values,
+                returns,
+            )
+            history.add_iteration(
+                iteration, tracker.env_steps, sps=tracker.env_steps / history.wall_time(), **stats
+            )
             bar.update(tracker.env_steps - before)
             evaluate_on_schedule(agent, history, tracker.env_steps, config)
             bar.set_postfix(mean_return=f"{history.mean_return():.1f}", refresh=False)

@@ -16,18 +16,28 @@ Finite actions: the critics give ``q_w(s, .)`` for every action, so the expectat
 from __future__ import annotations
 
 import math
+from collections.abc import Callable
 from contextlib import closing
 from dataclasses import dataclass
+from typing import NamedTuple
 
 import gymnasium as gym
 import numpy as np
 import torch
+from torch import Tensor
 
 from rlcourse.algos import offpolicy
 from rlcourse.algos.common import check_common_config
 from rlcourse.algos.offpolicy import Learner, frozen
 from rlcourse.buffers import Batch
-from rlcourse.config import check_bool, check_field_types, check_positive, check_unit_interval, param, replace
+from rlcourse.config import (
+    check_bool,
+    check_field_types,
+    check_positive,
+    check_unit_interval,
+    param,
+    replace,
+)
 from rlcourse.envs import make_env, make_vec_env
 from rlcourse.nets import CategoricalPolicy, QEnsemble, TanhGaussianPolicy, obs_dim, polyak_update
 from rlcourse.objectives import critic_loss, soft_td_target
@@ -59,10 +69,18 @@ REFERENCE = 'Haarnoja et al. (2018), "Soft actor-critic"'
 class Config:
     """SAC hyperparameters; the slides' symbols in brackets."""
 
-    alpha: float = param(0.2, "temperature [lambda]: weight of the entropy; the start value when autotune is on")
-    autotune: bool = param(True, "tune alpha so that the policy's entropy stays near target_entropy")
+    alpha: float = param(
+        0.2, "temperature [lambda]: weight of the entropy; the start value when autotune is on"
+    )
+    autotune: bool = param(
+        True, "tune alpha so that the policy's entropy stays near target_entropy"
+    )
     target_entropy_scale: float = param(
-        1.0, "target entropy: -scale * action dims (continuous) or scale * 0.5 log(n actions) (discrete)"
+        1.0,
+        "target entropy: -scale * action dims (continuous) or scale * 0.5 log(n actions) (discrete)",
+    )
+    twin: bool = param(
+        True, "two critics, the minimum of their values in targets and actor loss (the slide: one)"
     )
     gamma: float = param(0.99, "discount factor [gamma]")
     rho: float = param(0.995, "target critics: w- <- rho w- + (1 - rho) w [rho]")
@@ -86,6 +104,7 @@ class Config:
         check_common_config(self)
         check_positive("alpha", self.alpha, zero_ok=not self.autotune)
         check_bool("autotune", self.autotune)
+        check_bool("twin", self.twin)
         check_positive("target_entropy_scale", self.target_entropy_scale)
         check_unit_interval("rho", self.rho)
         for name in ("actor_lr", "critic_lr", "alpha_lr"):
@@ -108,7 +127,9 @@ class Config:
 #   target the pole was balanced only near 10k steps on some seeds; a small fixed alpha and larger
 #   steps get there sooner.
 PRESETS: dict[str, Config] = {
-    "Pendulum-v1": Config(hidden=(64, 64), actor_lr=1e-3, alpha=1.0, target_entropy_scale=0.31, learning_starts=100),
+    "Pendulum-v1": Config(
+        hidden=(64, 64), actor_lr=1e-3, alpha=1.0, target_entropy_scale=0.31, learning_starts=100
+    ),
     "InvertedPendulum-v5": Config(
         hidden=(64, 64),
         actor_lr=3e-3,
@@ -121,6 +142,13 @@ PRESETS: dict[str, Config] = {
     "CartPole-v1": Config(hidden=(64, 64), actor_lr=1e-3, total_steps=40_000, eval_every=2_000),
 }
 
+SLIDE = Config(autotune=False, twin=False, learning_starts=0)
+"""The slide box "Soft Actor-Critic Algorithm" literally: a fixed temperature ``lambda = alpha``,
+one critic, from the first step actions ``A ~ pi_theta(.|S)``. The defaults tune the temperature
+to an entropy target (Haarnoja et al. 2018b), take the minimum of two critics against
+over-estimation (as TD3) and fill the buffer with random actions first.
+"""
+
 
 def make_agent(config: Config, env_id: str) -> Agent:
     """Box: a tanh-Gaussian actor and twin ``q_w(s, a)``; Discrete: a categorical actor and twin ``q_w(s, .)``."""
@@ -129,10 +157,14 @@ def make_agent(config: Config, env_id: str) -> Agent:
         n, space = obs_dim(env.observation_space), env.action_space
         if isinstance(space, gym.spaces.Discrete):
             actor = CategoricalPolicy(n, int(space.n), config.hidden)
-            critics = QEnsemble(n, config.hidden, members=2, num_actions=int(space.n))
+            critics = QEnsemble(
+                n, config.hidden, members=2 if config.twin else 1, num_actions=int(space.n)
+            )
         elif isinstance(space, gym.spaces.Box) and len(space.shape) == 1 and space.is_bounded():
             actor = TanhGaussianPolicy(n, space.low, space.high, config.hidden)
-            critics = QEnsemble(n, config.hidden, members=2, act_size=space.shape[0])
+            critics = QEnsemble(
+                n, config.hidden, members=2 if config.twin else 1, act_size=space.shape[0]
+            )
         else:
             raise ValueError(
                 f"sac cannot handle the action space {space}: allowed are Discrete(n) and a flat, bounded Box(k,)"
@@ -140,41 +172,91 @@ def make_agent(config: Config, env_id: str) -> Agent:
     finally:
         env.close()
     return Agent(
-        algo=NAME, env_id=env_id, config=config, policy=actor.to(config.device), critic=critics.to(config.device)
+        algo=NAME,
+        env_id=env_id,
+        config=config,
+        policy=actor.to(config.device),
+        critic=critics.to(config.device),
     )
 
 
-def soft_targets(learner: Learner, batch: Batch, alpha: float, gamma: float, discrete: bool) -> torch.Tensor:
-    """``y_j = R_{j+1} + gamma (1 - terminated_j) (min_i q_{w-}^i(S', A') - alpha log pi(A'|S'))``.
-
-    Continuous: one ``A' ~ pi(.|S')``. Discrete: the exact expectation over ``A'``, i.e. the target
-    of every action weighted by ``pi(A'|S')``.
-    """
-    with torch.no_grad():
-        if discrete:
-            pi = learner.actor(batch.next_obs)
-            next_q = learner.critics_target(batch.next_obs).min(0).values
-            per_action = soft_td_target(
-                batch.rewards[:, None], next_q, pi.logits, batch.terminated[:, None], gamma, alpha
-            )
-            return (pi.probs * per_action).sum(-1)
-        next_action, next_log_prob = learner.actor.sample(batch.next_obs)
-        next_q = learner.critics_target(batch.next_obs, next_action).min(0).values
-        return soft_td_target(batch.rewards, next_q, next_log_prob, batch.terminated, gamma, alpha)
+# The lines where the two variants differ, side by side; train() picks one VARIANT and reads the
+# same for both. Continuous: one sampled action stands for the expectation over pi. Discrete: the
+# critics give q_w(s, .) for every action, so the expectations over A' and A are exact sums.
 
 
-def actor_loss_and_entropy(learner: Learner, batch: Batch, alpha: float, discrete: bool):
-    """The slide's KL up to a constant, ``E_{A~pi}[alpha log pi(A|S) - min_i q_w^i(S, A)]``, and ``-E[log pi]``."""
-    if discrete:
-        pi = learner.actor(batch.obs)
-        with torch.no_grad():
-            q = learner.critics(batch.obs).min(0).values
-        loss = (pi.probs * (alpha * pi.logits - q)).sum(-1).mean()
-        return loss, pi.entropy()
+def continuous_target_entropy(space: gym.spaces.Box, config: Config) -> float:
+    """``-scale * dim(A)``, the heuristic of Haarnoja et al. (2018b)."""
+    return -config.target_entropy_scale * space.shape[0]
+
+
+def discrete_target_entropy(space: gym.spaces.Discrete, config: Config) -> float:
+    """``scale * 0.5 log n``: half the uniform policy's entropy."""
+    # Christodoulou proposes 0.98 log n, close to the uniform policy's entropy; on CartPole that
+    # target is out of reach once the policy learns, and alpha grows without bound.
+    return config.target_entropy_scale * 0.5 * math.log(space.n)
+
+
+@torch.no_grad()
+def continuous_soft_targets(learner: Learner, batch: Batch, alpha: float, gamma: float) -> Tensor:
+    """``y_j = R_{j+1} + gamma (1 - terminated_j) (min_i q_{w-}^i(S', A') - alpha log pi(A'|S'))``
+    with one ``A' ~ pi_theta(.|S')``."""
+    next_action, next_log_prob = learner.actor.sample(batch.next_obs)
+    next_q = learner.critics_target(batch.next_obs, next_action).min(0).values
+    return soft_td_target(batch.rewards, next_q, next_log_prob, batch.terminated, gamma, alpha)
+
+
+@torch.no_grad()
+def discrete_soft_targets(learner: Learner, batch: Batch, alpha: float, gamma: float) -> Tensor:
+    """The same target as an exact expectation over ``A'``: the target of every action weighted by
+    ``pi_theta(A'|S')``."""
+    pi = learner.actor(batch.next_obs)
+    next_q = learner.critics_target(batch.next_obs).min(0).values
+    rewards, terminated = batch.rewards[:, None], batch.terminated[:, None]
+    per_action = soft_td_target(rewards, next_q, pi.logits, terminated, gamma, alpha)
+    return (pi.probs * per_action).sum(-1)
+
+
+def continuous_q(critics: QEnsemble, batch: Batch) -> Tensor:
+    """``q_w^i(S_j, A_j)`` of every critic, shape ``(critics, B)``."""
+    return critics(batch.obs, batch.actions)
+
+
+def discrete_q(critics: QEnsemble, batch: Batch) -> Tensor:
+    """``q_w^i(S_j, A_j)`` of every critic: the taken action's entry of ``q_w^i(S_j, .)``."""
+    actions = batch.actions.expand(len(critics), -1)[..., None]
+    return critics(batch.obs).gather(2, actions).squeeze(2)
+
+
+def continuous_actor_loss(learner: Learner, batch: Batch, alpha: float) -> tuple[Tensor, Tensor]:
+    """The slide's KL up to a constant, ``mean_j [alpha log pi(A|S_j) - min_i q_w^i(S_j, A)]`` with
+    one reparameterised ``A ~ pi_theta(.|S_j)``, and the entropy estimate ``-log pi(A|S_j)``."""
     action, log_prob = learner.actor.sample(batch.obs)
     with frozen(learner.critics):  # the gradient flows through q_w into the action, not into w
         q = learner.critics(batch.obs, action).min(0).values
     return (alpha * log_prob - q).mean(), -log_prob
+
+
+def discrete_actor_loss(learner: Learner, batch: Batch, alpha: float) -> tuple[Tensor, Tensor]:
+    """The same KL, exact over the actions: ``mean_j sum_a pi(a|S_j) (alpha log pi(a|S_j) -
+    min_i q_w^i(S_j, a))``, and the entropy of ``pi_theta(.|S_j)``."""
+    pi = learner.actor(batch.obs)
+    with torch.no_grad():
+        q = learner.critics(batch.obs).min(0).values
+    return (pi.probs * (alpha * pi.logits - q)).sum(-1).mean(), pi.entropy()
+
+
+class Variant(NamedTuple):
+    target_entropy: Callable[[gym.Space, Config], float]
+    soft_targets: Callable[[Learner, Batch, float, float], Tensor]
+    q: Callable[[QEnsemble, Batch], Tensor]
+    actor_loss: Callable[[Learner, Batch, float], tuple[Tensor, Tensor]]
+
+
+CONTINUOUS = Variant(
+    continuous_target_entropy, continuous_soft_targets, continuous_q, continuous_actor_loss
+)
+DISCRETE = Variant(discrete_target_entropy, discrete_soft_targets, discrete_q, discrete_actor_loss)
 
 
 def train(
@@ -187,20 +269,17 @@ def train(
     envs = make_vec_env(env_id, config.num_envs)
     obs, _ = envs.reset(seed=config.seed)
     space = envs.single_action_space
-    discrete = isinstance(space, gym.spaces.Discrete)
+    variant = DISCRETE if isinstance(space, gym.spaces.Discrete) else CONTINUOUS
 
     # Initialize B, the actor theta, the critics w and the target critics w- <- w
     agent = make_agent(config, env_id)
     actor, critics = agent.policy, agent.critic
     learner = offpolicy.make_learner(agent, envs, config, actor_target=False)
-    log_alpha = torch.tensor(math.log(max(config.alpha, 1e-8)), requires_grad=True, device=config.device)
+    log_alpha = torch.tensor(
+        math.log(max(config.alpha, 1e-8)), requires_grad=True, device=config.device
+    )
     alpha_opt = torch.optim.Adam([log_alpha], lr=config.alpha_lr)
-    if discrete:
-        # Christodoulou proposes 0.98 log n, close to the uniform policy's entropy; on CartPole that
-        # target is out of reach once the policy learns, and alpha grows without bound.
-        target_entropy = config.target_entropy_scale * 0.5 * math.log(space.n)
-    else:
-        target_entropy = -config.target_entropy_scale * space.shape[0]
+    target_entropy = variant.target_entropy(space, config)
     alpha = config.alpha
     history = History()
     tracker = EpisodeTracker(config.num_envs, history)
@@ -209,11 +288,12 @@ def train(
     updates = 0
     with torch_threads(config.threads), closing(envs), bar, interruptible(history, agent):
         while tracker.env_steps < config.total_steps:
-            # Observe S and select A ~ pi_theta(.|S) (random actions before learning starts)
-            if discrete and tracker.env_steps < config.learning_starts:
-                actions = rng.integers(space.n, size=config.num_envs)
+            # Observe the state S and select action A ~ pi_theta(.|S)
+            # (act: pi_theta sampled in NumPy; uniformly random actions before learning_starts)
+            if tracker.env_steps < config.learning_starts:
+                actions = offpolicy.random_actions(space, config.num_envs, rng)
             else:
-                actions = offpolicy.explore(act, obs, tracker.env_steps, space, config, rng)
+                actions = act(obs)
             # Execute A, observe S' and R, store (S, A, R, S') in B
             obs = step_and_store(envs, obs, actions, learner.buffer, tracker)
             bar.update(config.num_envs)
@@ -221,21 +301,18 @@ def train(
             if tracker.env_steps < config.learning_starts:
                 continue
             for _ in range(config.num_envs):
-                # Sample a random minibatch of transitions from B; compute the soft targets y_j
+                # Sample a random minibatch of transitions (S_j, A_j, R_{j+1}, S_{j+1}) from B
                 batch = learner.buffer.sample(config.batch_size)
-                y = soft_targets(learner, batch, alpha, config.gamma, discrete)
-                # Gradient descent step on (y_j - q_w^i(S_j, A_j))^2 for both critics (one batched call)
-                if discrete:
-                    q_taken = critics(batch.obs).gather(2, batch.actions.expand(len(critics), -1)[..., None]).squeeze(2)
-                else:
-                    q_taken = critics(batch.obs, batch.actions)
-                q_loss = sum(critic_loss(q, y) for q in q_taken)
+                # Compute the targets y_j = R_{j+1} + gamma (q_{w-}(S_{j+1}, A') - alpha log pi(A'|S_{j+1}))
+                y = variant.soft_targets(learner, batch, alpha, config.gamma)
+                # Gradient descent step on 1/2 (y_j - q_w^i(S_j, A_j))^2 w.r.t. w, every critic
+                q_loss = sum(critic_loss(q, y) for q in variant.q(critics, batch))
                 check_finite(history, updates, critic_loss=q_loss)
                 learner.critic_opt.zero_grad(set_to_none=True)
                 q_loss.backward()
                 learner.critic_opt.step()
                 # Gradient descent step on the KL between pi_theta and the softmax of q_w / alpha
-                pi_loss, entropy = actor_loss_and_entropy(learner, batch, alpha, discrete)
+                pi_loss, entropy = variant.actor_loss(learner, batch, alpha)
                 check_finite(history, updates, actor_loss=pi_loss)
                 learner.actor_opt.zero_grad(set_to_none=True)
                 pi_loss.backward()
@@ -262,6 +339,10 @@ def train(
                     sps=tracker.env_steps / history.wall_time(),
                 )
                 if history.episodes:
-                    bar.set_postfix(mean_return=f"{history.mean_return(10):.1f}", alpha=f"{alpha:.3f}", refresh=False)
+                    bar.set_postfix(
+                        mean_return=f"{history.mean_return(10):.1f}",
+                        alpha=f"{alpha:.3f}",
+                        refresh=False,
+                    )
         evaluate_on_schedule(agent, history, tracker.env_steps, config, final=True)
     return agent, history

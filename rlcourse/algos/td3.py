@@ -12,6 +12,7 @@ from __future__ import annotations
 
 from contextlib import closing
 from dataclasses import dataclass
+from math import nan
 
 import numpy as np
 import torch
@@ -20,11 +21,12 @@ from rlcourse.algos import offpolicy
 from rlcourse.config import check_bool, check_field_types, check_positive, param, replace
 from rlcourse.envs import make_vec_env
 from rlcourse.nets import polyak_update
-from rlcourse.objectives import ddpg_target, td3_target
+from rlcourse.objectives import critic_loss, ddpg_target, td3_target
 from rlcourse.rollouts import EpisodeTracker, step_and_store
 from rlcourse.training import (
     Agent,
     History,
+    check_finite,
     evaluate_on_schedule,
     interruptible,
     progress_bar,
@@ -41,7 +43,9 @@ SUMMARY = "twin delayed DDPG: twin critics, delayed updates, target smoothing (e
 # The slides' summary table (rlcourse.catalog builds it from these and from what the code accepts).
 CLASS = "actor-critic"
 ON_POLICY = False
-REFERENCE = 'Fujimoto et al. (2018), "Addressing function approximation error in actor-critic methods"'
+REFERENCE = (
+    'Fujimoto et al. (2018), "Addressing function approximation error in actor-critic methods"'
+)
 
 
 @dataclass
@@ -50,13 +54,17 @@ class Config:
 
     twin: bool = param(True, "fix 1: two critics, the target takes their minimum")
     policy_delay: int = param(2, "fix 2: update actor and targets every k critic updates [k]")
-    target_noise: float = param(0.2, "fix 3: std of the target policy smoothing noise, times the action scale (0: off)")
+    target_noise: float = param(
+        0.2, "fix 3: std of the target policy smoothing noise, times the action scale (0: off)"
+    )
     target_noise_clip: float = param(0.5, "clip of the smoothing noise, times the action scale")
     gamma: float = param(0.99, "discount factor [gamma]")
     rho: float = param(0.995, "target networks: theta- <- rho theta- + (1 - rho) theta [rho]")
     actor_lr: float = param(1e-3, "Adam learning rate of the actor [theta]")
     critic_lr: float = param(1e-3, "Adam learning rate of the critics [w]")
-    exploration_noise: float = param(0.1, "std of the Gaussian exploration noise [epsilon], times the action scale")
+    exploration_noise: float = param(
+        0.1, "std of the Gaussian exploration noise [epsilon], times the action scale"
+    )
     buffer_size: int = param(200_000, "capacity N of the replay buffer")
     batch_size: int = param(256, "minibatch size")
     learning_starts: int = param(1_000, "env steps of random actions before learning starts")
@@ -83,21 +91,36 @@ class Config:
 # Networks of 64 units learn Pendulum as fast as the paper's larger ones, at a fraction of the cost.
 PRESETS: dict[str, Config] = {"Pendulum-v1": Config(hidden=(64, 64))}
 
+SLIDE = Config(learning_starts=0)
+"""The slide "TD3" on the box "DDPG Algorithm" literally: all three fixes, and from the first step
+actions ``mu_theta(S) + epsilon`` and one critic step per env step. The default fills the buffer
+with random actions first, as Fujimoto et al. do.
+"""
+
 
 def make_agent(config: Config, env_id: str) -> Agent:
     return offpolicy.make_agent(NAME, config, env_id, num_critics=2 if config.twin else 1)
 
 
-def smoothed_target_action(actor_target, next_obs, config: Config) -> torch.Tensor:
-    """``mu_{theta-}(S') + epsilon``, ``epsilon ~ clip(N(0, sigma^2), -c, c)``, clipped to the action bounds."""
+def smoothed_target_action(
+    actor_target, next_obs, config: Config, *, epsilon: torch.Tensor | None = None
+) -> torch.Tensor:
+    """Fix 3, target policy smoothing: ``mu_{theta-}(S') + clip(epsilon, -c, c)``, clipped to the
+    action bounds, with ``epsilon ~ N(0, sigma^2)`` (Fujimoto et al. 2018, eq. 14; slide "TD3").
+
+    ``sigma`` is ``config.target_noise`` and ``c`` is ``config.target_noise_clip``, both times the
+    action scale ``(high - low) / 2``. ``epsilon``: the noise before clipping, in action units; drawn
+    as ``torch.randn_like(action) * target_noise * scale`` when ``None`` (and then no noise at all
+    when ``target_noise == 0``). Pass it to get the target action for a given noise.
+    """
     action = actor_target(next_obs)
-    if config.target_noise > 0:
-        scale = actor_target.scale
-        noise = (torch.randn_like(action) * config.target_noise * scale).clamp(
-            -config.target_noise_clip * scale, config.target_noise_clip * scale
-        )
-        action = torch.maximum(torch.minimum(action + noise, actor_target.center + scale), actor_target.center - scale)
-    return action
+    if epsilon is None:
+        if config.target_noise == 0:
+            return action
+        epsilon = torch.randn_like(action) * config.target_noise * actor_target.scale
+    scale, center = actor_target.scale, actor_target.center
+    noise = epsilon.clamp(-config.target_noise_clip * scale, config.target_noise_clip * scale)
+    return torch.maximum(torch.minimum(action + noise, center + scale), center - scale)
 
 
 def train(
@@ -122,8 +145,12 @@ def train(
     updates = 0
     with torch_threads(config.threads), closing(envs), bar, interruptible(history, agent):
         while tracker.env_steps < config.total_steps:
-            # Select A = mu_theta(S) + epsilon (uniformly random actions before learning starts)
-            actions = offpolicy.explore(act, obs, tracker.env_steps, space, config, rng)
+            # Observe the state S and select action A = mu_theta(S) + epsilon, epsilon ~ N(0, sigma^2)
+            # (act: mu_theta and its noise in NumPy; uniformly random actions before learning_starts)
+            if tracker.env_steps < config.learning_starts:
+                actions = offpolicy.random_actions(space, config.num_envs, rng)
+            else:
+                actions = act(obs)
             # Execute A, observe R and S', store (S, A, R, S') in B
             obs = step_and_store(envs, obs, actions, buffer, tracker)
             bar.update(config.num_envs)
@@ -135,18 +162,34 @@ def train(
                 batch = buffer.sample(config.batch_size)
                 # Compute the targets y_j with the target networks (and smoothing noise)
                 with torch.no_grad():
-                    next_action = smoothed_target_action(learner.actor_target, batch.next_obs, config)
-                    next_q = learner.critics_target(batch.next_obs, next_action)  # both critics in one call
+                    next_action = smoothed_target_action(
+                        learner.actor_target, batch.next_obs, config
+                    )
+                    next_q = learner.critics_target(
+                        batch.next_obs, next_action
+                    )  # both critics in one call
                     if config.twin:
-                        y = td3_target(batch.rewards, next_q[0], next_q[1], batch.terminated, config.gamma)
+                        y = td3_target(
+                            batch.rewards, next_q[0], next_q[1], batch.terminated, config.gamma
+                        )
                     else:
                         y = ddpg_target(batch.rewards, next_q[0], batch.terminated, config.gamma)
-                # Gradient descent on (y_j - q_w^i(S_j, A_j))^2 for both critics
-                critic_loss = offpolicy.critic_step(critics, learner.critic_opt, batch, y, history, updates)
+                # Gradient descent step on 1/2 (y_j - q_w^i(S_j, A_j))^2 w.r.t. w^i, for both critics
+                q_loss = sum(critic_loss(q, y) for q in critics(batch.obs, batch.actions))
+                check_finite(history, updates, critic_loss=q_loss)
+                learner.critic_opt.zero_grad(set_to_none=True)
+                q_loss.backward()
+                learner.critic_opt.step()
                 updates += 1
-                # Every k updates: gradient ascent on q_w^1(S_j, mu_theta(S_j)), then the target networks
+                # Every k updates: gradient ascent on q_w^1(S_j, mu_theta(S_j)) w.r.t. theta (the
+                # first critic alone, as Fujimoto et al.), then the target networks
                 if updates % config.policy_delay == 0:
-                    actor_loss = offpolicy.actor_step(actor, critics, learner.actor_opt, batch, history, updates)
+                    with offpolicy.frozen(critics):  # the gradient flows through q_w into A, not w
+                        pi_loss = -critics(batch.obs, actor(batch.obs), first=1)[0].mean()
+                    check_finite(history, updates, actor_loss=pi_loss)
+                    learner.actor_opt.zero_grad(set_to_none=True)
+                    pi_loss.backward()
+                    learner.actor_opt.step()
                     polyak_update(learner.actor_target, actor, config.rho)
                     polyak_update(learner.critics_target, critics, config.rho)
             act = actor.numpy_sampler(rng, config.exploration_noise)
@@ -154,8 +197,8 @@ def train(
                 history.add_iteration(
                     updates,
                     tracker.env_steps,
-                    critic_loss=critic_loss,
-                    actor_loss=actor_loss if updates >= config.policy_delay else float("nan"),
+                    critic_loss=float(q_loss.detach()),
+                    actor_loss=float(pi_loss.detach()) if updates >= config.policy_delay else nan,
                     sps=tracker.env_steps / history.wall_time(),
                 )
                 if history.episodes:

@@ -41,9 +41,10 @@ from torch import Tensor, nn
 from torch.distributions import Distribution, kl_divergence
 from torch.nn.utils import parameters_to_vector, vector_to_parameters
 
-from rlcourse.algos.common import check_common_config, gae_batch, make_actor_critic
+from rlcourse.algos.common import check_common_config, gae_batch, loss_scale, make_actor_critic
 from rlcourse.config import (
     check_bool,
+    check_choice,
     check_field_types,
     check_number,
     check_positive,
@@ -78,7 +79,9 @@ __all__ = [
 ]
 
 NAME = "trpo"
-SUMMARY = "trust region policy optimisation: natural gradient by conjugate gradient, KL line search, GAE"
+SUMMARY = (
+    "trust region policy optimisation: natural gradient by conjugate gradient, KL line search, GAE"
+)
 
 # The slides' summary table (rlcourse.catalog builds it from these and from what the code accepts).
 CLASS = "trust-region actor-critic"
@@ -90,22 +93,37 @@ REFERENCE = 'Schulman et al. (2015), "Trust region policy optimization"'
 class Config:
     """TRPO hyperparameters; the slides' symbols in brackets."""
 
-    delta: float = param(0.01, "trust region: the largest mean KL between old and new policy [delta]")
+    delta: float = param(
+        0.01, "trust region: the largest mean KL between old and new policy [delta]"
+    )
     cg_iters: int = param(10, "conjugate gradient iterations for x = F^-1 g")
-    cg_damping: float = param(0.1, "F + damping * I in the conjugate gradient (keeps it well conditioned)")
+    cg_damping: float = param(
+        0.1, "F + damping * I in the conjugate gradient (keeps it well conditioned)"
+    )
     backtrack_ratio: float = param(0.8, "line search: alpha = 1, b, b^2, ... [b]")
-    max_backtracks: int = param(10, "line search: the most step sizes tried before giving up the step")
-    epochs: int = param(1, "policy updates per rollout (1: the slide's TRPO; more: multi-epoch, off-policy)")
+    max_backtracks: int = param(
+        10, "line search: the most step sizes tried before giving up the step"
+    )
+    epochs: int = param(
+        1, "policy updates per rollout (1: the slide's TRPO; more: multi-epoch, off-policy)"
+    )
     gamma: float = param(0.99, "discount factor [gamma], in [0, 1]")
     gae_lambda: float = param(0.95, "GAE's [lambda], in [0, 1]")
     num_envs: int = param(8, "environments stepped in parallel")
-    rollout_steps: int = param(256, "steps per environment in one rollout; T = num_envs * rollout_steps")
+    rollout_steps: int = param(
+        256, "steps per environment in one rollout; T = num_envs * rollout_steps"
+    )
     total_steps: int = param(200_000, "environment steps for the whole run")
     critic_lr: float = param(1e-3, "Adam learning rate of the critic [w]")
     critic_epochs: int = param(10, "passes of critic regression over each rollout")
     critic_minibatches: int = param(8, "minibatches per critic pass")
     hidden: tuple = param((64, 64), "hidden layer sizes of actor and critic")
-    normalize_advantages: bool = param(True, "standardise the advantages of each rollout (not on the slide)")
+    normalize_advantages: bool = param(
+        True, "standardise the advantages of each rollout (not on the slide)"
+    )
+    reduction: str = param(
+        "mean", "'mean' of g and L_critic over the batch, or 'sum' as on the slide"
+    )
     log_std_init: float = param(0.0, "initial log standard deviation of a Gaussian policy")
     seed: int = param(0, "random seed")
     eval_every: int = param(0, "env steps between greedy evaluations during training (0: none)")
@@ -118,12 +136,22 @@ class Config:
         check_positive("delta", self.delta)
         check_positive("cg_damping", self.cg_damping, zero_ok=True)
         if not 0.0 < self.backtrack_ratio < 1.0:
-            raise ValueError(f"backtrack_ratio={self.backtrack_ratio!r} is not allowed: it must be in (0, 1)")
-        for name in ("cg_iters", "max_backtracks", "epochs", "rollout_steps", "critic_epochs", "critic_minibatches"):
+            raise ValueError(
+                f"backtrack_ratio={self.backtrack_ratio!r} is not allowed: it must be in (0, 1)"
+            )
+        for name in (
+            "cg_iters",
+            "max_backtracks",
+            "epochs",
+            "rollout_steps",
+            "critic_epochs",
+            "critic_minibatches",
+        ):
             check_positive(name, getattr(self, name), integer=True)
         check_unit_interval("gae_lambda", self.gae_lambda)
         check_positive("critic_lr", self.critic_lr)
         check_bool("normalize_advantages", self.normalize_advantages)
+        check_choice("reduction", self.reduction, ("mean", "sum"))
         check_number("log_std_init", self.log_std_init)
         check_common_config(self)
 
@@ -132,12 +160,21 @@ class Config:
 # 475 over the last 20 training episodes within 33.2k-39.6k env steps (notebooks/06_trpo_bound.ipynb).
 PRESETS: dict[str, Config] = {"CartPole-v1": Config(total_steps=100_000)}
 
+SLIDE = Config(normalize_advantages=False, reduction="sum", epochs=1)
+"""The slide box "TRPO Algorithm" literally: one policy update per rollout, ``g`` and
+``L_critic`` summed over the rollout, no advantage normalisation (``replace(SLIDE, epochs=k)`` is
+"Multi-Epoch TRPO"). The default standardises the advantages, which does not change the step's
+direction much but makes the surrogate's improvement comparable across iterations.
+"""
+
 
 def make_agent(config: Config, env_id: str) -> Agent:
     return make_actor_critic(NAME, config, env_id, critic=True)
 
 
-def conjugate_gradient(matrix_vector: Callable[[Tensor], Tensor], b: Tensor, iters: int, tol: float = 1e-10) -> Tensor:
+def conjugate_gradient(
+    matrix_vector: Callable[[Tensor], Tensor], b: Tensor, iters: int, tol: float = 1e-10
+) -> Tensor:
     """Solve ``M x = b`` for a symmetric positive definite ``M`` known only through ``v -> M v``.
 
     At most ``iters`` iterations (exact after ``len(b)`` in exact arithmetic); stops early once the
@@ -160,7 +197,9 @@ def conjugate_gradient(matrix_vector: Callable[[Tensor], Tensor], b: Tensor, ite
     return x
 
 
-def fisher_vector_product(policy: nn.Module, states: Tensor, v: Tensor, damping: float = 0.0) -> Tensor:
+def fisher_vector_product(
+    policy: nn.Module, states: Tensor, v: Tensor, damping: float = 0.0
+) -> Tensor:
     """``(F + damping I) v`` with ``F`` the Hessian of ``mean_t KL(pi_theta(.|S_t) || pi_theta'(.|S_t))`` in
     ``theta'`` at ``theta' = theta``: the Fisher information of the policy, averaged over the states.
 
@@ -178,7 +217,10 @@ def fisher_vector_product(policy: nn.Module, states: Tensor, v: Tensor, damping:
 
 
 def line_search(
-    evaluate_step: Callable[[float], tuple[float, float]], delta: float, backtrack_ratio: float, max_backtracks: int
+    evaluate_step: Callable[[float], tuple[float, float]],
+    delta: float,
+    backtrack_ratio: float,
+    max_backtracks: int,
 ) -> float:
     """The largest ``alpha`` in ``1, b, b^2, ...`` (at most ``max_backtracks`` tries) whose step improves
     the sample surrogate (improvement > 0) and keeps the sample KL within ``delta``; 0.0 if none does.
@@ -212,7 +254,12 @@ def surrogate_and_kl(
 
 @torch.no_grad()
 def try_step(
-    params: list[Tensor], theta: Tensor, full_step: Tensor, objective: Callable, before: float, alpha: float
+    params: list[Tensor],
+    theta: Tensor,
+    full_step: Tensor,
+    objective: Callable,
+    before: float,
+    alpha: float,
 ) -> tuple[float, float]:
     """Set the actor's parameters to ``theta + alpha * full_step``; return (surrogate improvement, KL)."""
     vector_to_parameters(theta + alpha * full_step, params)
@@ -245,22 +292,34 @@ def train(
         for iteration in range(1, iterations + 1):
             # Collect a rollout of T total timesteps with pi_theta
             rollout, obs = collect_rollout(
-                envs, policy, obs, tracker, rng, num_steps=config.rollout_steps, device=config.device
+                envs,
+                policy,
+                obs,
+                tracker,
+                rng,
+                num_steps=config.rollout_steps,
+                device=config.device,
             )
             # Compute value targets y_t and advantage estimates A_t (GAE) based on the current critic v_w
             states, actions, advantages, targets = gae_batch(critic, rollout, config)
-            with torch.no_grad():  # pi_theta, the policy that collected the data, fixed for the iteration
+            with (
+                torch.no_grad()
+            ):  # pi_theta, the policy that collected the data, fixed for the iteration
                 old_pi = policy(states)
                 old_log_prob = old_pi.log_prob(actions)
 
             # L(theta') and the mean KL(pi_theta' || pi_theta) at the actor's current parameters theta'
-            objective = partial(surrogate_and_kl, policy, old_pi, states, actions, old_log_prob, advantages)
+            n = loss_scale(config, advantages)
+            objective = partial(
+                surrogate_and_kl, policy, old_pi, states, actions, old_log_prob, advantages
+            )
             accepted = []
             for _ in range(config.epochs):
                 # Estimate the loss gradient g (at theta' = theta: the policy gradient)
                 surrogate, _ = objective()
                 check_finite(history, iteration, surrogate=surrogate)
-                g = parameters_to_vector(torch.autograd.grad(surrogate, params))
+                # (a mean unless reduction="sum"; the step below does not depend on g's scale)
+                g = parameters_to_vector(torch.autograd.grad(n * surrogate, params))
                 # Use conjugate gradient to estimate the natural gradient x = F(theta)^-1 g
                 fvp = partial(fisher_vector_product, policy, states, damping=config.cg_damping)
                 x = conjugate_gradient(fvp, g, config.cg_iters)
@@ -268,19 +327,27 @@ def train(
                 x_fx = float(x @ fvp(x))  # x^T F x > 0: F (with damping) is positive definite
                 full_step = math.sqrt(2 * config.delta / max(x_fx, 1e-12)) * x
                 theta = parameters_to_vector(params).detach()
-                evaluate_step = partial(try_step, params, theta, full_step, objective, float(surrogate.detach()))
-                alpha = line_search(evaluate_step, config.delta, config.backtrack_ratio, config.max_backtracks)
+                evaluate_step = partial(
+                    try_step, params, theta, full_step, objective, float(surrogate.detach())
+                )
+                alpha = line_search(
+                    evaluate_step, config.delta, config.backtrack_ratio, config.max_backtracks
+                )
                 with torch.no_grad():
                     vector_to_parameters(theta + alpha * full_step, params)
                 accepted.append(alpha)
-                if alpha == 0.0:  # the policy did not move: another epoch would find the same step and reject it
+                if (
+                    alpha == 0.0
+                ):  # the policy did not move: another epoch would find the same step and reject it
                     break
 
             # Minimize L_critic(w) = 1/2 sum (v_w(S_t) - y_t)^2 w.r.t. w via gradient descent
             minibatch = max(1, batch_size // config.critic_minibatches)
             for _ in range(config.critic_epochs):
                 for idx in torch.randperm(batch_size, device=states.device).split(minibatch):
-                    value_loss = critic_loss(critic(states[idx]), targets[idx])
+                    value_loss = loss_scale(config, idx) * critic_loss(
+                        critic(states[idx]), targets[idx]
+                    )
                     check_finite(history, iteration, critic_loss=value_loss)
                     critic_opt.zero_grad(set_to_none=True)
                     value_loss.backward()
