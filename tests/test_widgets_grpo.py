@@ -1,5 +1,6 @@
-"""The GRPO views of notebook 08: the all-equal probability against simulation, the figures' content, the
-views' controls (headless), and the precomputed runs shipped with the package."""
+"""The GRPO views of notebook 08: the figures' content, the views' controls (headless), and the
+precomputed runs shipped with the package (the groups of 0/1 rewards are tested in
+tests/test_group_rewards.py)."""
 
 import matplotlib
 import numpy as np
@@ -12,7 +13,6 @@ from rlcourse.config import to_dict
 from rlcourse.training import History
 from rlcourse.widgets import (
     accuracy_curve,
-    all_equal_fraction,
     draw_group_advantages,
     draw_grpo_sweep,
     draw_method_comparison,
@@ -23,27 +23,6 @@ from rlcourse.widgets import (
 )
 
 matplotlib.use("Agg")
-
-
-def test_all_equal_fraction_matches_simulation():
-    rng = np.random.default_rng(0)
-    for g, p in [(2, 0.5), (8, 0.3), (16, 0.9), (4, 0.0)]:
-        rewards = (rng.random((20_000, g)) < p).astype(float)
-        simulated = (rewards == rewards[:, :1]).all(axis=1).mean()
-        assert all_equal_fraction(g, p) == pytest.approx(simulated, abs=0.01)
-        # and such groups are exactly the ones with zero advantages
-        adv = group_relative_advantages(torch.tensor(rewards[:200]))
-        equal = (rewards[:200] == rewards[:200, :1]).all(axis=1)
-        assert (adv[torch.tensor(equal)] == 0).all()
-
-
-def test_sample_group_checks_its_arguments():
-    assert sample_group(8, 1.0).tolist() == [1.0] * 8
-    assert sample_group(8, 0.0).tolist() == [0.0] * 8
-    with pytest.raises(ValueError, match="at least 2"):
-        sample_group(1, 0.5)
-    with pytest.raises(ValueError, match="probability"):
-        sample_group(4, 1.5)
 
 
 def test_group_figure_shows_rewards_and_both_advantages():
@@ -73,7 +52,10 @@ def _fake_curve(final: float, n: int = 5) -> dict:
 
 
 def test_method_comparison_draws_seeds_and_medians():
-    results = {"grpo": [{"curve": _fake_curve(0.9)}, {"curve": _fake_curve(0.8)}], "rloo": [_fake_curve(0.5)]}
+    results = {
+        "grpo": [{"curve": _fake_curve(0.9)}, {"curve": _fake_curve(0.8)}],
+        "rloo": [_fake_curve(0.5)],
+    }
     fig = draw_method_comparison(results, x="seconds")
     ax = fig.axes[0]
     labels = [line.get_label() for line in ax.lines]
@@ -85,7 +67,12 @@ def test_method_comparison_draws_seeds_and_medians():
 
 
 def _fake_sweep() -> dict:
-    sweep = {"clip_eps": [0.1, 0.2], "group_size": [4, 8], "kl_coef": [0.0, 0.1], "aggregation": ["sequence", "token"]}
+    sweep = {
+        "clip_eps": [0.1, 0.2],
+        "group_size": [4, 8],
+        "kl_coef": [0.0, 0.1],
+        "aggregation": ["sequence", "token"],
+    }
     runs = {}
     for knob, values in sweep.items():
         for k, value in enumerate(values):
@@ -118,7 +105,8 @@ def test_accuracy_curve_reads_a_history():
     assert c["answers"] == [0, 256] and c["accuracy"] == [0.5, 1.0]
 
 
-# -- the shipped precomputed runs -------------------------------------------------------------------------------
+# -- the shipped precomputed runs
+# -------------------------------------------------------------------------------
 def test_shipped_benchmark_has_three_methods_three_seeds_from_one_start():
     data = load_grpo_data("benchmark")
     assert set(data) == {"grpo", "rloo", "ppo"}
@@ -145,6 +133,8 @@ def test_shipped_sweep_matches_the_preset_and_varies_one_knob_at_a_time():
     budgets = {r["answers"][-1] for r in data["runs"].values()}
     assert len(budgets) == 1  # every run sampled the same number of answers
     for knob, values in data["sweep"].items():
-        assert sorted(str(r["value"]) for r in data["runs"].values() if r["knob"] == knob) == sorted(map(str, values))
+        assert sorted(
+            str(r["value"]) for r in data["runs"].values() if r["knob"] == knob
+        ) == sorted(map(str, values))
     view = grpo_sweep_view(data)
     assert view.clip_eps.value == 0.2

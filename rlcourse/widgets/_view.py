@@ -3,7 +3,8 @@
 Each view has three layers:
 
 1. a pure function that computes everything the view can show, once, on a grid
-   (e.g. :func:`rlcourse.widgets.advantages.gae_bias_variance`), returning plain arrays;
+   (e.g. :func:`rlcourse.sweeps.gae_bias_variance`), returning plain arrays; it lives with the
+   math (:mod:`rlcourse.sweeps`, :mod:`rlcourse.importance`, :mod:`rlcourse.objectives`);
 2. a ``draw_*`` function that turns one grid point into a matplotlib figure, with no state;
 3. a ``*_view`` function that puts ipywidgets (ipywidgets 8) controls on top: a control's move
    only calls the ``draw_*`` function on the precomputed data, so it answers in a fraction of a
