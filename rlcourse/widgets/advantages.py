@@ -81,7 +81,9 @@ def draw_bias_variance(
     ax_map.plot(k, i, "x", color="red", ms=10, mew=2)
     ax_map.set_xlabel("λ")
     ax_map.set_ylabel("γ")
-    ax_map.set_title("MSE (log colours)\nwhite: best λ for each γ, red: current", fontsize="medium")
+    ax_map.set_title(
+        "MSE (log colours)\nwhite: best λ for each γ, red: current", fontsize="medium"
+    )
     fig.colorbar(image, ax=ax_map)
     fig.tight_layout()
     return fig

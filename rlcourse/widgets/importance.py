@@ -92,7 +92,9 @@ def draw_importance_sampling(
         ax_w.set_ylabel("weight p/q (log)", color="grey")
         ax_w.axhline(1.0, color="grey", lw=0.5)
         ax_w.legend(fontsize="x-small", loc="upper right")
-        ax_dist.set_title(f"{grid.param_name} = {value:.3g}, KL(p‖q) = {kl:.3g}", fontsize="medium")
+        ax_dist.set_title(
+            f"{grid.param_name} = {value:.3g}, KL(p‖q) = {kl:.3g}", fontsize="medium"
+        )
     ax_dist.legend(fontsize="x-small", loc="upper left", ncol=2 if K <= 12 else 1)
 
     # top right: the histogram of the estimates
@@ -163,7 +165,10 @@ def draw_importance_sampling(
     ax_var.legend(fontsize="x-small")
 
     ax_ess.plot(
-        grid.params, 1.0 / (1.0 + grid.chi2), color="C2", label="1 / (1 + χ²(p‖q)), large-n limit"
+        grid.params,
+        1.0 / (1.0 + grid.chi2),
+        color="C2",
+        label="1 / (1 + χ²(p‖q)), large-n limit",
     )
     ax_ess.plot(
         grid.params,
@@ -194,7 +199,8 @@ def importance_sampling_view(
     self-normalised estimate.
 
     The slider starts at the position nearest to ``param`` (by default the first); a move only
-    redraws :func:`draw_importance_sampling` from the precomputed samples. Returns an ``ipywidgets.VBox``
+    redraws :func:`draw_importance_sampling` from the precomputed samples. Returns an
+    ``ipywidgets.VBox``
     with attributes ``slider``, ``checkbox`` and ``redraw()``, which draws the current state (called
     once here).
 

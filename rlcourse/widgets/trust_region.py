@@ -36,9 +36,14 @@ def _objective_curves(
     ``sel``."""
     steps = grid.steps[sel]
     ax.plot(steps, grid.improvement[sel], color="k", lw=2.2, label="J(π') − J(π)  (exact)")
-    ax.plot(steps, grid.surrogate[sel], color="C0", label="L_π(π') − J(π)  (surrogate, term (A))")
     ax.plot(
-        steps, grid.lower_bound[sel], color="C1", label="L_π(π') − C·E[D_TV] − J(π)  (lower bound)"
+        steps, grid.surrogate[sel], color="C0", label="L_π(π') − J(π)  (surrogate, term (A))"
+    )
+    ax.plot(
+        steps,
+        grid.lower_bound[sel],
+        color="C1",
+        label="L_π(π') − C·E[D_TV] − J(π)  (lower bound)",
     )
     ax.plot(
         steps,
