@@ -1,38 +1,48 @@
-"""GRPO: group relative policy optimisation, and the two baselines it is compared with (RLOO and PPO).
+"""GRPO: group relative policy optimisation, and the two baselines it is compared with (RLOO, PPO).
 
 Shao et al. (2024), "DeepSeekMath: pushing the limits of mathematical reasoning in open language
-models", section 4. Slide "Group Relative Policy Optimization (GRPO)": PPO's clipping without a critic;
-for every question a *group* of ``G`` answers is sampled and each answer's advantage is its reward
-relative to the group's, ``A_i = (R_i - mean_j R_j) / std_j R_j``.
+models", section 4. Slide "Group Relative Policy Optimization (GRPO)": PPO's clipping without a
+critic; for every question a *group* of ``G`` answers is sampled and each answer's advantage is its
+reward relative to the group's, ``A_i = (R_i - mean_j R_j) / std_j R_j``.
 
-The loop, for every iteration:
+The loop of :func:`train`, for every iteration, in this order:
 
 1. draw ``B`` questions and sample ``G`` answers to each with ``pi_theta_old`` (the current policy);
-2. score them: a final reward per answer (or a reward per token, ``rewards="per_token"``);
-3. advantages, one of three estimators (``advantage``):
+2. score them: a final reward ``R_i`` per answer (or a reward per token, ``rewards="per_token"``);
+3. advantages ``A_t``, one of three estimators (``advantage``):
 
-   - ``"group"`` (GRPO): :func:`~rlcourse.advantages.group_relative_advantages`, the same for every
-     token of an answer (per-token rewards: the slide's ``A_t = sum_{k>=t} Rbar_{k+1}``);
+   - ``"group"`` (GRPO): :func:`~rlcourse.advantages.group_relative_advantages`, the same for
+     every token of an answer (per-token rewards: the slide's ``A_t = sum_{k>=t} Rbar_{k+1}``);
    - ``"leave_one_out"`` (RLOO, Ahmadian et al. 2024): REINFORCE with the mean reward of the other
-     ``G - 1`` answers as baseline. Its preset uses each answer for one gradient step (``epochs=1``) and
-     sums over tokens (``loss_aggregation="constant"``): at ratio 1 the clipped loss's gradient is
-     REINFORCE's, and the ratio only corrects the small drift of the later minibatches;
-   - ``"gae"`` (PPO): a value head on the policy's trunk and :func:`~rlcourse.advantages.gae` over the
-     tokens, the reward arriving at the last one;
+     ``G - 1`` answers as baseline. Its preset uses each answer for one gradient step
+     (``epochs=1``) and sums over tokens (``loss_aggregation="constant"``): at ratio 1 the clipped
+     loss's gradient is REINFORCE's, and the ratio only corrects the small drift of the later
+     minibatches;
+   - ``"gae"`` (PPO): a value head on the policy's trunk and :func:`~rlcourse.advantages.gae` over
+     the tokens, the reward arriving at the last one;
 
-4. ``epochs`` passes of gradient ascent on the per-token objective
-   ``min(rho A, clip(rho, 1 - eps, 1 + eps) A) - beta KL_k3(pi_theta || pi_ref)``, averaged over tokens
-   and answers as ``loss_aggregation`` says (the paper's ``1/G sum_i 1/|o_i| sum_t``, DAPO's per-token
-   mean, or Dr. GRPO's constant normaliser), where ``rho`` is the ratio to ``pi_theta_old`` and
-   ``pi_ref`` is the warm-started policy training began from.
+4. ``epochs`` passes (``mu``) of gradient ascent on the per-token objective
+   ``min(rho A, clip(rho, 1 - eps, 1 + eps) A) - beta KL_k3(pi_theta || pi_ref)``, averaged over
+   tokens and answers as ``loss_aggregation`` says (the paper's ``1/G sum_i 1/|o_i| sum_t``, DAPO's
+   per-token mean, or Dr. GRPO's constant normaliser), where ``rho`` is the ratio to
+   ``pi_theta_old`` and ``pi_ref`` is the warm-started policy training began from.
 
-All three methods see the same number of sampled answers per iteration, ``B G``, so their curves are
-comparable step for step.
+All three methods see the same number of sampled answers per iteration, ``B G``, so their curves
+are comparable step for step. One speed trick, not a line of the slide, skips the groups that
+cannot move the policy: :func:`rows_that_move_the_policy` says why it changes nothing.
+
+As every algorithm module (the contract is in :mod:`rlcourse.algos`) it has ``Config``,
+``PRESETS`` (here by method: ``grpo``, ``rloo``, ``ppo``), ``SLIDE`` (the slide literally),
+``make_agent`` and ``train``. Its environment is the question-answer task of :mod:`rlcourse.qa`,
+called :data:`TASK` on the command line (``rlcourse train grpo --env ArithmeticTask``) and in
+checkpoints; ``train(config, reference, progress, **overrides)`` returns the trained
+:class:`~rlcourse.qa.TokenPolicy` (notebook 08 and the graded exercises call it so).
 """
 
 from __future__ import annotations
 
 import copy
+import math
 from dataclasses import dataclass
 
 import numpy as np
@@ -64,10 +74,31 @@ from rlcourse.objectives import (
     importance_weights,
     kl_k3,
 )
-from rlcourse.qa import Answers, ArithmeticTask, TokenPolicy, warm_start
-from rlcourse.training import History, check_finite, interruptible, progress_bar, seed_everything, torch_threads
+from rlcourse.qa import Answers, ArithmeticTask, Questions, TokenPolicy, warm_start
+from rlcourse.training import (
+    Agent,
+    History,
+    check_finite,
+    interruptible,
+    progress_bar,
+    seed_everything,
+    torch_threads,
+)
 
-__all__ = ["Config", "PRESETS", "train", "make_task", "make_reference", "compute_advantages", "grpo_loss"]
+__all__ = [
+    "Config",
+    "PRESETS",
+    "SLIDE",
+    "TASK",
+    "make_agent",
+    "train",
+    "evaluate",
+    "make_task",
+    "make_reference",
+    "compute_advantages",
+    "grpo_loss",
+    "rows_that_move_the_policy",
+]
 
 NAME = "grpo"
 SUMMARY = "group relative policy optimisation on a question-answer task: clipping, no critic"
@@ -75,17 +106,28 @@ SUMMARY = "group relative policy optimisation on a question-answer task: clippin
 # The slides' summary table (rlcourse.catalog builds it from these and from what the code accepts).
 CLASS = "trust-region actor-only"
 ON_POLICY = True
-REFERENCE = 'Shao et al. (2024), "DeepSeekMath: pushing the limits of mathematical reasoning in open language models"'
+REFERENCE = (
+    'Shao et al. (2024), "DeepSeekMath: pushing the limits of mathematical reasoning in open '
+    'language models"'
+)
+# The env id of GRPO's runs (the command line's --env, a checkpoint's env_id): the question-answer
+# task of rlcourse.qa, whose questions the Config's digits and operations choose.
+TASK = "ArithmeticTask"
 
 ADVANTAGES = ("group", "leave_one_out", "gae")
-TARGET_ACCURACY = 0.9  # held-out greedy accuracy that counts as solved (the preset reaches it on seeds 0-2)
+# Held-out greedy accuracy that counts as solved (benchmarks/grpo.py measures when the presets
+# reach it).
+TARGET_ACCURACY = 0.9
 
 
 @dataclass
 class Config:
-    """GRPO (and RLOO, PPO) hyperparameters for the question-answer task; the slides' symbols in brackets."""
+    """GRPO (and RLOO, PPO) hyperparameters for the question-answer task; the slides' symbols in
+    brackets."""
 
-    advantage: str = param("group", "'group' (GRPO), 'leave_one_out' (RLOO) or 'gae' (PPO with a value head)")
+    advantage: str = param(
+        "group", "'group' (GRPO), 'leave_one_out' (RLOO) or 'gae' (PPO with a value head)"
+    )
     group_size: int = param(8, "answers sampled per question [G]")
     questions: int = param(32, "questions per iteration [B]; an iteration samples B * G answers")
     iterations: int = param(2000, "iterations of the loop")
@@ -93,9 +135,15 @@ class Config:
     minibatches: int = param(4, "gradient steps per epoch (each on a share of the questions)")
     clip_eps: float = param(0.2, "clipping range [epsilon]")
     kl_coef: float = param(0.0, "weight [beta] of the KL penalty to the reference policy (0: none)")
-    rewards: str = param("outcome", "'outcome' (one reward per answer) or 'per_token' (a reward per correct digit)")
-    scale_rewards: bool = param(True, "divide by the group's std (False: Dr. GRPO's mean-only advantage)")
-    loss_aggregation: str = param("sequence", "'sequence' (GRPO's 1/|o_i|), 'token' (DAPO) or 'constant' (Dr. GRPO)")
+    rewards: str = param(
+        "outcome", "'outcome' (one reward per answer) or 'per_token' (a reward per correct digit)"
+    )
+    scale_rewards: bool = param(
+        True, "divide by the group's std (False: Dr. GRPO's mean-only advantage)"
+    )
+    loss_aggregation: str = param(
+        "sequence", "'sequence' (GRPO's 1/|o_i|), 'token' (DAPO) or 'constant' (Dr. GRPO)"
+    )
     lr: float = param(3e-4, "Adam learning rate")
     max_grad_norm: float = param(1.0, "clip the gradient norm to this (inf: no clipping)")
     gamma: float = param(1.0, "advantage='gae': discount over the tokens [gamma]")
@@ -117,26 +165,43 @@ class Config:
         check_choice("advantage", self.advantage, ADVANTAGES)
         check_choice("rewards", self.rewards, ("outcome", "per_token"))
         check_choice("loss_aggregation", self.loss_aggregation, AGGREGATIONS)
-        if isinstance(self.group_size, bool) or not isinstance(self.group_size, int) or self.group_size < 2:
+        if (
+            isinstance(self.group_size, bool)
+            or not isinstance(self.group_size, int)
+            or self.group_size < 2
+        ):
             raise ValueError(
-                f"group_size={self.group_size!r} is not allowed: a group needs at least 2 answers to compare"
+                f"group_size={self.group_size!r} is not allowed: a group needs at least 2 "
+                "answers to compare"
             )
-        for name in ("questions", "iterations", "epochs", "minibatches", "hidden", "eval_every", "threads"):
+        for name in (
+            "questions",
+            "iterations",
+            "epochs",
+            "minibatches",
+            "hidden",
+            "eval_every",
+            "threads",
+        ):
             check_positive(name, getattr(self, name), integer=True)
         if self.minibatches > self.questions:
             raise ValueError(
-                f"minibatches={self.minibatches} is not allowed: at most questions={self.questions} "
-                "(a minibatch holds whole groups)"
+                f"minibatches={self.minibatches} is not allowed: at most "
+                f"questions={self.questions} (a minibatch holds whole groups)"
             )
         if not 0.0 < self.clip_eps < 1.0:
-            raise ValueError(f"clip_eps={self.clip_eps!r} is not allowed: clip_eps must be in (0, 1)")
+            raise ValueError(
+                f"clip_eps={self.clip_eps!r} is not allowed: clip_eps must be in (0, 1)"
+            )
         check_positive("kl_coef", self.kl_coef, zero_ok=True)
         check_bool("scale_rewards", self.scale_rewards)
         check_positive("lr", self.lr)
         check_positive("max_grad_norm", self.max_grad_norm, inf_ok=True)
         for name in ("gamma", "gae_lambda"):
             if not 0.0 <= getattr(self, name) <= 1.0:
-                raise ValueError(f"{name}={getattr(self, name)!r} is not allowed: it must be in [0, 1]")
+                raise ValueError(
+                    f"{name}={getattr(self, name)!r} is not allowed: it must be in [0, 1]"
+                )
         check_positive("vf_coef", self.vf_coef, zero_ok=True)
         check_positive("temperature", self.temperature)
         check_positive("warm_start_examples", self.warm_start_examples, integer=True)
@@ -156,6 +221,16 @@ PRESETS: dict[str, Config] = {
     "ppo": Config(advantage="gae"),
 }
 
+SLIDE = Config(loss_aggregation="constant", max_grad_norm=math.inf, minibatches=1)
+"""The slide "Group Relative Policy Optimization (GRPO)" literally: PPO's clipped objective summed
+over every token of the batch (``loss_aggregation="constant"``: the sum divided by a constant,
+which only rescales it), full-batch gradient steps, no gradient clipping, no critic, no KL term,
+and the group-relative advantage ``(R - mean R) / std R`` of the sparse final reward (the slide's
+``A_t = sum_{k>=t} Rbar_{k+1}`` with the reward at the last token only). The defaults differ as
+DeepSeekMath's GRPO does: each answer's tokens averaged (``1/|o_i|``), minibatches, and gradients
+clipped to norm 1.
+"""
+
 
 def make_reference(config: Config, task: ArithmeticTask | None = None) -> TokenPolicy:
     """The reference policy ``pi_ref``: a fresh policy after the supervised warm start (seconds)."""
@@ -163,29 +238,50 @@ def make_reference(config: Config, task: ArithmeticTask | None = None) -> TokenP
     torch.manual_seed(config.seed)
     policy = TokenPolicy(hidden=config.hidden, temperature=config.temperature)
     with torch_threads(config.threads):
-        warm_start(policy, task, examples=config.warm_start_examples, steps=config.warm_start_steps, seed=config.seed)
+        warm_start(
+            policy,
+            task,
+            examples=config.warm_start_examples,
+            steps=config.warm_start_steps,
+            seed=config.seed,
+        )
     return policy.requires_grad_(False).eval()
 
 
 def compute_advantages(
-    config: Config, rewards: torch.Tensor, answers: Answers, step_rewards: torch.Tensor | None = None
+    config: Config,
+    rewards: torch.Tensor,
+    answers: Answers,
+    step_rewards: torch.Tensor | None = None,
 ) -> torch.Tensor:
     """Per-token advantages ``(B G, L)`` of one batch, by ``config.advantage``.
 
-    ``rewards`` are the final rewards ``(B, G)``; ``step_rewards`` the per-token ones ``(B G, L)`` when
-    ``config.rewards == "per_token"`` (then the final reward is their sum).
+    ``rewards`` are the final rewards ``(B, G)``; ``step_rewards`` the per-token ones ``(B G, L)``
+    when ``config.rewards == "per_token"`` (then the final reward is their sum).
     """
     b, g = rewards.shape
     mask = answers.mask
     if config.advantage == "gae":
-        # Tokens are time steps: the reward comes with the last token (or with every token), the episode
-        # terminates there; padding steps are "terminated" too, so their TD errors are 0.
-        per_token = step_rewards if step_rewards is not None else _final_token_rewards(rewards.flatten(), mask)
+        # Tokens are time steps: the reward comes with the last token (or with every token), the
+        # episode terminates there; padding steps are "terminated" too, so their TD errors are 0.
+        per_token = (
+            step_rewards
+            if step_rewards is not None
+            else _final_token_rewards(rewards.flatten(), mask)
+        )
         values = answers.values
         next_values = torch.cat([values[:, 1:], torch.zeros_like(values[:, :1])], dim=1)
         terminated = torch.ones_like(mask, dtype=torch.bool)
         terminated[:, :-1] = mask[:, 1:] == 0
-        adv = gae(per_token.T, values.T, next_values.T, terminated.T, terminated.T, config.gamma, config.gae_lambda).T
+        adv = gae(
+            per_token.T,
+            values.T,
+            next_values.T,
+            terminated.T,
+            terminated.T,
+            config.gamma,
+            config.gae_lambda,
+        ).T
         return adv * mask
     if config.advantage == "leave_one_out":
         total = rewards if step_rewards is None else step_rewards.sum(dim=1).view(b, g)
@@ -193,7 +289,9 @@ def compute_advantages(
     if step_rewards is not None:
         steps = step_rewards.view(b, g, -1)
         if not config.scale_rewards:
-            raise ValueError("scale_rewards=False with rewards='per_token' is not allowed: use outcome rewards")
+            raise ValueError(
+                "scale_rewards=False with rewards='per_token' is not allowed: use outcome rewards"
+            )
         return group_relative_step_advantages(steps, mask.view(b, g, -1)).flatten(0, 1)
     if config.scale_rewards:
         adv = group_relative_advantages(rewards)
@@ -217,7 +315,7 @@ def grpo_loss(
     ``min(rho_t A_t, clip(rho_t, 1 - eps, 1 + eps) A_t) - beta KL_k3(pi_theta || pi_ref)_t``.
 
     DeepSeekMath's eq. 3 with ``aggregation="sequence"``: ``1/G sum_i 1/|o_i| sum_t`` (over all the
-    batch's answers). With one answer of one token it is PPO's clipped loss (and the tests check it).
+    batch's answers). With one answer of one token it is PPO's clipped loss (the tests check it).
 
     Args:
         log_prob: ``log pi_theta(o_t | q, o_<t)`` of the answers' tokens, ``(N, L)``, with gradient.
@@ -245,10 +343,31 @@ def _rows(groups: torch.Tensor, g: int) -> torch.Tensor:
 
 
 def _share(kept_mask: torch.Tensor, all_mask: torch.Tensor, aggregation: str) -> float:
-    """The fraction of a minibatch's average that its kept answers make up (the rest contribute 0)."""
+    """The fraction of a minibatch's average that its kept answers make up (the rest add 0)."""
     if aggregation == "token":
         return float(kept_mask.sum() / all_mask.sum())
     return len(kept_mask) / len(all_mask)
+
+
+def rows_that_move_the_policy(
+    groups: torch.Tensor, advantages: torch.Tensor, mask: torch.Tensor, config: Config
+) -> tuple[torch.Tensor, float]:
+    """A speed trick, not a line of the slide: the rows of a minibatch's ``groups`` worth a forward
+    and backward pass, and the share of the minibatch's loss they make up.
+
+    Why: without a KL term (``beta = 0``) and without a value head, a group whose ``G`` answers all
+    got the same reward has ``A = 0`` on every token, so it adds exactly nothing to the gradient.
+    Early in training most groups are all wrong and late most are all right, so leaving them out
+    saves most of the passes; scaling the loss by the share the kept rows stand for gives the same
+    step as with every group (``tests/test_grpo.py`` checks the gradient).
+    """
+    g = config.group_size
+    rows = _rows(groups, g).to(mask.device)
+    if config.kl_coef > 0 or config.advantage == "gae":
+        return rows, 1.0
+    moves = (advantages[rows].view(len(groups), g, -1) != 0).any(dim=2).any(dim=1)
+    kept = rows.view(len(groups), g)[moves].flatten()
+    return kept, _share(mask[kept], mask[rows], config.loss_aggregation)
 
 
 def _final_token_rewards(rewards: torch.Tensor, mask: torch.Tensor) -> torch.Tensor:
@@ -259,18 +378,95 @@ def _final_token_rewards(rewards: torch.Tensor, mask: torch.Tensor) -> torch.Ten
     return out
 
 
+def value_targets(advantages: torch.Tensor, answers: Answers) -> tuple[torch.Tensor, torch.Tensor]:
+    """``advantage="gae"`` (PPO): the value head's targets, the lambda-returns ``A_t + V(s_t)``,
+    and the advantages standardised over the real tokens, as PPO does over a rollout."""
+    targets = advantages + answers.values
+    real = answers.mask.bool()
+    standardised = torch.zeros_like(advantages).masked_scatter(real, normalize(advantages[real]))
+    return standardised, targets
+
+
+@torch.no_grad()
+def iteration_diagnostics(
+    policy: TokenPolicy,
+    prompts: torch.Tensor,
+    answers: Answers,
+    ref_log_prob: torch.Tensor,
+    final: torch.Tensor,
+) -> dict[str, float]:
+    """What an iteration logs besides the accuracy and the clip fraction: the mean final reward,
+    the share of groups whose answers all got the same reward (no signal without a KL term), the
+    mean answer length, and how far ``pi_theta`` has moved from ``pi_ref`` on the batch's tokens
+    (see :data:`rlcourse.diagnostics.GLOSSARY`)."""
+    log_prob, _, _ = policy.score(prompts, answers.tokens, answers.mask)
+    kl_ref = aggregate_tokens(kl_k3(log_prob, ref_log_prob), answers.mask, "token")
+    return {
+        "mean_reward": float(final.mean()),
+        "all_equal_groups": float((final == final[:, :1]).all(dim=1).float().mean()),
+        "answer_length": float(answers.lengths.mean()),
+        "kl_ref": float(kl_ref),
+    }
+
+
+def make_agent(config: Config, env_id: str = TASK) -> Agent:
+    """The policy ``pi_theta`` as an :class:`~rlcourse.training.Agent` (what checkpoints hold): a
+    :class:`~rlcourse.qa.TokenPolicy` of the config's size, with a value head for PPO
+    (``advantage="gae"``). GRPO trains on the question-answer task only: ``env_id`` must be
+    :data:`TASK`."""
+    if env_id != TASK:
+        raise ValueError(
+            f"env_id={env_id!r} is not allowed: grpo trains on rlcourse.qa's question-answer task, "
+            f"{TASK!r} (its Config's digits and operations set the questions), not on a gymnasium "
+            "environment"
+        )
+    value_head = config.advantage == "gae"
+    policy = TokenPolicy(
+        hidden=config.hidden, temperature=config.temperature, value_head=value_head
+    )
+    return Agent(NAME, env_id, config, policy)
+
+
+def correct_answers(
+    policy: TokenPolicy, task: ArithmeticTask, questions: Questions
+) -> torch.Tensor:
+    """1 for each question the policy answers exactly right greedily, else 0: the returns of the
+    greedy evaluation episodes (an answer's return is its reward)."""
+    answers = policy.generate(questions.prompts, task.max_answer_length, greedy=True)
+    return (task.rewards(questions, answers) == 1).float()
+
+
+def evaluate(agent: Agent, episodes: int | None = None) -> np.ndarray:
+    """The greedy returns (1 right, 0 wrong) of ``agent`` on the first ``episodes`` questions of
+    its task's held-out set (all of them by default): what ``rlcourse evaluate`` reports for a GRPO
+    run, as :func:`rlcourse.training.evaluate` does for the gymnasium algorithms."""
+    task = make_task(agent.config)
+    held_out = task.held_out_set()
+    if episodes is not None:
+        check_positive("episodes", episodes, integer=True)
+        held_out = Questions(
+            held_out.text[:episodes], held_out.answers[:episodes], held_out.prompts[:episodes]
+        )
+    device = next(agent.policy.parameters()).device
+    held_out.prompts = held_out.prompts.to(device)
+    with torch.no_grad():
+        return correct_answers(agent.policy, task, held_out).cpu().numpy()
+
+
 def train(
     config: Config | None = None,
     reference: TokenPolicy | None = None,
     progress: bool = True,
     **overrides,
 ) -> tuple[TokenPolicy, History]:
-    """Fine-tune the reference policy with GRPO (or RLOO, PPO); return the trained policy and its history.
+    """Fine-tune the reference policy with GRPO (or RLOO, PPO); return the trained policy and its
+    history.
 
-    ``reference`` is the warm-started policy to start from and to measure the KL to; if ``None`` it is
-    made by :func:`make_reference` (pass the same one to compare methods from the same start).
-    ``history.evaluations`` holds the held-out greedy accuracy (``mean_return``) against the number of
-    answers sampled (``env_step``); ``history.iterations`` the diagnostics.
+    ``reference`` is the warm-started policy to start from and to measure the KL to; if ``None``
+    it is made by :func:`make_reference` (pass the same one to compare methods from the same
+    start). ``history.evaluations`` holds the held-out greedy accuracy (``mean_return``) against the
+    number of answers sampled (``env_step``); ``history.iterations`` the diagnostics. Ctrl-C raises
+    :class:`~rlcourse.training.TrainingInterrupted` carrying the history and the agent so far.
     """
     config = replace(config or Config(), **overrides)
     task = make_task(config)
@@ -279,99 +475,96 @@ def train(
     seed_everything(config.seed)
     rng = np.random.default_rng([config.seed, 2])
     device = torch.device(config.device)
-    reference = copy.deepcopy(reference).to(device).requires_grad_(False)
+    pi_ref = copy.deepcopy(reference).to(device).requires_grad_(False)
 
     # Initialise pi_theta from pi_ref (PPO adds a value head, trained from scratch)
-    policy = TokenPolicy(hidden=config.hidden, temperature=config.temperature, value_head=config.advantage == "gae")
-    policy.load_state_dict(reference.state_dict(), strict=False)
+    agent = make_agent(config)
+    policy = agent.policy
+    policy.load_state_dict(pi_ref.state_dict(), strict=False)
     policy.to(device)
     optimizer = torch.optim.Adam(policy.parameters(), lr=config.lr)
     held_out = task.held_out_set()
     held_out.prompts = held_out.prompts.to(device)
     history = History()
     answers_seen = 0
-    b, g = config.questions, config.group_size
+    B, G = config.questions, config.group_size  # the slide's symbols
 
-    def evaluate() -> float:
-        correct = task.rewards(held_out, policy.generate(held_out.prompts, task.max_answer_length, greedy=True)) == 1
-        history.add_evaluation(answers_seen, correct.float().numpy())
-        return float(correct.float().mean())
+    def evaluate_held_out() -> float:
+        correct = correct_answers(policy, task, held_out)
+        history.add_evaluation(answers_seen, correct.cpu().numpy())
+        return float(correct.mean())
 
     bar = progress_bar(config.iterations, progress, f"GRPO ({config.advantage})")
-    with torch_threads(config.threads), bar, interruptible(history, policy):
-        acc = evaluate()
+    with torch_threads(config.threads), bar, interruptible(history, agent):
+        acc = evaluate_held_out()
+        # loop for every iteration
         for iteration in range(1, config.iterations + 1):
-            # Sample B questions and G answers to each with pi_theta_old (the current policy)
-            questions = task.sample(b, rng).repeat(g)
+            # Sample B questions q and G answers o_1..o_G to each with pi_theta_old (the current
+            # policy)
+            questions = task.sample(B, rng).repeat(G)
             prompts = questions.prompts.to(device)
             answers = policy.generate(prompts, task.max_answer_length)
             answers_seen += len(questions)
-            # Rewards: final (and per token); advantages by the chosen estimator
-            rewards = task.rewards(questions, answers).to(device).view(b, g)
-            step_rewards = task.step_rewards(questions, answers).to(device) if config.rewards == "per_token" else None
-            advantages = compute_advantages(config, rewards, answers, step_rewards)
+            # Rewards: R_i per answer (rewards="per_token": R_t per token, R_i their sum)
+            R = task.rewards(questions, answers).to(device).view(B, G)
+            R_t = None
+            if config.rewards == "per_token":
+                R_t = task.step_rewards(questions, answers).to(device)
+            # Group-relative advantages A_t = sum_{k>=t} Rbar_{k+1}, Rbar = (R - mean R) / std R
+            # over each group (RLOO: leave-one-out baseline; PPO: GAE over the tokens)
+            A = compute_advantages(config, R, answers, R_t)
             if config.advantage == "gae":
-                targets = advantages + answers.values  # lambda-returns, the value head's targets
-                real = answers.mask.bool()  # standardise over the real tokens, as PPO does over a rollout
-                advantages = torch.zeros_like(advantages).masked_scatter(real, normalize(advantages[real]))
+                A, targets = value_targets(A, answers)
             with torch.no_grad():
-                ref_log_prob, _, _ = reference.score(prompts, answers.tokens, answers.mask)
+                ref_log_prob, _, _ = pi_ref.score(prompts, answers.tokens, answers.mask)
 
-            # Maximise the clipped objective minus beta KL_k3, for mu epochs over the batch
+            # for mu epochs, in minibatches of whole groups: minimise
+            # L = -(min(rho_t A_t, clip(rho_t, 1-eps, 1+eps) A_t) - beta KL_k3(pi_theta||pi_ref))
             clipped = []
-            # A group whose answers all got the same reward has A = 0 on every token: without a KL term it adds
-            # exactly nothing to the gradient, so it is left out of the forward and backward passes, and the
-            # loss is rescaled by the share of the average it stands for (the step is the same as with it).
-            skip = config.kl_coef == 0 and config.advantage != "gae"
-            informative = (advantages.view(b, g, -1) != 0).any(dim=2).any(dim=1) if skip else torch.ones(b, dtype=bool)
-            informative = informative.cpu()
             for _ in range(config.epochs):
-                for groups in torch.randperm(b).split(max(1, b // config.minibatches)):
-                    minibatch_mask = answers.mask[_rows(groups, g).to(device)]
-                    groups = groups[informative[groups]]
-                    if len(groups) == 0:
+                for groups in torch.randperm(B).split(max(1, B // config.minibatches)):
+                    rows, share = rows_that_move_the_policy(groups, A, answers.mask, config)
+                    if len(rows) == 0:
                         continue
-                    rows = _rows(groups, g).to(device)
                     mask = answers.mask[rows]
                     log_prob, _, values = policy.score(prompts[rows], answers.tokens[rows], mask)
-                    loss, ratio, kl = grpo_loss(
+                    loss, rho, kl = grpo_loss(
                         log_prob,
                         answers.log_probs[rows],
                         ref_log_prob[rows],
-                        advantages[rows],
+                        A[rows],
                         mask,
                         config.clip_eps,
                         config.kl_coef,
                         config.loss_aggregation,
                         task.max_answer_length,
                     )
-                    loss = loss * _share(mask, minibatch_mask, config.loss_aggregation)
-                    if values is not None:
-                        loss = loss + config.vf_coef * critic_loss(values[mask.bool()], targets[rows][mask.bool()])
+                    loss = loss * share  # the speed trick's rescaling
+                    if values is not None:  # PPO's value head: + c_v L_critic
+                        real = mask.bool()
+                        loss = loss + config.vf_coef * critic_loss(
+                            values[real], targets[rows][real]
+                        )
                     check_finite(history, iteration, loss=loss)
                     optimizer.zero_grad(set_to_none=True)
                     loss.backward()
                     nn.utils.clip_grad_norm_(policy.parameters(), config.max_grad_norm)
                     optimizer.step()
                     with torch.no_grad():
-                        clipped.append(((ratio - 1).abs() > config.clip_eps).float()[mask.bool()].mean())
+                        clipped.append(
+                            ((rho - 1).abs() > config.clip_eps).float()[mask.bool()].mean()
+                        )
 
-            with torch.no_grad():  # how far pi_theta has moved from pi_ref, on this batch's tokens
-                log_prob, _, _ = policy.score(prompts, answers.tokens, answers.mask)
-                kl_ref = aggregate_tokens(kl_k3(log_prob, ref_log_prob), answers.mask, "token")
             if iteration % config.eval_every == 0 or iteration == config.iterations:
-                acc = evaluate()
-            final = rewards if step_rewards is None else step_rewards.sum(dim=1).view(b, g)
+                acc = evaluate_held_out()
+            final = R if R_t is None else R_t.sum(dim=1).view(B, G)
+            diagnostics = iteration_diagnostics(policy, prompts, answers, ref_log_prob, final)
+            clip_fraction = float(torch.stack(clipped).mean()) if clipped else 0.0
             history.add_iteration(
-                iteration,
-                answers_seen,
-                accuracy=acc,
-                mean_reward=float(final.mean()),
-                all_equal_groups=float((final == final[:, :1]).all(dim=1).float().mean()),
-                answer_length=float(answers.lengths.mean()),
-                kl_ref=float(kl_ref),
-                clip_fraction=float(torch.stack(clipped).mean()) if clipped else 0.0,
+                iteration, answers_seen, accuracy=acc, **diagnostics, clip_fraction=clip_fraction
             )
             bar.update(1)
-            bar.set_postfix(accuracy=f"{acc:.2f}", reward=f"{float(final.mean()):.2f}", refresh=False)
+            bar.set_postfix(
+                accuracy=f"{acc:.2f}", reward=f"{float(final.mean()):.2f}", refresh=False
+            )
     return policy, history
