@@ -28,12 +28,12 @@ def reference_smoothed_action(
     action: Any, noise: Any, noise_clip: float, low: Any, high: Any
 ) -> Any:
     """The package's TD3 target action ``clip(mu_{theta-}(S') + clip(epsilon, -c, c), low, high)``
-    for a *given* noise.
+    for a *given* noise (Fujimoto et al. 2018, eq. 14; slide "TD3", target policy smoothing).
 
-    :func:`rlcourse.algos.td3.smoothed_target_action` draws ``epsilon`` itself
-    (``torch.randn_like``) and measures it in units of the action scale ``(high - low) / 2``. The
-    exercise's function takes the noise as an argument instead, so this hands the package that same
-    draw and rescales the configuration: the result is the package's answer for these inputs.
+    :func:`rlcourse.algos.td3.smoothed_target_action` takes ``epsilon`` in action units and
+    measures the clip ``c`` in units of the action scale ``(high - low) / 2``. This hands it the
+    exercise's noise and a configuration whose clip is ``c`` in action units: the result is the
+    package's answer for these inputs.
 
     Args:
         action: ``mu_{theta-}(S')``, shape ``(B, d)``.
@@ -42,8 +42,6 @@ def reference_smoothed_action(
         low, high: the action bounds, shape ``(d,)``; ``high - low`` must be the same in every
             dimension.
     """
-    from unittest import mock
-
     import torch
 
     from rlcourse.algos import td3
@@ -52,8 +50,8 @@ def reference_smoothed_action(
     s = float(scale.flatten()[0])
     if s <= 0 or not torch.allclose(scale, torch.full_like(scale, s)):
         raise ValueError(
-            f"high - low = {(high - low).tolist()} is not allowed here: the reference measures the "
-            "noise in one action scale, so every dimension must have the same positive range"
+            f"high - low = {(high - low).tolist()} is not allowed here: the package measures the "
+            "noise clip in one action scale, so every dimension must have the same positive range"
         )
 
     class TargetActor:  # stands in for mu_{theta-}: returns the given action
@@ -62,9 +60,8 @@ def reference_smoothed_action(
 
     actor = TargetActor()
     actor.center, actor.scale = center, scale
-    config = td3.Config(target_noise=1.0 / s, target_noise_clip=float(noise_clip) / s)
-    with mock.patch.object(td3.torch, "randn_like", lambda like: noise.to(like.dtype)):
-        return td3.smoothed_target_action(actor, None, config)
+    config = td3.Config(target_noise_clip=float(noise_clip) / s)
+    return td3.smoothed_target_action(actor, None, config, epsilon=noise.to(action.dtype))
 
 
 def compare_polyak(
