@@ -1,12 +1,17 @@
 """The ``rlcourse`` command line: ``train``, ``list``, ``plot``, ``evaluate``.
 
     rlcourse train a2c --env CartPole-v1 --seed 1 --steps 100000 --out runs/a2c --gae-lambda 0.9
+    rlcourse train grpo --env ArithmeticTask --iterations 300 --out runs/grpo
     rlcourse list
     rlcourse plot runs/a2c runs/reinforce --out curves.png
     rlcourse evaluate runs/a2c --episodes 20
 
-A run folder holds ``config.json``, ``history.csv`` (episodes), ``diagnostics.csv`` (iterations),
-``evaluations.csv`` (greedy evaluations, with ``--eval-every``), ``checkpoint.pt`` and ``learning_curve.png``.
+A run folder holds ``config.json``, ``history.csv`` (episodes), ``diagnostics.csv``
+(iterations), ``evaluations.csv`` (greedy evaluations, with ``--eval-every``), ``checkpoint.pt``
+and ``learning_curve.png``. Every algorithm of :data:`rlcourse.algos.ALL_ALGORITHMS` trains here
+through the contract of :mod:`rlcourse.algos`; GRPO's ``--env`` is its question-answer task,
+``ArithmeticTask`` (its budget is ``--iterations``, and its episodes are answers: the learning
+curve shows the held-out accuracy, the greedy evaluations' mean return).
 """
 
 from __future__ import annotations
@@ -17,7 +22,7 @@ import json
 import sys
 from pathlib import Path
 
-from rlcourse.algos import ALGORITHMS, get_algorithm
+from rlcourse.algos import ALL_ALGORITHMS, evaluate_agent, get_algorithm, train_agent
 from rlcourse.config import replace, to_dict
 from rlcourse.training import (
     CheckpointError,
@@ -54,7 +59,9 @@ def _bool(text: str) -> bool:
 
 
 def _hyperparameter_parser(defaults: object, algo: str) -> argparse.ArgumentParser:
-    parser = argparse.ArgumentParser(prog=f"rlcourse train {algo}", add_help=False, exit_on_error=False)
+    parser = argparse.ArgumentParser(
+        prog=f"rlcourse train {algo}", add_help=False, exit_on_error=False
+    )
     for f in dataclasses.fields(defaults):
         if f.name in COMMON_FIELDS:
             continue
@@ -75,45 +82,65 @@ def _hyperparameter_parser(defaults: object, algo: str) -> argparse.ArgumentPars
     return parser
 
 
+def _budget(config: object) -> str:
+    """The config's training budget as a command-line option (GRPO counts iterations)."""
+    if hasattr(config, "total_steps"):
+        return f"--steps {config.total_steps}"
+    return f"--iterations {config.iterations}"
+
+
+def _env_steps(history: History) -> int:
+    """Env steps (GRPO: answers sampled) recorded so far, by whichever table has any."""
+    rows = history.iterations or history.episodes or history.evaluations
+    return int(rows[-1]["env_step"]) if rows else 0
+
+
 def _train(args: argparse.Namespace, extra: list[str]) -> int:
-    from rlcourse.envs import check_env_id
     from rlcourse.plots import THRESHOLDS, learning_curve
 
-    if args.algo.lower() == "grpo":
-        raise UsageError(
-            "grpo trains on rlcourse's question-answer task, not on a gymnasium environment, so it has no "
-            "`rlcourse train` command: use rlcourse.algos.grpo.train in Python (README, 'In Python') or "
-            "notebooks/08_grpo.ipynb; benchmarks/grpo.py runs GRPO, RLOO and PPO on it"
-        )
     module = get_algorithm(args.algo)
-    if args.env is not None:
-        check_env_id(args.env)
     preset = module.PRESETS.get(args.env, module.Config())
+    if args.env is not None:
+        module.make_agent(preset, args.env)  # a ValueError naming what is not supported
     hp_parser = _hyperparameter_parser(preset, args.algo)
     if args.help:
         print(args.train_parser.format_help())
         source = f"the preset for {args.env}" if args.env in module.PRESETS else "the defaults"
-        print(f"defaults from {source}: --steps {preset.total_steps}, --seed {preset.seed}, --device {preset.device}\n")
+        print(
+            f"defaults from {source}: {_budget(preset)}, --seed {preset.seed}, "
+            f"--device {preset.device}\n"
+        )
         lines = hp_parser.format_help().splitlines()
         print(f"hyperparameters of {args.algo}:")
         print("\n".join(lines[lines.index("options:") + 1 :]))
         return 0
     if args.env is None:
-        raise UsageError("rlcourse train needs --env, e.g. --env CartPole-v1 (see `rlcourse train ALGO -h`)")
+        raise UsageError(
+            "rlcourse train needs --env, e.g. --env CartPole-v1 (see `rlcourse train ALGO -h`)"
+        )
     try:
         hp, unknown = hp_parser.parse_known_args(extra)
     except argparse.ArgumentError as exc:
         raise UsageError(str(exc)) from None
     if unknown:
         names = ", ".join(
-            f"--{f.name.replace('_', '-')}" for f in dataclasses.fields(preset) if f.name not in COMMON_FIELDS
+            f"--{f.name.replace('_', '-')}"
+            for f in dataclasses.fields(preset)
+            if f.name not in COMMON_FIELDS
         )
-        raise UsageError(f"unknown option(s) {' '.join(unknown)} for {args.algo}; its hyperparameters are {names}")
+        raise UsageError(
+            f"unknown option(s) {' '.join(unknown)} for {args.algo}; its hyperparameters are "
+            f"{names}"
+        )
+    if args.steps is not None and not hasattr(preset, "total_steps"):
+        raise UsageError(
+            f"{args.algo} has no --steps: its budget is {_budget(preset)} (the default)"
+        )
     overrides = vars(hp)
     for name, value in (("seed", args.seed), ("device", args.device), ("total_steps", args.steps)):
         if value is not None:
             overrides[name] = value
-    if "hidden" in overrides:
+    if "hidden" in overrides and isinstance(preset.hidden, tuple):
         overrides["hidden"] = tuple(overrides["hidden"])
     config = replace(preset, **overrides)
 
@@ -123,13 +150,15 @@ def _train(args: argparse.Namespace, extra: list[str]) -> int:
     existing = [name for name in RUN_FILES if (out / name).exists()]
     if existing and not args.force:
         raise UsageError(
-            f"{out} already holds a run ({', '.join(existing)}); choose another --out or pass --force to overwrite it"
+            f"{out} already holds a run ({', '.join(existing)}); choose another --out or pass "
+            "--force to overwrite it"
         )
 
     def write_run(history: History) -> None:
         # Files are written only once training has ended, so a failed start leaves no half-made run.
         out.mkdir(parents=True, exist_ok=True)
-        write_json(out / "config.json", {"algo": args.algo, "env_id": args.env, "config": to_dict(config)})
+        meta = {"algo": args.algo, "env_id": args.env, "config": to_dict(config)}
+        write_json(out / "config.json", meta)
         history.save(out)
 
     def save_all(agent, history: History) -> None:
@@ -139,7 +168,7 @@ def _train(args: argparse.Namespace, extra: list[str]) -> int:
         fig.savefig(out / "learning_curve.png", dpi=100)
 
     try:
-        agent, history = module.train(args.env, config, progress=not args.no_progress)
+        agent, history = train_agent(module, args.env, config, progress=not args.no_progress)
     except NonFiniteError as exc:
         if exc.history is not None:
             write_run(exc.history)
@@ -148,32 +177,43 @@ def _train(args: argparse.Namespace, extra: list[str]) -> int:
     except TrainingInterrupted as exc:
         # Ctrl-C: keep what was learned. The agent is saved as it was when stopped.
         save_all(exc.agent, exc.history)
-        steps = int(exc.history.episodes[-1]["env_step"]) if exc.history.episodes else 0
         print(
-            f"rlcourse: interrupted (Ctrl-C) after {steps} env steps; the history so far, a checkpoint of the "
-            f"agent as it was and its learning curve are in {out}",
+            f"rlcourse: interrupted (Ctrl-C) after {_env_steps(exc.history)} env steps; the "
+            f"history so far, a checkpoint of the agent as it was and its learning curve are in "
+            f"{out}",
             file=sys.stderr,
         )
         return 130
     save_all(agent, history)
     if history.episodes:
-        last = f"mean return of the last 20: {history.mean_return():.1f}"
+        last = f"{len(history.episodes)} episodes, mean return of the last 20: "
+        last += f"{history.mean_return():.1f}"
+    elif history.evaluations:
+        evaluation = history.evaluations[-1]
+        last = (
+            f"last greedy evaluation: mean return {evaluation['mean_return']:.2f} over "
+            f"{evaluation['episodes']} episodes"
+        )
     else:
         last = "no episode finished (train longer with --steps)"
-    print(f"{args.algo} on {args.env}: {len(history.episodes)} episodes, {last}")
+    print(f"{args.algo} on {args.env}: {last}")
     print(f"wrote {out}")
     return 0
 
 
 def _list(args: argparse.Namespace) -> int:
-    for name, module in ALGORITHMS.items():
+    for name, module in ALL_ALGORITHMS.items():
         print(f"{name:10s} {module.SUMMARY}")
+        task = getattr(module, "TASK", None)  # GRPO: its presets are methods on its one task
+        if task is not None:
+            print(f"{'':10s}   task: {task} (--env {task})")
+            presets = ", ".join(module.PRESETS)
+            print(
+                f"{'':10s}   presets: {presets} (in Python; the command line starts from the first)"
+            )
+            continue
         for env_id in module.PRESETS:
             print(f"{'':10s}   preset: {env_id}")
-    from rlcourse.algos import grpo
-
-    print(f"{'grpo':10s} {grpo.SUMMARY}")
-    print(f"{'':10s}   presets: {', '.join(grpo.PRESETS)} (Python only: rlcourse.algos.grpo.train)")
     return 0
 
 
@@ -200,12 +240,15 @@ def _plot(args: argparse.Namespace) -> int:
 
 
 def _evaluate(args: argparse.Namespace) -> int:
-    from rlcourse.training import evaluate
-
     agent = load_checkpoint(Path(args.run), device=args.device)
-    returns = evaluate(agent, episodes=args.episodes, seed=args.seed, greedy=not args.stochastic)
+    returns = evaluate_agent(
+        agent, episodes=args.episodes, seed=args.seed, greedy=not args.stochastic
+    )
     mean, std = returns.mean(), returns.std()
-    print(f"{agent.algo} on {agent.env_id}: mean return {mean:.1f} ± {std:.1f} over {len(returns)} episodes")
+    print(
+        f"{agent.algo} on {agent.env_id}: mean return {mean:.1f} ± {std:.1f} over "
+        f"{len(returns)} episodes"
+    )
     return 0
 
 
@@ -217,16 +260,26 @@ def build_parser() -> argparse.ArgumentParser:
 
     p = sub.add_parser(
         "train",
-        help="train an algorithm; further --options set its hyperparameters (see `rlcourse train ALGO -h`)",
+        help="train an algorithm; further --options set its hyperparameters "
+        "(see `rlcourse train ALGO -h`)",
         description="Train ALGO on --env. Any further --name VALUE sets a hyperparameter; "
         "`rlcourse train ALGO --env ID -h` lists them with the preset's values.",
         add_help=False,
     )
-    p.add_argument("-h", "--help", action="store_true", help="show this help and the algorithm's hyperparameters")
-    p.add_argument("algo", help=f"one of {', '.join(ALGORITHMS)}")
-    p.add_argument("--env", help="gymnasium environment id, e.g. CartPole-v1 (required)")
+    p.add_argument(
+        "-h",
+        "--help",
+        action="store_true",
+        help="show this help and the algorithm's hyperparameters",
+    )
+    p.add_argument("algo", help=f"one of {', '.join(ALL_ALGORITHMS)}")
+    p.add_argument(
+        "--env",
+        help="gymnasium environment id, e.g. CartPole-v1 (grpo: ArithmeticTask, its "
+        "question-answer task); required",
+    )
     p.add_argument("--seed", type=int)
-    p.add_argument("--steps", type=int, help="total environment steps")
+    p.add_argument("--steps", type=int, help="total environment steps (grpo: --iterations)")
     p.add_argument("--out", help="run folder (default runs/ALGO-ENV-seedN)")
     p.add_argument("--device", choices=["cpu", "cuda"])
     p.add_argument("--force", action="store_true", help="overwrite a run already in --out")
@@ -247,7 +300,11 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("run", help="run folder or checkpoint file")
     p.add_argument("--episodes", type=int, default=10)
     p.add_argument("--seed", type=int, default=10_000)
-    p.add_argument("--stochastic", action="store_true", help="sample actions instead of taking the most likely one")
+    p.add_argument(
+        "--stochastic",
+        action="store_true",
+        help="sample actions instead of taking the most likely one",
+    )
     p.add_argument("--device", choices=["cpu", "cuda"], default="cpu")
     p.set_defaults(func=_evaluate)
     return parser

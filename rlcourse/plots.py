@@ -6,12 +6,19 @@ from collections.abc import Mapping, Sequence
 
 import numpy as np
 
+from rlcourse.algos.grpo import TARGET_ACCURACY, TASK
 from rlcourse.training import History
 
 __all__ = ["rolling_mean", "learning_curve", "seed_curve", "seed_band", "THRESHOLDS"]
 
-# The return at which an environment counts as solved (the benchmarks' thresholds).
-THRESHOLDS = {"CartPole-v1": 475.0, "Pendulum-v1": -200.0, "InvertedPendulum-v5": 1000.0}
+# The return at which an environment counts as solved (the benchmarks' thresholds); GRPO's task
+# by its held-out accuracy, the mean return of its greedy evaluations.
+THRESHOLDS = {
+    "CartPole-v1": 475.0,
+    "Pendulum-v1": -200.0,
+    "InvertedPendulum-v5": 1000.0,
+    TASK: TARGET_ACCURACY,
+}
 
 
 def rolling_mean(values: np.ndarray, window: int) -> np.ndarray:
@@ -33,8 +40,9 @@ def learning_curve(
     title: str | None = None,
     ax=None,
 ):
-    """Episode returns against env steps (or ``x="wall_time"``): faint dots, a rolling mean, the threshold,
-    and the greedy evaluations (circles) if the run made any.
+    """Episode returns against env steps (or ``x="wall_time"``): faint dots, a rolling mean, the
+    threshold, and the greedy evaluations (circles) if the run made any. A run that records no
+    training episodes (GRPO, whose curve is its held-out accuracy) shows its evaluations alone.
 
     Returns the matplotlib figure. Without ``ax`` it is a new figure outside pyplot's state machine,
     so a notebook shows it once, as the cell's value, and scripts can ``fig.savefig(...)``.
@@ -51,18 +59,24 @@ def learning_curve(
     for i, (label, history) in enumerate(histories.items()):
         color = f"C{i}"
         xs, returns = history.column(x), history.column("return")
-        if len(returns) == 0:
-            continue
-        ax.plot(xs, returns, ".", color=color, alpha=0.15, markersize=3)
-        ax.plot(xs, rolling_mean(returns, window), color=color, label=label or None)
+        if len(returns):
+            ax.plot(xs, returns, ".", color=color, alpha=0.15, markersize=3)
+            ax.plot(xs, rolling_mean(returns, window), color=color, label=label or None)
         if history.evaluations and x in ("env_step", "wall_time"):
             # greedy evaluations: the learned policy itself, without exploration
             evals = history.column(x, "evaluations"), history.column("mean_return", "evaluations")
-            ax.plot(*evals, "o--", color=color, markersize=4, label=f"{label} greedy evaluation".strip())
+            ax.plot(
+                *evals, "o--", color=color, markersize=4, label=f"{label} greedy evaluation".strip()
+            )
     if threshold is not None:
-        ax.axhline(threshold, color="k", linestyle="--", linewidth=1, label=f"threshold {threshold:g}")
+        ax.axhline(
+            threshold, color="k", linestyle="--", linewidth=1, label=f"threshold {threshold:g}"
+        )
     ax.set_xlabel({"env_step": "environment steps", "wall_time": "wall-clock seconds"}.get(x, x))
-    ax.set_ylabel(f"episode return (mean of last {window})")
+    if any(h.episodes for h in histories.values()):
+        ax.set_ylabel(f"episode return (mean of last {window})")
+    else:
+        ax.set_ylabel("mean return of the greedy evaluations")
     if title:
         ax.set_title(title)
     if any(histories) or threshold is not None:
@@ -72,9 +86,12 @@ def learning_curve(
     return fig
 
 
-def seed_curve(history: History, x: str = "env_step", window: int = 20) -> tuple[np.ndarray, np.ndarray]:
-    """One run's curve: its greedy evaluations if it made any (the off-policy presets are judged by them),
-    else the rolling mean of its last ``window`` training returns; against ``x`` (``env_step`` or ``wall_time``)."""
+def seed_curve(
+    history: History, x: str = "env_step", window: int = 20
+) -> tuple[np.ndarray, np.ndarray]:
+    """One run's curve: its greedy evaluations if it made any (the off-policy presets are judged by
+    them), else the rolling mean of its last ``window`` training returns; against ``x``
+    (``env_step`` or ``wall_time``)."""
     if history.evaluations:
         return history.column(x, "evaluations"), history.column("mean_return", "evaluations")
     return history.column(x), rolling_mean(history.column("return"), window)
@@ -88,9 +105,10 @@ def seed_band(
     ax=None,
     points: int = 200,
 ):
-    """For each label, the median over seeds of :func:`seed_curve` (a line) and its range (a band), on a common
-    grid from 0 to where the shortest run ends; the threshold dashed. Returns the axes' figure and, per label,
-    the grid, median, min and max it drew (the data to save with the figure)."""
+    """For each label, the median over seeds of :func:`seed_curve` (a line) and its range (a band),
+    on a common grid from 0 to where the shortest run ends; the threshold dashed. Returns the axes'
+    figure and, per label, the grid, median, min and max it drew (the data to save with the
+    figure)."""
     from matplotlib.figure import Figure
 
     if ax is None:
@@ -110,7 +128,9 @@ def seed_band(
         ax.fill_between(grid, low, high, color=f"C{i}", alpha=0.2, linewidth=0)
         data[label] = {"x": grid, "median": median, "min": low, "max": high}
     if threshold is not None:
-        ax.axhline(threshold, color="k", linestyle="--", linewidth=1, label=f"threshold {threshold:g}")
+        ax.axhline(
+            threshold, color="k", linestyle="--", linewidth=1, label=f"threshold {threshold:g}"
+        )
     ax.set_xlabel({"env_step": "environment steps", "wall_time": "wall-clock seconds"}.get(x, x))
     ax.set_ylabel("return")
     ax.legend(loc="best", fontsize="small")

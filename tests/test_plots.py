@@ -63,3 +63,15 @@ def test_the_figure_script_writes_png_and_csv_with_its_command(tmp_path):
     assert rows[0][0].startswith("# RLCOURSE_FAST=1 python benchmarks/make_figures.py")
     assert rows[1] == ["method", "seed", "answers", "seconds", "accuracy"]
     assert {r[0] for r in rows[2:]} == {"grpo", "rloo", "ppo"}
+
+
+def test_a_run_without_training_episodes_shows_its_evaluations():
+    # GRPO records no episodes while training: its curve is its greedy evaluations (held-out accuracy)
+    from rlcourse.plots import THRESHOLDS, learning_curve
+
+    run = _history([], [], evaluations=[(0, 0.3), (256, 0.5), (512, 0.7)])
+    fig = learning_curve({"grpo": run}, THRESHOLDS["ArithmeticTask"])
+    ax = fig.axes[0]
+    lines = {line.get_label(): line for line in ax.lines}
+    assert lines["grpo greedy evaluation"].get_ydata().tolist() == [0.3, 0.5, 0.7]
+    assert "threshold 0.9" in lines and ax.get_ylabel() == "mean return of the greedy evaluations"
