@@ -1,26 +1,30 @@
-"""The graded exercises grade as intended, proven with nbgrader's own autograding on submissions made here.
+"""The graded exercises grade as intended, proven with nbgrader's own autograding on submissions
+made here.
 
-For every assignment of ``notebooks/exercises``, copied into a temporary course folder of its own (the real
-one stays untouched; two assignments are graded at a time): ``nbgrader generate_assignment`` once, then one
-``nbgrader autograde`` call that grades many "students" together:
+For every assignment of ``notebooks/exercises``, copied into a temporary course folder of its own
+(the real one stays untouched; two assignments are graded at a time): ``nbgrader
+generate_assignment`` once, then one ``nbgrader autograde`` call that grades many "students"
+together:
 
 - the instructor's solution, typed into the student version, scores full marks;
 - the blank student version scores zero;
-- each typical wrong answer (``WRONG`` below, the list the README gives) loses exactly the points of the test
-  cells meant to catch it and keeps all the others, cell by cell in the gradebook; for the losses of
-  ex5 and ex6 that includes one returned detached from the graph: it loses the gradient cell only;
+- each typical wrong answer (``WRONG`` below, the list the README gives) loses exactly the points of
+  the test cells meant to catch it and keeps all the others, cell by cell in the gradebook; for the
+  losses of ex5 and ex6 that includes one returned detached from the graph: it loses the gradient
+  cell only;
 - a submission whose functions all hand the work to the package (``DELEGATE``: an import inside the
   function, the ``reference_<name>`` a test cell binds, a module attribute, a method, a copied
   function object, a copy compiled from the package's source) scores 0 on every cell, and each
-  cell's feedback says which of rlcourse's functions ran (the guard of ``rlcourse/grading.py``);
-- on ``ex4_importance`` also: a syntax error, a function that raises, an infinite loop (cells time out after
-  ``ROBUSTNESS_TIMEOUT`` seconds), edited / deleted test cells and edited points, a rewritten or replaced solution cell,
-  an import of a missing module, an answer hard-coded from the visible test, and a file that is not a
-  notebook. None of them stops the others from being graded.
+  cell's feedback says which of rlcourse's functions ran (the guard of ``rlcourse/grading/``);
+- on ``ex4_importance`` also: a syntax error, a function that raises, an infinite loop (cells time
+  out after ``ROBUSTNESS_TIMEOUT`` seconds), edited / deleted test cells and edited points, a
+  rewritten or replaced solution cell, an import of a missing module, an answer hard-coded from the
+  visible test, and a file that is not a notebook. None of them stops the others from being graded.
 
-The release is also checked for leaked solutions and hidden tests (``build.py``, which ``make exercises`` runs),
-and that check is shown to catch a planted leak. Grades are read from the gradebook, never from nbgrader's exit
-status: ``autograde`` exits 1 when a single submission cannot be read, though it grades all the others.
+The release is also checked for leaked solutions and hidden tests (``build.py``, which ``make
+exercises`` runs), and that check is shown to catch a planted leak. Grades are read from the
+gradebook, never from nbgrader's exit status: ``autograde`` exits 1 when a single submission cannot
+be read, though it grades all the others.
 """
 
 from __future__ import annotations
@@ -37,10 +41,10 @@ import pytest
 
 ROOT = Path(__file__).resolve().parents[1]
 COURSE = ROOT / "notebooks" / "exercises"
-# Seconds a cell may run while grading here (the course's own setting is 30 s). Short for the robustness
-# assignment, whose infinite loop costs one timeout per test cell; it imports no torch, so even a busy machine
-# runs its setup cell in time. The others import torch in their setup cell: that alone can take several
-# seconds on a loaded 2-core machine, so they get the course's setting.
+# Seconds a cell may run while grading here (the course's own setting is 30 s). Short for the
+# robustness assignment, whose infinite loop costs one timeout per test cell; it imports no torch,
+# so even a busy machine runs its setup cell in time. The others import torch in their setup cell:
+# that alone can take several seconds on a loaded 2-core machine, so they get the course's setting.
 TIMEOUT = 30
 ROBUSTNESS_TIMEOUT = 8
 
@@ -51,7 +55,8 @@ _spec.loader.exec_module(build)
 
 @dataclass(frozen=True)
 class Wrong:
-    """A typical wrong answer: one edit of the instructor's solution, and the test cells that must catch it."""
+    """A typical wrong answer: one edit of the instructor's solution, and the test cells that must
+    catch it."""
 
     mistake: str  # as the README lists it
     cell: str  # grade_id of the solution cell edited
@@ -292,7 +297,8 @@ WRONG: dict[str, list[Wrong]] = {
         wrong(
             "loss averaged over all tokens instead of per answer",
             "grpo_loss",
-            "per_answer = (per_token * mask).sum(dim=1) / mask.sum(dim=1)\n    return -per_answer.mean()",
+            "per_answer = (per_token * mask).sum(dim=1) / mask.sum(dim=1)\n"
+            "    return -per_answer.mean()",
             "return -(per_token * mask).sum() / mask.sum()",
             "test_grpo_loss_without_kl",
             "test_grpo_loss_with_kl",
@@ -320,7 +326,7 @@ ROBUSTNESS_ASSIGNMENT = "ex4_importance"
 # A submission that writes nothing itself: every function hands the work to the package, by a
 # different route in each (an import inside the function, the `reference_<name>` a test cell binds,
 # a module attribute, a method of the MDP the test passes, a copied function object, a copy compiled
-# from the package's source). The guard of rlcourse/grading.py must fail every cell, saying why.
+# from the package's source). The guard of rlcourse/grading/ must fail every cell, saying why.
 DELEGATED = "delegates-to-rlcourse"
 DELEGATE: dict[str, dict[str, str]] = {
     "ex1_returns_gae": {
@@ -404,11 +410,14 @@ def effective_sample_size(weights):
 """,
         "estimator_variance": """
 import importlib.util
+import sys
+import types
 
 _path = importlib.util.find_spec("rlcourse.importance").origin
-_copied = {"__name__": "my_importance"}
-exec(compile(open(_path).read(), "my_importance.py", "exec"), _copied)
-estimator_variance = _copied["estimator_variance"]
+_copied = types.ModuleType("my_importance")
+sys.modules["my_importance"] = _copied  # where @dataclass looks up the module of its class
+exec(compile(open(_path).read(), "my_importance.py", "exec"), vars(_copied))
+estimator_variance = _copied.estimator_variance
 """,
     },
     "ex5_trust_region": {
@@ -465,31 +474,40 @@ DELEGATION_MESSAGES = {
 }
 
 
-# ------------------------------------------------------------------------------------------ submissions
+# ---------------------------------------------------------------------------------- submissions
 
 
 def cells_by_id(nb: dict) -> dict[str, dict]:
-    return {build.nbgrader_meta(c)["grade_id"]: c for c in nb["cells"] if build.nbgrader_meta(c).get("grade_id")}
+    return {
+        build.nbgrader_meta(c)["grade_id"]: c
+        for c in nb["cells"]
+        if build.nbgrader_meta(c).get("grade_id")
+    }
 
 
 def solved(release: dict, source: dict) -> dict:
-    """The student version with every solution cell filled in as a student would: the instructor's code
-    without the markers."""
+    """The student version with every solution cell filled in as a student would: the instructor's
+    code without the markers."""
     nb = copy.deepcopy(release)
     answers = cells_by_id(source)
     for grade_id, cell in cells_by_id(nb).items():
         if build.nbgrader_meta(cell).get("solution"):
             text = build.cell_source(answers[grade_id])
-            cell["source"] = "\n".join(line for line in text.splitlines() if line.strip() not in build.SOLUTION)
+            cell["source"] = "\n".join(
+                line for line in text.splitlines() if line.strip() not in build.SOLUTION
+            )
     return nb
 
 
 def edit(nb: dict, grade_id: str, old: str, new: str) -> dict:
-    """A copy of ``nb`` with ``old`` replaced by ``new`` in one cell (``old`` must occur there exactly once)."""
+    """A copy of ``nb`` with ``old`` replaced by ``new`` in one cell (``old`` must occur there
+    exactly once)."""
     nb = copy.deepcopy(nb)
     cell = cells_by_id(nb)[grade_id]
     text = build.cell_source(cell)
-    assert text.count(old) == 1, f"{grade_id}: {old!r} occurs {text.count(old)} times in the solution, not once"
+    assert text.count(old) == 1, (
+        f"{grade_id}: {old!r} occurs {text.count(old)} times in the solution, not once"
+    )
     cell["source"] = text.replace(old, new)
     return nb
 
@@ -511,8 +529,14 @@ def student_id(mistake: str) -> str:
 
 
 def robustness_submissions(solution: dict) -> dict[str, dict | str]:
-    """Broken or tampered submissions of ``ex4_importance``; what each must score is in ``ROBUST_EXPECTED``."""
-    tampered = edit(solution, "effective_sample_size", "w.sum() ** 2 / (w**2).sum()", "(w**2).sum() / w.sum() ** 2")
+    """Broken or tampered submissions of ``ex4_importance``; what each must score is in
+    ``ROBUST_EXPECTED``."""
+    tampered = edit(
+        solution,
+        "effective_sample_size",
+        "w.sum() ** 2 / (w**2).sum()",
+        "(w**2).sum() / w.sum() ** 2",
+    )
     tampered = set_source(tampered, "test_ess", "pass  # nothing to see here")
     cells_by_id(tampered)["test_variance"]["metadata"]["nbgrader"]["points"] = 100
     tampered = delete(tampered, "test_estimate")
@@ -526,7 +550,9 @@ def robustness_submissions(solution: dict) -> dict[str, dict | str]:
     )
     # The student deleted the ESS solution cell and wrote the function in a cell of their own
     index = next(
-        i for i, c in enumerate(rewritten["cells"]) if build.nbgrader_meta(c).get("grade_id") == "effective_sample_size"
+        i
+        for i, c in enumerate(rewritten["cells"])
+        if build.nbgrader_meta(c).get("grade_id") == "effective_sample_size"
     )
     rewritten["cells"][index] = {
         "cell_type": "code",
@@ -534,7 +560,8 @@ def robustness_submissions(solution: dict) -> dict[str, dict | str]:
         "id": "my-own-cell",
         "metadata": {},
         "outputs": [],
-        "source": "def effective_sample_size(weights):\n    w = np.asarray(weights) / np.max(weights)\n"
+        "source": "def effective_sample_size(weights):\n"
+        "    w = np.asarray(weights) / np.max(weights)\n"
         "    return float(np.sum(w) ** 2 / np.sum(w * w))\n",
     }
     return {
@@ -551,7 +578,10 @@ def robustness_submissions(solution: dict) -> dict[str, dict | str]:
             "raise ValueError('the weights look wrong to me')",
         ),
         "infinite-loop": edit(
-            solution, "estimator_variance", "drawn = q > 0", "drawn = q > 0\n    while True:\n        pass"
+            solution,
+            "estimator_variance",
+            "drawn = q > 0",
+            "drawn = q > 0\n    while True:\n        pass",
         ),
         "tampered-tests": tampered,
         "rewritten-solutions": rewritten,
@@ -564,25 +594,28 @@ def robustness_submissions(solution: dict) -> dict[str, dict | str]:
         "hard-coded": set_source(
             solution,
             "importance_weighted_estimate",
-            "def importance_weighted_estimate(p_x, q_x, f_x):\n    return 0.1875  # the visible test's answer\n",
+            "def importance_weighted_estimate(p_x, q_x, f_x):\n"
+            "    return 0.1875  # the visible test's answer\n",
         ),
         "not-a-notebook": json.dumps(solution)[:5000],  # a truncated upload
     }
 
 
-# The test cells of ex4_importance that each robustness submission must lose (it keeps all the others).
+# The test cells of ex4_importance that each robustness submission must lose (it keeps all the
+# others).
 ROBUST_EXPECTED: dict[str, frozenset[str]] = {
     "syntax-error": frozenset({"test_estimate"}),
     "raises": frozenset({"test_ess", "test_ess_any_scale"}),
     "infinite-loop": frozenset({"test_variance", "test_variance_undrawn_points"}),
-    "tampered-tests": frozenset({"test_ess", "test_ess_any_scale"}),  # the edited and deleted tests are put back
+    # the edited and deleted tests are put back
+    "tampered-tests": frozenset({"test_ess", "test_ess_any_scale"}),
     "rewritten-solutions": frozenset(),
     "absent-import": frozenset({"test_variance", "test_variance_undrawn_points"}),
     "hard-coded": frozenset({"test_estimate"}),  # the visible case passes, the hidden ones do not
 }
 
 
-# ------------------------------------------------------------------------------------------- nbgrader
+# ------------------------------------------------------------------------------------- nbgrader
 
 
 @dataclass
@@ -590,16 +623,21 @@ class Graded:
     """One assignment, generated and autograded in a course folder of its own."""
 
     course: Path  # the course folder (a copy holding this assignment only)
-    grades: dict  # {student: {test cell: (score, max score)}}, None for a student without a graded notebook
+    # {student: {test cell: (score, max score)}}, None for a student without a graded notebook
+    grades: dict
     log: str  # what nbgrader printed
 
     def autograded(self, student: str, assignment: str) -> dict:
-        return build.read_notebook(self.course / "autograded" / student / assignment / f"{assignment}.ipynb")
+        return build.read_notebook(
+            self.course / "autograded" / student / assignment / f"{assignment}.ipynb"
+        )
 
 
-def autograde(course: Path, assignment: str, submissions: dict[str, dict | str]) -> tuple[dict, str]:
-    """Grade every submission in ONE ``nbgrader autograde`` call; return ``{student: {cell: (score, max)}}``
-    (``None`` for a student with no graded notebook) and nbgrader's log."""
+def autograde(
+    course: Path, assignment: str, submissions: dict[str, dict | str]
+) -> tuple[dict, str]:
+    """Grade every submission in ONE ``nbgrader autograde`` call; return ``{student: {cell: (score,
+    max)}}`` (``None`` for a student with no graded notebook) and nbgrader's log."""
     from nbgrader.api import Gradebook, MissingEntry
 
     for student, nb in submissions.items():
@@ -607,7 +645,9 @@ def autograde(course: Path, assignment: str, submissions: dict[str, dict | str])
         path.parent.mkdir(parents=True, exist_ok=True)
         path.write_text(nb if isinstance(nb, str) else json.dumps(nb, indent=1), encoding="utf-8")
     timeout = ROBUSTNESS_TIMEOUT if assignment == ROBUSTNESS_ASSIGNMENT else TIMEOUT
-    done = build.run_nbgrader(["autograde", assignment, "--force", f"--Execute.timeout={timeout}"], course, timeout=900)
+    done = build.run_nbgrader(
+        ["autograde", assignment, "--force", f"--Execute.timeout={timeout}"], course, timeout=900
+    )
     grades = {}
     with Gradebook(f"sqlite:///{course / 'gradebook.db'}") as gb:
         for student in submissions:
@@ -621,7 +661,8 @@ def autograde(course: Path, assignment: str, submissions: dict[str, dict | str])
 
 
 def generate_and_grade(root: Path, assignment: str) -> Graded:
-    """Copy the assignment into a course folder of its own, generate it once and grade all its submissions."""
+    """Copy the assignment into a course folder of its own, generate it once and grade all its
+    submissions."""
     shutil.copy(COURSE / "nbgrader_config.py", root)
     shutil.copytree(
         COURSE / "source" / assignment,
@@ -648,21 +689,23 @@ def generate_and_grade(root: Path, assignment: str) -> Graded:
 
 @pytest.fixture(scope="module")
 def graded(tmp_path_factory) -> dict[str, Graded]:
-    """Every assignment generated and graded. Each has its own course folder (and gradebook), so two are
-    graded at a time: nbgrader runs one notebook after the other, and the machine has two cores."""
+    """Every assignment generated and graded. Each has its own course folder (and gradebook), so two
+    are graded at a time: nbgrader runs one notebook after the other, and the machine has two
+    cores."""
     try:
         import nbgrader  # noqa: F401
 
         build.nbgrader_command()
     except (ImportError, build.BuildError):
         pytest.fail(
-            "nbgrader is not installed, so the exercises' grading cannot be tested: `make test` installs it "
-            "(pip install -e '.[test,grading]')",
+            "nbgrader is not installed, so the exercises' grading cannot be tested: `make test` "
+            "installs it (pip install -e '.[test,grading]')",
             pytrace=False,
         )
     assert sorted(WRONG) == build.assignments(), "every assignment needs its wrong answers in WRONG"
     assert sorted(DELEGATE) == build.assignments(), "every assignment needs a delegating submission"
-    names = sorted(build.assignments(), key=lambda name: name != ROBUSTNESS_ASSIGNMENT)  # the longest first
+    # the longest first
+    names = sorted(build.assignments(), key=lambda name: name != ROBUSTNESS_ASSIGNMENT)
     roots = [tmp_path_factory.mktemp(name) for name in names]
     with ThreadPoolExecutor(max_workers=2) as pool:
         return dict(zip(names, pool.map(generate_and_grade, roots, names), strict=True))
@@ -670,22 +713,28 @@ def graded(tmp_path_factory) -> dict[str, Graded]:
 
 def points_of(course: Path, assignment: str) -> dict[str, float]:
     nb = build.read_notebook(build.source_notebook(assignment, course))
-    return {m["grade_id"]: m["points"] for m in map(build.nbgrader_meta, nb["cells"]) if m.get("grade")}
+    return {
+        m["grade_id"]: m["points"] for m in map(build.nbgrader_meta, nb["cells"]) if m.get("grade")
+    }
 
 
 def expect(points: dict[str, float], lost: frozenset[str]) -> dict[str, tuple[float, float]]:
     return {cell: (0.0 if cell in lost else p, p) for cell, p in points.items()}
 
 
-# ---------------------------------------------------------------------------------------------- tests
+# ---------------------------------------------------------------------------------------- tests
 
 
 @pytest.mark.parametrize("assignment", sorted(WRONG))
 def test_release_hides_solutions_and_hidden_tests(graded, assignment):
     course = graded[assignment].course
     assert build.find_leaks(assignment, course) == []
-    solution, hidden = build.secret_lines(build.read_notebook(build.source_notebook(assignment, course)))
-    assert len(solution) >= 3 and len(hidden) >= 3, "every assignment has solutions and hidden tests to keep"
+    solution, hidden = build.secret_lines(
+        build.read_notebook(build.source_notebook(assignment, course))
+    )
+    assert len(solution) >= 3 and len(hidden) >= 3, (
+        "every assignment has solutions and hidden tests to keep"
+    )
 
 
 def test_leak_check_catches_planted_leaks(graded, tmp_path):
@@ -694,7 +743,9 @@ def test_leak_check_catches_planted_leaks(graded, tmp_path):
     shutil.copytree(graded[assignment].course / "release", tmp_path / "release")
     notebook = tmp_path / "release" / assignment / f"{assignment}.ipynb"
     nb = build.read_notebook(notebook)
-    solution, hidden = build.secret_lines(build.read_notebook(build.source_notebook(assignment, tmp_path)))
+    solution, hidden = build.secret_lines(
+        build.read_notebook(build.source_notebook(assignment, tmp_path))
+    )
     planted = sorted(solution)[0], sorted(hidden)[0]
     nb["cells"][-1]["source"] = f"# BEGIN SOLUTION\n{planted[0]}\n{planted[1]}\n"
     notebook.write_text(json.dumps(nb), encoding="utf-8")
@@ -709,12 +760,20 @@ def test_autograding(graded, assignment):
     grades, log = graded[assignment].grades, graded[assignment].log
     points = points_of(graded[assignment].course, assignment)
     assert sum(points.values()) == 10
-    assert grades["solution"] == expect(points, frozenset()), f"the solution must score full marks\n{log[-3000:]}"
-    assert grades["blank"] == expect(points, frozenset(points)), "the blank student version must score zero"
+    assert grades["solution"] == expect(points, frozenset()), (
+        f"the solution must score full marks\n{log[-3000:]}"
+    )
+    assert grades["blank"] == expect(points, frozenset(points)), (
+        "the blank student version must score zero"
+    )
     for w in WRONG[assignment]:
-        assert w.caught_by <= set(points), f"{w.mistake}: unknown test cells {set(w.caught_by) - set(points)}"
+        assert w.caught_by <= set(points), (
+            f"{w.mistake}: unknown test cells {set(w.caught_by) - set(points)}"
+        )
         got = grades[student_id(w.mistake)]
-        assert got == expect(points, w.caught_by), f"wrong answer {w.mistake!r}: per-cell (score, max) {got}"
+        assert got == expect(points, w.caught_by), (
+            f"wrong answer {w.mistake!r}: per-cell (score, max) {got}"
+        )
 
 
 def test_robust_grading_of_broken_and_tampered_submissions(graded):
@@ -728,8 +787,11 @@ def test_robust_grading_of_broken_and_tampered_submissions(graded):
     assert result.grades["solution"] == expect(points, frozenset())
     # The loop was cut by the timeout, not by luck
     assert "CellTimeoutError" in json.dumps(result.autograded("infinite-loop", assignment))
-    # The hard-coded answer passed the visible case and failed on a hidden one, and the feedback names it
-    failure = json.dumps(cells_by_id(result.autograded("hard-coded", assignment))["test_estimate"]["outputs"])
+    # The hard-coded answer passed the visible case and failed on a hidden one, and the feedback
+    # names it
+    failure = json.dumps(
+        cells_by_id(result.autograded("hard-coded", assignment))["test_estimate"]["outputs"]
+    )
     assert "random samples" in failure and "expected" in failure
     # A file that is not a notebook scores 0 and is reported, and breaks nothing for the others
     assert result.grades["not-a-notebook"] == expect(points, frozenset(points))
@@ -738,12 +800,20 @@ def test_robust_grading_of_broken_and_tampered_submissions(graded):
 
 def test_feedback_says_which_case_failed_and_where(graded):
     assignment = "ex1_returns_gae"
-    student = student_id(WRONG[assignment][2].mistake)  # the GAE sum that does not stop at episode ends
+    student = student_id(
+        WRONG[assignment][2].mistake
+    )  # the GAE sum that does not stop at episode ends
     outputs = json.dumps(
-        cells_by_id(graded[assignment].autograded(student, assignment))["test_gae_episode_ends"]["outputs"]
+        cells_by_id(graded[assignment].autograded(student, assignment))["test_gae_episode_ends"][
+            "outputs"
+        ]
     )
     assert "AssertionError" in outputs
-    assert "terminated at t=[2], truncated at t=[5]" in outputs and "expected" in outputs and "got" in outputs
+    assert (
+        "terminated at t=[2], truncated at t=[5]" in outputs
+        and "expected" in outputs
+        and "got" in outputs
+    )
 
 
 @pytest.mark.parametrize("assignment", sorted(DELEGATE))
