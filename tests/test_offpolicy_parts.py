@@ -118,3 +118,27 @@ def test_the_actor_step_leaves_the_critic_untouched():
     changed = zip(actor_before, agent.policy.parameters(), strict=True)
     assert any(not torch.equal(a, b) for a, b in changed)
     assert all(p.requires_grad for p in agent.critic.parameters())  # unfrozen again
+
+
+def test_td3_smoothed_target_action_for_a_given_noise():
+    """A' = clip(mu_{theta-}(S') + clip(epsilon, -c, c), low, high) with c = target_noise_clip *
+    scale (Fujimoto et al. 2018, eq. 14); without epsilon it draws randn * target_noise * scale."""
+    from rlcourse.algos import td3
+
+    agent = td3.make_agent(td3.Config(hidden=(8,)), "Pendulum-v1")  # torques in [-2, 2]
+    actor, config = agent.policy, td3.Config(target_noise=0.2, target_noise_clip=0.5)
+    obs = torch.randn(6, 3)
+    epsilon = torch.tensor([-3.0, -0.7, -0.1, 0.1, 0.7, 3.0])[:, None]
+    mu = actor(obs)
+    expected = (mu + epsilon.clamp(-1.0, 1.0)).clamp(-2.0, 2.0)  # c = 0.5 * scale 2 = 1
+    got = td3.smoothed_target_action(actor, obs, config, epsilon=epsilon)
+    torch.testing.assert_close(got, expected)
+    # Drawn: the same as passing the draw.
+    torch.manual_seed(0)
+    drawn = td3.smoothed_target_action(actor, obs, config)
+    torch.manual_seed(0)
+    given = torch.randn_like(mu) * 0.2 * 2.0
+    torch.testing.assert_close(drawn, td3.smoothed_target_action(actor, obs, config, epsilon=given))
+    # No noise configured and none given: mu_{theta-}(S') itself.
+    off = td3.Config(target_noise=0.0)
+    torch.testing.assert_close(td3.smoothed_target_action(actor, obs, off), mu)

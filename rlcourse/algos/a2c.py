@@ -6,12 +6,13 @@ generalized advantage estimation". Slides: "A2C (Advantage Actor-Critic)", "Data
 A2C", "A2C + GAE".
 
 ``advantage="td"`` is the slide "A2C": advantages are the TD errors ``delta_t``, critic targets the
-returns-to-go ``G_t``. ``advantage="gae"`` is the slide "A2C + GAE": advantages are the GAE estimates,
-critic targets the lambda-returns ``A_t^GAE + v_w(S_t)`` (eq. 2).
+returns-to-go ``G_t``. ``advantage="gae"`` is the slide "A2C + GAE": advantages are the GAE
+estimates, critic targets the lambda-returns ``A_t^GAE + v_w(S_t)`` (eq. 2).
 
 Both bootstrap where the rollout shows only part of an episode (a time-limit truncation or the
 rollout's end) and never from a terminal state. The slides stop every sum at ``tau_t`` without
-bootstrapping; ``notebooks/02_advantage_estimation.ipynb`` shows why a time limit needs the bootstrap.
+bootstrapping; ``notebooks/02_advantage_estimation.ipynb`` shows why a time limit needs the
+bootstrap.
 """
 
 from __future__ import annotations
@@ -108,15 +109,16 @@ class Config:
         check_positive("num_envs", self.num_envs, integer=True)
         if self.normalize_advantages and self.num_envs * self.rollout_steps < 2:
             raise ValueError(
-                "normalize_advantages=True needs at least 2 steps per rollout (num_envs * rollout_steps): the "
-                "standard deviation of one advantage is undefined; set normalize_advantages=False for one-step "
+                "normalize_advantages=True needs at least 2 steps per rollout (num_envs * "
+                "rollout_steps): the standard deviation of one advantage is undefined; set "
+                "normalize_advantages=False for one-step "
                 "actor-critic"
             )
         check_on_policy_config(self)
 
 
-# Known to solve the environment (benchmarks/presets.py checks it): in a sweep, 8 of 8 seeds reached a
-# mean return of 475 over the last 20 training episodes within 32k-69k env steps (median 45k).
+# Known to solve the environment: `python -m benchmarks presets --algo a2c` trains seeds 0, 1, 2
+# and prints the env steps and seconds at which each reaches the threshold.
 PRESETS: dict[str, Config] = {
     "CartPole-v1": Config(
         advantage="gae",
@@ -131,15 +133,13 @@ PRESETS: dict[str, Config] = {
     ),
 }
 
-SLIDE = Config(
-    advantage="td", normalize_advantages=False, max_grad_norm=math.inf, reduction="sum"
-)
-"""The slide box "A2C" literally: TD-error advantages, returns-to-go as critic targets, the losses
-summed over the rollout, no advantage normalisation, no gradient clipping, no entropy bonus
-(``replace(SLIDE, advantage="gae")`` is the box "A2C + GAE"). The defaults differ where practice
-does: standardised advantages and clipped gradients make the step size independent of the reward
-scale and of rare large advantages. Kept from the defaults although the slides simplify it: the
-bootstrap at a time-limit truncation (see the module docstring).
+SLIDE = Config(advantage="gae", normalize_advantages=False, max_grad_norm=math.inf, reduction="sum")
+"""The slide box "A2C + GAE" literally: GAE advantages, lambda-returns as critic targets, both
+losses summed over the rollout, no advantage normalisation, no gradient clipping, no entropy
+bonus; ``replace(SLIDE, advantage="td")`` is the box "A2C" (TD errors and returns-to-go), which
+learns more slowly. The defaults standardise the advantages and clip the gradients, so that the
+step size depends neither on the reward scale nor on rare large advantages. Kept from the
+defaults although the slides simplify it: the bootstrap at a time-limit truncation (see above).
 """
 
 
@@ -151,10 +151,12 @@ def advantages_and_targets(
     truncated: Tensor,
     config: Config,
 ) -> tuple[Tensor, Tensor]:
-    """The advantage estimates for the actor and the targets for the critic, in the slide's two forms.
+    """The advantage estimates for the actor and the targets for the critic, in the slide's two
+    forms.
 
     ``advantage="td"`` (slide A2C): TD errors ``delta_t`` and returns-to-go ``G_t``.
-    ``advantage="gae"`` (slide A2C + GAE): ``A_t^GAE`` and lambda-returns ``A_t^GAE + v_w(S_t)`` (eq. 2).
+    ``advantage="gae"`` (slide A2C + GAE): ``A_t^GAE`` and lambda-returns ``A_t^GAE + v_w(S_t)``
+    (eq. 2).
     """
     if config.advantage == "td":
         # Compute returns-to-go G_t; compute TD errors delta_t based on the current critic
@@ -222,8 +224,8 @@ def train(
             if config.normalize_advantages:
                 advantages = normalize(advantages)
 
-            # Define the actor loss L_actor(theta) = - sum_t log pi_theta(A_t|S_t) [delta_t or A_t^GAE]
-            # (an entropy bonus if ent_coef > 0; a mean unless reduction="sum", see Config)
+            # Define the actor loss L_actor(theta) = - sum_t log pi_theta(A_t|S_t) [delta_t or
+            # A_t^GAE] (an entropy bonus if ent_coef > 0; a mean unless reduction="sum", see Config)
             n = loss_scale(config, advantages)
             pi = agent.policy(rollout.obs)
             log_prob = pi.log_prob(rollout.actions)

@@ -41,8 +41,9 @@ __all__ = [
 
 
 def check_common_config(config: Any) -> None:
-    """Checks every algorithm's config needs: gamma, sizes, layers, seed, device, evaluation schedule (each
-    ``Config`` has checked its fields' types first, with :func:`rlcourse.config.check_field_types`)."""
+    """Checks every algorithm's config needs: gamma, sizes, layers, seed, device, evaluation
+    schedule (each ``Config`` has checked its fields' types first, with
+    :func:`rlcourse.config.check_field_types`)."""
     check_unit_interval("gamma", config.gamma)
     check_positive("total_steps", config.total_steps, integer=True)
     check_positive("num_envs", config.num_envs, integer=True)
@@ -67,7 +68,8 @@ def check_on_policy_config(config: Any) -> None:
 
 
 def make_actor_critic(algo: str, config: Any, env_id: str, critic: bool) -> Agent:
-    """The policy ``pi_theta`` for the environment's action space and, if asked, a critic ``v_w``."""
+    """The policy ``pi_theta`` for the environment's action space and, if asked, a critic
+    ``v_w``."""
     env = make_env(env_id)
     try:
         policy = make_policy(
@@ -143,9 +145,10 @@ def loss_scale(config: Any, batch: Tensor) -> int:
 def gae_batch(
     critic: torch.nn.Module, rollout: Any, config: Any
 ) -> tuple[Tensor, Tensor, Tensor, Tensor]:
-    """The rollout as one flat batch for PPO and TRPO: states ``S_t``, actions ``A_t``, advantage estimates
-    ``A_t^GAE`` (standardised if ``config.normalize_advantages``) and value targets ``y_t = A_t^GAE + v_w(S_t)``
-    (the lambda-returns), computed "based on the current critic ``v_w``" as the slides' boxes say; all constants.
+    """The rollout as one flat batch for PPO and TRPO: states ``S_t``, actions ``A_t``, advantage
+    estimates ``A_t^GAE`` (standardised if ``config.normalize_advantages``) and value targets
+    ``y_t = A_t^GAE + v_w(S_t)`` (the lambda-returns), computed "based on the current critic
+    ``v_w``" as the slides' boxes say; all constants.
     """
     values, next_values = critic(rollout.obs), critic(rollout.next_obs)
     advantages = gae(

@@ -71,9 +71,9 @@ class Config:
         offpolicy.check_deterministic_config(self)
 
 
-# Known to solve the environment (benchmarks/presets.py checks it): seeds 0, 1, 2 reach a mean return
-# of -200 over the last 10 training episodes within 5.0k-5.6k env steps (the criterion: within 20k).
-# Networks of 64 units learn Pendulum as fast as the paper's larger ones, at a fraction of the cost.
+# Known to solve the environment: `python -m benchmarks presets --algo ddpg` trains seeds 0, 1, 2
+# and prints the env steps and seconds at which each reaches the threshold. Networks of 64 units
+# learn Pendulum as fast as the paper's larger ones, at a fraction of the cost.
 PRESETS: dict[str, Config] = {"Pendulum-v1": Config(hidden=(64, 64))}
 
 SLIDE = Config(learning_starts=0)
@@ -112,8 +112,8 @@ def train(
     with torch_threads(config.threads), closing(envs), bar, interruptible(history, agent):
         # loop for every iteration
         while tracker.env_steps < config.total_steps:
-            # Observe the state S and select action A = mu_theta(S) + epsilon, epsilon ~ N(0, sigma^2)
-            # (act: mu_theta and its noise in NumPy; uniformly random actions before learning_starts)
+            # Observe the state S and select action A = mu_theta(S) + epsilon, epsilon ~ N
+            # (act: mu_theta plus Gaussian noise, in NumPy; random actions before learning_starts)
             if tracker.env_steps < config.learning_starts:
                 actions = offpolicy.random_actions(space, config.num_envs, rng)
             else:
@@ -127,7 +127,8 @@ def train(
             for _ in range(config.num_envs):  # one gradient step per env step
                 # Sample a random minibatch of transitions (S_j, A_j, R_{j+1}, S_{j+1}) from B
                 batch = buffer.sample(config.batch_size)
-                # Compute the targets y_j = R_{j+1} + gamma q_{w-}(S_{j+1}, mu_{theta-}(S_{j+1})) (R_{j+1} if terminal)
+                # Compute the targets y_j = R_{j+1} + gamma q_{w-}(S_{j+1}, mu_{theta-}(S_{j+1}))
+                # (R_{j+1} if terminal)
                 with torch.no_grad():
                     next_q = learner.critics_target(
                         batch.next_obs, learner.actor_target(batch.next_obs)
@@ -146,7 +147,8 @@ def train(
                 learner.actor_opt.zero_grad(set_to_none=True)
                 pi_loss.backward()
                 learner.actor_opt.step()
-                # Update the target networks theta- <- rho theta- + (1 - rho) theta, w- <- rho w- + (1 - rho) w
+                # Update the target networks theta- <- rho theta- + (1 - rho) theta
+                # and w- <- rho w- + (1 - rho) w
                 polyak_update(learner.actor_target, actor, config.rho)
                 polyak_update(learner.critics_target, critics, config.rho)
                 updates += 1

@@ -57,7 +57,8 @@ REFERENCE = 'Mnih et al. (2015), "Human-level control through deep reinforcement
 
 @dataclass
 class Config:
-    """DQN hyperparameters. The defaults are rl-zoo's CartPole settings for Stable-Baselines3's DQN."""
+    """DQN hyperparameters. The defaults are rl-zoo's CartPole settings for Stable-Baselines3's
+    DQN."""
 
     gamma: float = param(0.99, "discount factor [gamma], in [0, 1]")
     lr: float = param(2.3e-3, "Adam learning rate of the Q-network [w]")
@@ -67,12 +68,18 @@ class Config:
     train_every: int = param(256, "env steps between training phases")
     gradient_steps: int = param(128, "gradient steps per training phase")
     target_update_every: int = param(
-        128, "gradient steps between target-network updates (128 with gradient_steps=128: once per training phase)"
+        128,
+        "gradient steps between target-network updates (128 with gradient_steps=128: once per "
+        "training phase)",
     )
-    rho: float = param(0.0, "target update w- <- rho w- + (1 - rho) w; 0 copies the network (Mnih et al.)")
+    rho: float = param(
+        0.0, "target update w- <- rho w- + (1 - rho) w; 0 copies the network (Mnih et al.)"
+    )
     epsilon_start: float = param(1.0, "exploration rate at the start")
     epsilon_end: float = param(0.04, "exploration rate after the decay")
-    exploration_fraction: float = param(0.16, "fraction of total_steps over which epsilon decays linearly")
+    exploration_fraction: float = param(
+        0.16, "fraction of total_steps over which epsilon decays linearly"
+    )
     double: bool = param(False, "double-DQN target: the online network picks the next action")
     lr_decay: bool = param(False, "decay the learning rate linearly to 0 at the end of the run")
     loss: str = param("huber", "'huber' or 'mse' regression loss")
@@ -94,7 +101,13 @@ class Config:
         check_unit_interval("epsilon_end", self.epsilon_end)
         check_unit_interval("exploration_fraction", self.exploration_fraction)
         check_positive("lr", self.lr)
-        for name in ("buffer_size", "batch_size", "train_every", "gradient_steps", "target_update_every"):
+        for name in (
+            "buffer_size",
+            "batch_size",
+            "train_every",
+            "gradient_steps",
+            "target_update_every",
+        ):
             check_positive(name, getattr(self, name), integer=True)
         check_positive("learning_starts", self.learning_starts, integer=True, zero_ok=True)
         check_choice("loss", self.loss, ("huber", "mse"))
@@ -104,12 +117,13 @@ class Config:
         check_common_config(self)
 
 
-# Known to solve the environment (benchmarks/presets.py checks it): with greedy evaluations every 2,000
-# steps, seeds 0-5 all reached 475 (at 16k-28k env steps) and all ended at 500. rl-zoo's settings (the
-# defaults above) get there sooner on some seeds, but the greedy policy keeps collapsing and recovering
-# and ended below 475 on one seed of three. What steadies it: the double-DQN target, a squared loss
-# (Huber's bounded gradient let the values diverge with frequent target updates), a target copied every
-# 32 gradient steps, and a learning rate that decays to 0 so the end of the run does not undo its start.
+# Known to solve the environment: `python -m benchmarks presets --algo dqn` trains seeds 0, 1, 2
+# with greedy evaluations every 2,000 steps and prints when each reaches the threshold and where
+# it ends. rl-zoo's settings (the defaults above) get there sooner on some seeds, but the greedy
+# policy keeps collapsing and recovering and can end below the threshold. What steadies it: the
+# double-DQN target, a squared loss (Huber's bounded gradient let the values diverge with
+# frequent target updates), a target copied every 32 gradient steps, and a learning rate that
+# decays to 0 so the end of the run does not undo its start.
 PRESETS: dict[str, Config] = {
     "CartPole-v1": Config(
         lr=1e-3,
@@ -133,8 +147,9 @@ SLIDE = Config(
 """DQN in the shape of the slides' DDPG box, which grew out of it (the slides have no DQN box):
 one gradient step on ``1/2 (y_j - q_w(S_j, A_j))^2`` per env step, no gradient clipping, the
 plain target, the target network copied every ``C = target_update_every`` steps (Mnih et al.
-2015). The defaults are rl-zoo's settings for CartPole (training phases, the Huber loss,
-clipping), which are faster per env step of wall time.
+2015). The defaults are rl-zoo's settings for CartPole: training phases of many gradient steps
+every few hundred env steps (fewer, larger batches of work), the Huber loss and gradient clipping
+against large errors.
 """
 
 
@@ -143,7 +158,8 @@ def make_agent(config: Config, env_id: str) -> Agent:
     try:
         if not isinstance(env.action_space, gym.spaces.Discrete):
             raise ValueError(
-                f"dqn cannot handle the action space {env.action_space}: DQN needs a finite action set "
+                f"dqn cannot handle the action space {env.action_space}: DQN needs a finite action "
+                "set "
                 "(Discrete(n)); for continuous actions use ddpg, td3 or sac"
             )
         q = QNetwork(obs_dim(env.observation_space), int(env.action_space.n), config.hidden)
@@ -153,7 +169,8 @@ def make_agent(config: Config, env_id: str) -> Agent:
 
 
 def epsilon_at(step: int, config: Config) -> float:
-    """Linear decay from ``epsilon_start`` to ``epsilon_end`` over ``exploration_fraction * total_steps``."""
+    """Linear decay from ``epsilon_start`` to ``epsilon_end`` over ``exploration_fraction *
+    total_steps``."""
     decay_steps = config.exploration_fraction * config.total_steps
     progress = min(1.0, step / decay_steps) if decay_steps > 0 else 1.0
     return config.epsilon_start + progress * (config.epsilon_end - config.epsilon_start)
@@ -162,7 +179,8 @@ def epsilon_at(step: int, config: Config) -> float:
 def train(
     env_id: str = "CartPole-v1", config: Config | None = None, progress: bool = True, **overrides
 ) -> tuple[Agent, History]:
-    """Train DQN on ``env_id``; return the agent (its ``policy`` is the Q-network) and its history."""
+    """Train DQN on ``env_id``; return the agent (its ``policy`` is the Q-network) and its
+    history."""
     config = replace(config or PRESETS.get(env_id, Config()), **overrides)
     seed_everything(config.seed)
     rng = np.random.default_rng(config.seed)  # exploration noise
@@ -174,7 +192,9 @@ def train(
     q_net = agent.policy
     q_target = copy.deepcopy(q_net).requires_grad_(False)
     optimizer = torch.optim.Adam(q_net.parameters(), lr=config.lr, fused=True)
-    buffer = ReplayBuffer(config.buffer_size, envs.single_observation_space.shape, device=config.device)
+    buffer = ReplayBuffer(
+        config.buffer_size, envs.single_observation_space.shape, device=config.device
+    )
     history = History()
     tracker = EpisodeTracker(config.num_envs, history)
     bar = progress_bar(config.total_steps, progress, "DQN")
@@ -188,12 +208,18 @@ def train(
             obs = step_and_store(envs, obs, act(obs, epsilon), buffer, tracker)
             bar.update(config.num_envs)
             evaluate_on_schedule(agent, history, tracker.env_steps, config)
-            if tracker.env_steps < config.learning_starts or tracker.env_steps - last_phase_step < config.train_every:
+            if (
+                tracker.env_steps < config.learning_starts
+                or tracker.env_steps - last_phase_step < config.train_every
+            ):
                 continue
             last_phase_step = tracker.env_steps
             phase += 1
-            if config.lr_decay:  # smaller steps late in the run keep the learned values from drifting
-                optimizer.param_groups[0]["lr"] = config.lr * max(0.0, 1 - tracker.env_steps / config.total_steps)
+            # Smaller steps late in the run keep the learned values from drifting.
+            if config.lr_decay:
+                optimizer.param_groups[0]["lr"] = config.lr * max(
+                    0.0, 1 - tracker.env_steps / config.total_steps
+                )
             losses, q_means = [], []
             for _ in range(config.gradient_steps):
                 # Sample a random minibatch of transitions from B
@@ -203,7 +229,11 @@ def train(
                     next_q = q_target(batch.next_obs)
                     if config.double:
                         y = double_dqn_target(
-                            batch.rewards, next_q, q_net(batch.next_obs), batch.terminated, config.gamma
+                            batch.rewards,
+                            next_q,
+                            q_net(batch.next_obs),
+                            batch.terminated,
+                            config.gamma,
                         )
                     else:
                         y = dqn_target(batch.rewards, next_q, batch.terminated, config.gamma)
@@ -232,6 +262,10 @@ def train(
                 sps=tracker.env_steps / history.wall_time(),
             )
             if history.episodes:
-                bar.set_postfix(mean_return=f"{history.mean_return():.1f}", epsilon=f"{epsilon:.2f}", refresh=False)
+                bar.set_postfix(
+                    mean_return=f"{history.mean_return():.1f}",
+                    epsilon=f"{epsilon:.2f}",
+                    refresh=False,
+                )
         evaluate_on_schedule(agent, history, tracker.env_steps, config, final=True)
     return agent, history

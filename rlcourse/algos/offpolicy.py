@@ -1,6 +1,7 @@
 """What the off-policy actor-critics share that is not a line of a slide box: DDPG's and TD3's
 config checks and networks, the learner state (online and target networks, optimisers, replay
-buffer) of DDPG, TD3 and SAC, the random warm-up actions, and freezing the critics for an actor step.
+buffer) of DDPG, TD3 and SAC, the random warm-up actions, and freezing the critics for an actor
+step.
 
 The slide boxes' lines (acting, targets, losses, gradient steps, target updates) stay in
 :mod:`rlcourse.algos.ddpg`, :mod:`rlcourse.algos.td3` and :mod:`rlcourse.algos.sac`, each in the
@@ -49,14 +50,16 @@ def check_deterministic_config(config: Any) -> None:
 
 
 def make_agent(algo: str, config: Any, env_id: str, num_critics: int) -> Agent:
-    """``mu_theta`` for the environment's Box action space and ``num_critics`` critics ``q_w`` (one ensemble)."""
+    """``mu_theta`` for the environment's Box action space and ``num_critics`` critics ``q_w`` (one
+    ensemble)."""
     env = make_env(env_id)
     try:
         space = env.action_space
         if not isinstance(space, gym.spaces.Box) or len(space.shape) != 1 or not space.is_bounded():
             raise ValueError(
-                f"{algo} cannot handle the action space {space}: a deterministic policy gradient needs "
-                "continuous actions in bounds (a flat, bounded Box); for finite action sets use dqn, a2c or sac"
+                f"{algo} cannot handle the action space {space}: a deterministic policy gradient "
+                "needs continuous actions in bounds (a flat, bounded Box); for finite action sets "
+                "use dqn, a2c or sac"
             )
         n = obs_dim(env.observation_space)
         actor = DeterministicPolicy(n, space.low, space.high, config.hidden)

@@ -99,15 +99,13 @@ class Config:
         check_on_policy_config(self)
 
 
-# Known to solve the environment (benchmarks/presets.py checks it): seeds 0, 1, 2 reach a mean return
-# of 475 over the last 20 training episodes within 111k-132k env steps.
+# Known to solve the environment: `python -m benchmarks presets --algo reinforce` trains seeds 0,
+# 1, 2 and prints the env steps and seconds at which each reaches the threshold.
 PRESETS: dict[str, Config] = {
     "CartPole-v1": Config(),
 }
 
-SLIDE = Config(
-    baseline=False, normalize_advantages=False, max_grad_norm=math.inf, reduction="sum"
-)
+SLIDE = Config(baseline=False, normalize_advantages=False, max_grad_norm=math.inf, reduction="sum")
 """REINFORCE as the slides recall it (the policy gradient theorem; the summary table's actor-only
 row): ``L_actor(theta) = - sum_t log pi_theta(A_t|S_t) G_t``, no baseline, no advantage
 normalisation, no gradient clipping. The defaults add the learned baseline ``b = v_w`` and the
@@ -123,7 +121,8 @@ def returns_and_advantages(
     truncated: Tensor,
     gamma: float,
 ) -> tuple[Tensor, Tensor]:
-    """Returns-to-go ``G_t`` and the advantages ``G_t - b(S_t)`` (``G_t`` itself without a baseline).
+    """Returns-to-go ``G_t`` and the advantages ``G_t - b(S_t)`` (``G_t`` itself without a
+    baseline).
 
     ``values`` are ``b(S_t) = v_w(S_t)`` or ``None``; ``next_values`` bootstrap a truncated episode
     (zeros without a critic). The advantages are constants for the actor (no gradient to ``w``).
@@ -139,7 +138,8 @@ def make_agent(config: Config, env_id: str) -> Agent:
 def train(
     env_id: str = "CartPole-v1", config: Config | None = None, progress: bool = True, **overrides
 ) -> tuple[Agent, History]:
-    """Train REINFORCE on ``env_id``; return the agent and its history (see :func:`rlcourse.algos.a2c.train`)."""
+    """Train REINFORCE on ``env_id``; return the agent and its history (see
+    :func:`rlcourse.algos.a2c.train`)."""
     config = replace(config or PRESETS.get(env_id, Config()), **overrides)
     seed_everything(config.seed)
     rng = np.random.default_rng(config.seed)  # the actor's sampling noise in the rollouts
@@ -155,7 +155,8 @@ def train(
     with torch_threads(config.threads), closing(envs), bar, interruptible(history, agent):
         while tracker.env_steps < config.total_steps:
             iteration += 1
-            # Sample complete episodes with pi_theta (fresh ones: the previous batch's policy is gone)
+            # Sample complete episodes with pi_theta (fresh ones: the previous batch's policy is
+            # gone)
             if iteration > 1:
                 obs, _ = envs.reset()
                 tracker.drop_unfinished()
@@ -192,8 +193,8 @@ def train(
             if config.normalize_advantages:
                 advantages = normalize(advantages)
 
-            # Ascend the policy gradient: L_actor(theta) = - sum_t log pi_theta(A_t|S_t) [G_t - b(S_t)]
-            # (an entropy bonus if ent_coef > 0; a mean unless reduction="sum", see Config)
+            # Ascend the policy gradient: L_actor(theta) = - sum_t log pi_theta(A_t|S_t) [G_t -
+            # b(S_t)] (an entropy bonus if ent_coef > 0; a mean unless reduction="sum", see Config)
             obs, actions = rollout.obs[whole], rollout.actions[whole]
             n = loss_scale(config, advantages)
             pi = agent.policy(obs)
