@@ -1,4 +1,5 @@
-"""What every training loop shares: seeding, history, progress bar, the agent, evaluation, checkpoints.
+"""What every training loop shares: seeding, history, progress bar, the agent, evaluation,
+checkpoints.
 
 :class:`History` (the run's three tables) and :class:`NonFiniteError` live in
 :mod:`rlcourse.history`, a floor down, so that :mod:`rlcourse.rollouts` can record episodes without
@@ -46,8 +47,9 @@ __all__ = [
 
 
 class TrainingInterrupted(KeyboardInterrupt):
-    """Ctrl-C during training. ``.history`` keeps everything recorded until then and ``.agent`` is the agent as
-    it was when stopped (a usable policy: the command line saves both before it exits)."""
+    """Ctrl-C during training. ``.history`` keeps everything recorded until then and ``.agent`` is
+    the agent as it was when stopped (a usable policy: the command line saves both before it
+    exits)."""
 
     def __init__(self, history: History, agent: Any):
         super().__init__("training interrupted (Ctrl-C)")
@@ -56,7 +58,8 @@ class TrainingInterrupted(KeyboardInterrupt):
 
 @contextmanager
 def interruptible(history: History, agent: Any) -> Iterator[None]:
-    """Turn a Ctrl-C inside the block into :class:`TrainingInterrupted`, which carries the run so far."""
+    """Turn a Ctrl-C inside the block into :class:`TrainingInterrupted`, which carries the run so
+    far."""
     try:
         yield
     except TrainingInterrupted:
@@ -92,7 +95,8 @@ def torch_threads(n: int) -> Iterator[None]:
 
 
 def progress_bar(total: int, enabled: bool, desc: str):
-    """A tqdm bar counting env steps (the notebook-friendly one in Jupyter); ``enabled=False`` hides it."""
+    """A tqdm bar counting env steps (the notebook-friendly one in Jupyter); ``enabled=False``
+    hides it."""
     from tqdm.auto import tqdm
 
     return tqdm(total=total, disable=not enabled, desc=desc, unit="step", leave=False)
@@ -103,9 +107,9 @@ def check_finite(history: History, iteration: int, **quantities: torch.Tensor) -
     for name, value in quantities.items():
         if not torch.isfinite(value).all():
             raise NonFiniteError(
-                f"training stopped at iteration {iteration}: the {name.replace('_', ' ')} is not finite "
-                f"({value.detach().flatten()[:4].tolist()}); the history up to there is kept. "
-                "A smaller learning rate or gradient clipping usually helps.",
+                f"training stopped at iteration {iteration}: the {name.replace('_', ' ')} is not "
+                f"finite ({value.detach().flatten()[:4].tolist()}); the history up to there is "
+                "kept. A smaller learning rate or gradient clipping usually helps.",
                 history,
             )
 
@@ -122,7 +126,9 @@ class Agent:
     extra: dict[str, Any] = field(default_factory=dict)
 
     def modules(self) -> dict[str, nn.Module]:
-        return {k: v for k, v in {"policy": self.policy, "critic": self.critic}.items() if v is not None}
+        return {
+            k: v for k, v in {"policy": self.policy, "critic": self.critic}.items() if v is not None
+        }
 
     @torch.no_grad()
     def act(self, obs: np.ndarray, greedy: bool = True) -> np.ndarray:
@@ -135,7 +141,9 @@ class Agent:
 
 
 @torch.no_grad()
-def evaluate(agent: Agent, episodes: int = 10, seed: int = 10_000, greedy: bool = True) -> np.ndarray:
+def evaluate(
+    agent: Agent, episodes: int = 10, seed: int = 10_000, greedy: bool = True
+) -> np.ndarray:
     """Returns of ``episodes`` evaluation episodes, run in parallel, one per environment copy."""
     from rlcourse.envs import make_vec_env
 
@@ -157,12 +165,15 @@ def evaluate(agent: Agent, episodes: int = 10, seed: int = 10_000, greedy: bool 
     return returns
 
 
-def evaluate_on_schedule(agent: Agent, history: History, env_step: int, config: Any, final: bool = False) -> None:
+def evaluate_on_schedule(
+    agent: Agent, history: History, env_step: int, config: Any, final: bool = False
+) -> None:
     """Every ``config.eval_every`` env steps (and once at the end, ``final=True``), run
     ``config.eval_episodes`` greedy episodes and add their returns to ``history.evaluations``.
 
-    Off-policy methods train on exploratory behaviour (epsilon-greedy, noisy or stochastic actions),
-    so their training returns understate the policy they have learned; this measures the policy itself.
+    Off-policy methods train on exploratory behaviour (epsilon-greedy, noisy or stochastic
+    actions), so their training returns understate the policy they have learned; this measures the
+    policy itself.
     ``eval_every=0`` turns it off. Each evaluation has its own environment seeds, so the same run
     gives the same evaluations; the training's random numbers are not touched.
     """
@@ -224,11 +235,17 @@ def load_checkpoint(path: str | Path, algo: str | None = None, device: str = "cp
     try:
         payload = torch.load(path, map_location=device, weights_only=True)
     except Exception as exc:  # torch raises several types for truncated or foreign files
-        raise CheckpointError(f"{path} is not a readable rlcourse checkpoint (corrupt or truncated?): {exc}") from exc
+        raise CheckpointError(
+            f"{path} is not a readable rlcourse checkpoint (corrupt or truncated?): {exc}"
+        ) from exc
     if not isinstance(payload, dict) or payload.get("format") != CHECKPOINT_FORMAT:
-        raise CheckpointError(f"{path} is not an rlcourse checkpoint (no '{CHECKPOINT_FORMAT}' marker)")
+        raise CheckpointError(
+            f"{path} is not an rlcourse checkpoint (no '{CHECKPOINT_FORMAT}' marker)"
+        )
     if algo is not None and payload["algo"] != algo:
-        raise CheckpointError(f"{path} holds an agent trained with {payload['algo']}, not with {algo}")
+        raise CheckpointError(
+            f"{path} holds an agent trained with {payload['algo']}, not with {algo}"
+        )
     if _get_algorithm is None:
         raise CheckpointError(
             f"{path} holds a {payload['algo']} agent, but no algorithm module is loaded: "
@@ -242,7 +259,9 @@ def load_checkpoint(path: str | Path, algo: str | None = None, device: str = "cp
         for name, m in agent.modules().items():
             m.load_state_dict(payload["modules"][name])
     except (KeyError, RuntimeError) as exc:
-        raise CheckpointError(f"{path}: the saved weights do not fit the {payload['algo']} networks: {exc}") from exc
+        raise CheckpointError(
+            f"{path}: the saved weights do not fit the {payload['algo']} networks: {exc}"
+        ) from exc
     return agent
 
 

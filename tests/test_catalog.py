@@ -1,4 +1,5 @@
-"""The summary table built from the code agrees with the slide's, and the slide map points at real code."""
+"""The summary table built from the code agrees with the slide's, and the slide map points at real
+code."""
 
 import importlib
 import json
@@ -21,10 +22,17 @@ SLIDE = {
     "ppo": ("trust-region actor-critic", "✓*", True, True, True, False),
     "grpo": ("trust-region actor-only", "✓*", True, True, True, False),
 }
-# Where the package knowingly differs from the slide: GRPO here trains a language model, whose actions
-# are tokens; the method itself would work with continuous actions too.
+# Where the package knowingly differs from the slide: GRPO here trains a language model, whose
+# actions are tokens; the method itself would work with continuous actions too.
 DIFFERENCES = {("grpo", "continuous_actions")}
-COLUMNS = ("algo_class", "on_policy", "continuous_states", "finite_actions", "continuous_actions", "deterministic")
+COLUMNS = (
+    "algo_class",
+    "on_policy",
+    "continuous_states",
+    "finite_actions",
+    "continuous_actions",
+    "deterministic",
+)
 
 
 def test_the_table_built_from_the_code_is_the_slides():
@@ -81,6 +89,8 @@ def test_slide_map_points_at_real_sections_and_functions(title, section, functio
             except ModuleNotFoundError:
                 continue
             for attr in parts[cut:]:
-                obj = getattr(obj, attr)  # AttributeError: the map names something that does not exist
+                obj = getattr(
+                    obj, attr
+                )  # AttributeError: the map names something that does not exist
             break
         assert callable(obj), path
