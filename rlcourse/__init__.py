@@ -5,8 +5,8 @@ never from one above, so each floor can be read (and tested) without the ones on
 :data:`FLOORS` lists them from the bottom up; ``tests/test_floors.py`` reads every import of every
 module (those inside functions too) and checks them against it. A new module must be placed here.
 
-- checks: the parameter checks and config helpers every floor uses; they import nothing of the
-  package.
+- checks: the parameter checks and config helpers every floor uses, and the training budgets
+  (``budgets``); they import nothing of the package.
 - math: pure functions of tensors and arrays in the slides' symbols; they import nothing of the
   package but the checks, not even one another.
 - sweeps: exact quantities of a finite MDP swept over a parameter for a notebook's slider; each
