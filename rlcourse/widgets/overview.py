@@ -22,7 +22,7 @@ from collections.abc import Mapping
 from dataclasses import dataclass
 from html import escape
 
-from rlcourse.algos.grpo import TARGET_ACCURACY
+from rlcourse.algos.grpo import TARGET_ACCURACY, TASK
 from rlcourse.budgets import budget
 from rlcourse.training import History
 from rlcourse.widgets import _view
@@ -57,8 +57,8 @@ ALGORITHM_LABELS = {
 }
 
 # GRPO's "environment": the question-answer task of rlcourse.qa (integer sums, reward 1 for a
-# right answer).
-GRPO_TASK = "ArithmeticTask"
+# right answer), by the name its make_agent and `rlcourse train grpo --env` accept.
+GRPO_TASK = TASK
 # The held-out accuracy notebook 08 and benchmarks/grpo.py count as solved.
 GRPO_TARGET = TARGET_ACCURACY
 
