@@ -3,26 +3,29 @@
     python -m benchmarks figures [--seeds 3] [--only NAME ...] [--out DIR]
     RLCOURSE_FAST=1 python -m benchmarks figures --out /tmp/figures    (one seed, short runs)
 
-Figures, each a PNG with a CSV of the numbers it was drawn from, listed in ``figures/INDEX.md`` with the command
-that made it:
+Figures, each a PNG with a CSV of the numbers it was drawn from, listed in ``figures/INDEX.md`` with
+the command that made it:
 
-- ``<algo>_<env>``: every algorithm's preset on its first environment, the median and range over seeds, against
-  env steps and against wall seconds, the threshold dashed (greedy evaluations for the presets judged by them,
-  else the mean of the last 20 training returns);
+- ``<algo>_<env>``: every algorithm's preset on its first environment, the median and range over
+  seeds, against env steps and against wall seconds, the threshold dashed (greedy evaluations for
+  the presets judged by them, else the mean of the last 20 training returns);
 - ``a2c_vs_gae``: A2C with TD-error advantages against A2C + GAE on CartPole-v1;
 - ``td3_fixes``: DDPG against TD3 on Pendulum-v1;
-- ``sac_temperature``: SAC with the tuned temperature (the preset) against a fixed one on Pendulum-v1;
+- ``sac_temperature``: SAC with the tuned temperature (the preset) against a fixed one on
+  Pendulum-v1;
 - ``trust_region``: PPO (clip), PPO-KL and TRPO on CartPole-v1;
-- ``grpo``: GRPO, RLOO and PPO on the question-answer task (the runs shipped in ``rlcourse/data``, made by
-  ``python -m benchmarks grpo``);
-- ``sb3_comparison``: env steps and wall seconds to threshold, rlcourse against Stable-Baselines3, drawn from
-  ``benchmarks/results/sb3_comparison.json`` (made by ``python -m benchmarks compare-sb3``);
+- ``grpo``: GRPO, RLOO and PPO on the question-answer task (the runs shipped in ``rlcourse/data``,
+  made by ``python -m benchmarks grpo``);
+- ``sb3_comparison``: env steps and wall seconds to threshold, rlcourse against Stable-Baselines3,
+  drawn from ``benchmarks/results/sb3_comparison.json`` (made by
+  ``python -m benchmarks compare-sb3``);
 - ``mujoco``: the long MuJoCo runs' greedy returns (``benchmarks/results/mujoco``, made by
   ``python -m benchmarks mujoco``) with Stable-Baselines3's published returns.
 
 The last three are drawn from stored results, in seconds; the commands named make those results.
 
-A full run trains about thirty runs of seconds to a minute each: start it in the background with a log.
+A full run trains about thirty runs of seconds to a minute each: start it in the background with a
+log.
 """
 
 from __future__ import annotations
@@ -60,7 +63,8 @@ FIRST = {
 
 
 class Runs:
-    """Trains each (algorithm, environment, changes, seed) once and keeps it, so figures can share runs."""
+    """Trains each (algorithm, environment, changes, seed) once and keeps it, so figures can share
+    runs."""
 
     def __init__(self, seeds: int):
         self.seeds = seeds
@@ -74,7 +78,9 @@ class Runs:
             histories = []
             for seed in range(self.seeds):
                 start = time.perf_counter()
-                _, history = module.train(env_id, config, progress=False, seed=seed, total_steps=steps)
+                _, history = module.train(
+                    env_id, config, progress=False, seed=seed, total_steps=steps
+                )
                 histories.append(history)
                 print(
                     f"  trained {algo} on {env_id} {changes or 'preset'} seed {seed}: "
@@ -85,8 +91,11 @@ class Runs:
         return self.cache[key]
 
 
-def save(out: Path, name: str, runs: dict, threshold: float | None, title: str, command: str) -> str:
-    """Draw ``runs`` (label -> histories) against env steps and wall seconds; write the PNG and the CSV."""
+def save(
+    out: Path, name: str, runs: dict, threshold: float | None, title: str, command: str
+) -> str:
+    """Draw ``runs`` (label -> histories) against env steps and wall seconds; write the PNG and the
+    CSV."""
     from matplotlib.figure import Figure
 
     fig = Figure(figsize=(12, 4.2))
@@ -118,9 +127,8 @@ def grpo_figure(out: Path, command: str) -> str:
     fig.savefig(out / "grpo.png", dpi=100)
     with open(out / "grpo.csv", "w", newline="") as f:
         writer = csv.writer(f)
-        writer.writerow(
-            ["# " + command + " (the curves of rlcourse/data/grpo_benchmark.json, from benchmarks/grpo.py)"]
-        )
+        source = "the curves of rlcourse/data/grpo_benchmark.json, from benchmarks/grpo.py"
+        writer.writerow([f"# {command} ({source})"])
         writer.writerow(["method", "seed", "answers", "seconds", "accuracy"])
         for method, runs in benchmark.items():
             for run in runs:
@@ -131,7 +139,8 @@ def grpo_figure(out: Path, command: str) -> str:
 
 
 def sb3_figure(out: Path, command: str, results: Path = RESULTS / "sb3_comparison.json") -> str:
-    """Bars of the median env steps and wall seconds to threshold per algorithm, the range as error bars."""
+    """Bars of the median env steps and wall seconds to threshold per algorithm, the range as error
+    bars."""
     import json
 
     import numpy as np
@@ -145,18 +154,30 @@ def sb3_figure(out: Path, command: str, results: Path = RESULTS / "sb3_compariso
     rows = []
     labels = {"steps": "env steps to threshold", "seconds": "wall seconds to threshold"}
     for ax, (metric, label) in zip(axes, labels.items(), strict=True):
-        for k, (lib, name) in enumerate((("rlcourse", "rlcourse"), ("sb3", "Stable-Baselines3 / sb3-contrib"))):
+        for k, (lib, name) in enumerate(
+            (("rlcourse", "rlcourse"), ("sb3", "Stable-Baselines3 / sb3-contrib"))
+        ):
             x = np.arange(len(algos)) + (k - 0.5) * 0.38
             stats = [summary[a][lib][metric] for a in algos]
-            med = np.array([np.nan if s["median"] is None else s["median"] for s in stats], dtype=float)
+            med = np.array(
+                [np.nan if s["median"] is None else s["median"] for s in stats], dtype=float
+            )
             low = np.array([np.nan if s["min"] is None else s["min"] for s in stats], dtype=float)
             high = np.array([np.nan if s["max"] is None else s["max"] for s in stats], dtype=float)
             ax.bar(x, med, width=0.38, label=name, color=f"C{k}")
-            ax.errorbar(x, med, yerr=[med - low, high - med], fmt="none", ecolor="black", capsize=3, lw=1)
-            rows += [[a, lib, metric, s["median"], s["min"], s["max"]] for a, s in zip(algos, stats, strict=True)]
+            ax.errorbar(
+                x, med, yerr=[med - low, high - med], fmt="none", ecolor="black", capsize=3, lw=1
+            )
+            rows += [
+                [a, lib, metric, s["median"], s["min"], s["max"]]
+                for a, s in zip(algos, stats, strict=True)
+            ]
         n = record["seeds"]
         solved = [(summary[a]["rlcourse"]["solved"], summary[a]["sb3"]["solved"]) for a in algos]
-        ticks = [f"{a.upper()}\n{ours}/{n} · {sb3}/{n}" for a, (ours, sb3) in zip(algos, solved, strict=True)]
+        ticks = [
+            f"{a.upper()}\n{ours}/{n} · {sb3}/{n}"
+            for a, (ours, sb3) in zip(algos, solved, strict=True)
+        ]
         ax.set_xticks(np.arange(len(algos)), ticks)
         ax.set_yscale("log")
         ax.set_ylabel(label)
@@ -164,21 +185,23 @@ def sb3_figure(out: Path, command: str, results: Path = RESULTS / "sb3_compariso
     axes[0].legend()
     m = record["machine"]
     fig.suptitle(
-        f"rlcourse vs Stable-Baselines3: median and range over {record['seeds']} seeds (solved: rlcourse · SB3), "
-        f"one torch thread ({m['date']}, {m['cores']} cores)"
+        f"rlcourse vs Stable-Baselines3: median and range over {record['seeds']} seeds "
+        f"(solved: rlcourse · SB3), one torch thread ({m['date']}, {m['cores']} cores)"
     )
     fig.tight_layout()
     fig.savefig(out / "sb3_comparison.png", dpi=100)
     with open(out / "sb3_comparison.csv", "w", newline="") as f:
         writer = csv.writer(f)
-        writer.writerow([f"# {command} (from {os.path.relpath(results, ROOT)}, made by benchmarks/compare_sb3.py)"])
+        source = os.path.relpath(results, ROOT)
+        writer.writerow([f"# {command} (from {source}, made by benchmarks/compare_sb3.py)"])
         writer.writerow(["algorithm", "library", "metric", "median", "min", "max"])
         writer.writerows(rows)
     return "sb3_comparison"
 
 
 def mujoco_figure(out: Path, command: str, results: Path = RESULTS / "mujoco") -> str:
-    """Greedy returns of the long MuJoCo runs per task, with Stable-Baselines3's published final returns."""
+    """Greedy returns of the long MuJoCo runs per task, with Stable-Baselines3's published final
+    returns."""
     import json
 
     from matplotlib.figure import Figure
@@ -190,7 +213,9 @@ def mujoco_figure(out: Path, command: str, results: Path = RESULTS / "mujoco") -
     for run in sorted(results.iterdir()):
         if (run / "evaluations.csv").exists():
             record = json.loads((run / "config.json").read_text())
-            runs.setdefault(record["env_id"], []).append((record["algo"], record.get("library", "rlcourse"), run))
+            runs.setdefault(record["env_id"], []).append(
+                (record["algo"], record.get("library", "rlcourse"), run)
+            )
     envs = sorted(runs)
     fig = Figure(figsize=(5 * len(envs), 4.2))
     axes = fig.subplots(1, len(envs), squeeze=False)[0]
@@ -199,19 +224,43 @@ def mujoco_figure(out: Path, command: str, results: Path = RESULTS / "mujoco") -
         published_drawn, episodes = set(), set()
         for algo, library, run in runs[env_id]:
             history = History.load(run)
-            steps, returns = history.column("env_step", "evaluations"), history.column("mean_return", "evaluations")
+            steps, returns = (
+                history.column("env_step", "evaluations"),
+                history.column("mean_return", "evaluations"),
+            )
             color = {"sac": "C0", "td3": "C1", "ppo": "C2"}[algo]
             seed = run.name.rsplit("-", 1)[1]
-            if library == "sb3":  # Stable-Baselines3 trained here with the same settings and evaluations
-                ax.plot(steps, returns, color=color, ls=":", marker=".", label=f"SB3 {algo.upper()} here ({seed})")
+            if library == "sb3":
+                # Stable-Baselines3 trained here with the same settings and evaluations
+                ax.plot(
+                    steps,
+                    returns,
+                    color=color,
+                    ls=":",
+                    marker=".",
+                    label=f"SB3 {algo.upper()} here ({seed})",
+                )
             else:
                 ax.plot(steps, returns, color=color, label=f"rlcourse {algo.upper()} ({seed})")
-            rows += [[env_id, algo, run.name, int(x), float(y)] for x, y in zip(steps, returns, strict=True)]
+            rows += [
+                [env_id, algo, run.name, int(x), float(y)]
+                for x, y in zip(steps, returns, strict=True)
+            ]
             episodes.update(int(e) for e in history.column("episodes", "evaluations"))
             for (published_algo, published_env), (value, at, source) in SB3_PUBLISHED.items():
-                if published_algo == algo and published_env == env_id.rsplit("-", 1)[0] and algo not in published_drawn:
+                if (
+                    published_algo == algo
+                    and published_env == env_id.rsplit("-", 1)[0]
+                    and algo not in published_drawn
+                ):
                     published_drawn.add(algo)
-                    ax.axhline(value, color=color, ls="--", lw=1, label=f"SB3 {algo.upper()} after {at:,} steps")
+                    ax.axhline(
+                        value,
+                        color=color,
+                        ls="--",
+                        lw=1,
+                        label=f"SB3 {algo.upper()} after {at:,} steps",
+                    )
                     rows.append([env_id, algo, f"SB3 published ({source})", at, value])
         ax.set_title(env_id)
         ax.set_xlabel("env steps")
@@ -226,7 +275,8 @@ def mujoco_figure(out: Path, command: str, results: Path = RESULTS / "mujoco") -
     fig.savefig(out / "mujoco.png", dpi=100)
     with open(out / "mujoco.csv", "w", newline="") as f:
         writer = csv.writer(f)
-        writer.writerow([f"# {command} (from {os.path.relpath(results, ROOT)}, made by benchmarks/mujoco_runs.py)"])
+        source = os.path.relpath(results, ROOT)
+        writer.writerow([f"# {command} (from {source}, made by benchmarks/mujoco_runs.py)"])
         writer.writerow(["env", "algorithm", "run", "env_step", "greedy_return"])
         writer.writerows(rows)
     return "mujoco"
@@ -238,7 +288,9 @@ def main(argv: list[str] | None = None, prog: str | None = None) -> None:
         prog=prog, description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
     )
     parser.add_argument("--seeds", type=int, default=budget("figures/seeds", fast=False))
-    parser.add_argument("--only", nargs="+", help="only these figures (names as in figures/INDEX.md)")
+    parser.add_argument(
+        "--only", nargs="+", help="only these figures (names as in figures/INDEX.md)"
+    )
     parser.add_argument("--out", default=str(FIGURES), help="folder to write to (default figures/)")
     args = parser.parse_args(argv)
     torch.set_num_threads(1)
@@ -249,9 +301,20 @@ def main(argv: list[str] | None = None, prog: str | None = None) -> None:
     command = "RLCOURSE_FAST=1 " * FAST + f"{prog} --seeds {seeds}"
     wanted = set(args.only or [])
     known = {f"{algo}_{env_id}" for algo, env_id in FIRST.items()}
-    known |= {"a2c_vs_gae", "td3_fixes", "sac_temperature", "trust_region", "grpo", "sb3_comparison", "mujoco"}
+    known |= {
+        "a2c_vs_gae",
+        "td3_fixes",
+        "sac_temperature",
+        "trust_region",
+        "grpo",
+        "sb3_comparison",
+        "mujoco",
+    }
     if wanted - known:
-        parser.error(f"no figure named {', '.join(sorted(wanted - known))}; the figures are {', '.join(sorted(known))}")
+        parser.error(
+            f"no figure named {', '.join(sorted(wanted - known))}; "
+            f"the figures are {', '.join(sorted(known))}"
+        )
     made: list[tuple[str, str]] = []
 
     def want(name: str) -> bool:
@@ -298,7 +361,14 @@ def main(argv: list[str] | None = None, prog: str | None = None) -> None:
                 "sac", "Pendulum-v1", budget("figures/sac"), autotune=False, alpha=0.2
             ),
         }
-        save(out, "sac_temperature", sac_runs, -200.0, "SAC on Pendulum-v1: tuned vs fixed temperature", command)
+        save(
+            out,
+            "sac_temperature",
+            sac_runs,
+            -200.0,
+            "SAC on Pendulum-v1: tuned vs fixed temperature",
+            command,
+        )
         made.append(("sac_temperature", "SAC with the tuned temperature against a fixed one"))
     if want("trust_region"):
         tr_runs = {
@@ -316,10 +386,21 @@ def main(argv: list[str] | None = None, prog: str | None = None) -> None:
         made.append(("trust_region", "PPO (clip), PPO-KL and TRPO"))
     if want("grpo"):
         grpo_figure(out, command)
-        made.append(("grpo", "GRPO, RLOO and PPO on the question-answer task (precomputed by benchmarks/grpo.py)"))
+        made.append(
+            (
+                "grpo",
+                "GRPO, RLOO and PPO on the question-answer task "
+                "(precomputed by benchmarks/grpo.py)",
+            )
+        )
     if want("sb3_comparison"):
         sb3_figure(out, command)
-        made.append(("sb3_comparison", "rlcourse against Stable-Baselines3 (from benchmarks/compare_sb3.py)"))
+        made.append(
+            (
+                "sb3_comparison",
+                "rlcourse against Stable-Baselines3 (from benchmarks/compare_sb3.py)",
+            )
+        )
     if want("mujoco"):
         mujoco_figure(out, command)
         made.append(("mujoco", "SAC, TD3 and PPO on MuJoCo tasks (from benchmarks/mujoco_runs.py)"))
@@ -329,15 +410,17 @@ def main(argv: list[str] | None = None, prog: str | None = None) -> None:
             "# Figures",
             "",
             f"Made by `{command}` (`make figures`) on {time.strftime('%Y-%m-%d')}, "
-            f"torch {torch.__version__}, Python {sys.version.split()[0]}. Each PNG has a CSV beside it with "
-            "the numbers it was drawn from (its first line repeats the command).",
+            f"torch {torch.__version__}, Python {sys.version.split()[0]}. "
+            "Each PNG has a CSV beside it with the numbers it was drawn from "
+            "(its first line repeats the command).",
             "",
             "| figure | what |",
             "|---|---|",
         ]
         lines += [f"| [{name}.png]({name}.png) | {what} |" for name, what in made]
         (out / "INDEX.md").write_text("\n".join(lines) + "\n")
-    elif (out / "INDEX.md").exists():  # a partial one updates the rows of what it made, keeps the others
+    elif (out / "INDEX.md").exists():
+        # a partial regeneration updates the rows of what it made, keeps the others
         index = (out / "INDEX.md").read_text().splitlines()
         for name, what in made:
             row = f"| [{name}.png]({name}.png) | {what} |"
