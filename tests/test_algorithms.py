@@ -17,8 +17,8 @@ RANDOM_CARTPOLE = 22.0  # mean return of uniformly random actions
     [
         (reinforce, dict(total_steps=40_000), 4),
         (reinforce, dict(total_steps=40_000, baseline=False), 4),
-        # TD-error advantages inherit all of an early critic's error and can collapse (the notebook shows
-        # it); a smaller actor step and a little entropy bonus keep this test's run on track.
+        # TD-error advantages inherit all of an early critic's error and can collapse (the notebook
+        # shows it); a smaller actor step and a little entropy bonus keep this test's run on track.
         (a2c, dict(total_steps=40_000, advantage="td", actor_lr=1e-3, ent_coef=0.01), 2.5),
         (a2c, dict(total_steps=40_000, advantage="gae"), 4),
     ],
@@ -30,7 +30,9 @@ def test_learns_cartpole_within_seconds(module, changes, factor):
     assert first < 2 * RANDOM_CARTPOLE
     assert history.mean_return() > factor * RANDOM_CARTPOLE, history.mean_return()
     assert evaluate(agent, episodes=5).mean() > factor * RANDOM_CARTPOLE
-    assert history.iterations and {"entropy", "approx_kl", "actor_loss", "grad_norm"} <= set(history.iterations[-1])
+    assert history.iterations and {"entropy", "approx_kl", "actor_loss", "grad_norm"} <= set(
+        history.iterations[-1]
+    )
     # Entropy falls as the policy becomes confident.
     entropy = history.column("entropy", "iterations")
     assert entropy[-5:].mean() < entropy[:5].mean()
@@ -52,7 +54,9 @@ def test_learns_cartpole_within_seconds(module, changes, factor):
 def test_same_seed_same_run_other_seed_other_run(module, env_id, changes):
     def run(seed):
         agent, history = module.train(env_id, progress=False, seed=seed, **changes)
-        return history.column("return").tolist(), [p.sum().item() for p in agent.policy.parameters()]
+        return history.column("return").tolist(), [
+            p.sum().item() for p in agent.policy.parameters()
+        ]
 
     a, b, c = run(3), run(3), run(4)
     assert a == b
@@ -79,7 +83,11 @@ def test_a2c_gaussian_policy_learns_a_continuous_target():
 
 @pytest.mark.parametrize(
     "module,changes",
-    [(a2c, dict(advantage="gae")), (a2c, dict(advantage="td")), (reinforce, dict(episodes_per_env=1))],
+    [
+        (a2c, dict(advantage="gae")),
+        (a2c, dict(advantage="td")),
+        (reinforce, dict(episodes_per_env=1)),
+    ],
     ids=["a2c-gae", "a2c-td", "reinforce"],
 )
 def test_critic_learns_the_infinite_horizon_value(module, changes):
@@ -89,7 +97,12 @@ def test_critic_learns_the_infinite_horizon_value(module, changes):
     a terminal state settles near the mean of (1 - gamma^(20-t)) / (1 - gamma), about 6.
     """
     agent, _ = module.train(
-        "rlcourse-test/Constant-v0", progress=False, gamma=0.9, total_steps=30_000, critic_lr=3e-3, **changes
+        "rlcourse-test/Constant-v0",
+        progress=False,
+        gamma=0.9,
+        total_steps=30_000,
+        critic_lr=3e-3,
+        **changes,
     )
     value = agent.critic(torch.zeros(1, 1)).item()
     assert value == pytest.approx(10.0, rel=0.05)
@@ -97,7 +110,9 @@ def test_critic_learns_the_infinite_horizon_value(module, changes):
 
 def random_rollout(T=12, N=3, seed=0):
     g = torch.Generator().manual_seed(seed)
-    rewards, values, next_values = (torch.randn(T, N, generator=g, dtype=torch.float64) for _ in range(3))
+    rewards, values, next_values = (
+        torch.randn(T, N, generator=g, dtype=torch.float64) for _ in range(3)
+    )
     next_values[:-1] = values[1:]
     terminated = torch.zeros(T, N, dtype=torch.bool)
     truncated = torch.zeros(T, N, dtype=torch.bool)
@@ -108,7 +123,8 @@ def random_rollout(T=12, N=3, seed=0):
 
 
 def test_a2c_gae_targets_are_lambda_returns():
-    """Slide eq. 2: the critic's targets are the lambda-returns, and the actor's advantages are GAE."""
+    """Slide eq. 2: the critic's targets are the lambda-returns, and the actor's advantages are
+    GAE."""
     r, v, nv, term, trunc = random_rollout()
     for lam in (0.0, 0.6, 1.0):
         config = a2c.Config(advantage="gae", gamma=0.9, gae_lambda=lam)
@@ -118,9 +134,12 @@ def test_a2c_gae_targets_are_lambda_returns():
 
 
 def test_a2c_td_uses_td_errors_and_bootstrapped_returns_to_go():
-    """Slide A2C: delta_t for the actor, G_t for the critic, bootstrapped at the truncation and rollout end."""
+    """Slide A2C: delta_t for the actor, G_t for the critic, bootstrapped at the truncation and
+    rollout end."""
     r, v, nv, term, trunc = random_rollout()
-    advantages, targets = a2c.advantages_and_targets(r, v, nv, term, trunc, a2c.Config(advantage="td", gamma=0.9))
+    advantages, targets = a2c.advantages_and_targets(
+        r, v, nv, term, trunc, a2c.Config(advantage="td", gamma=0.9)
+    )
     torch.testing.assert_close(advantages, r + 0.9 * nv * (~term) - v)
     # Environment 1 was truncated after step 5: G_5 = R_6 + gamma v(S_6), G_4 = R_5 + gamma G_5.
     torch.testing.assert_close(targets[5, 1], r[5, 1] + 0.9 * nv[5, 1])
@@ -136,7 +155,9 @@ def test_reinforce_advantages_subtract_the_baseline_and_bootstrap_a_truncation()
     torch.testing.assert_close(returns[5, 1], r[5, 1] + 0.9 * nv[5, 1])
     torch.testing.assert_close(returns[3, 0], r[3, 0])
     # Without a baseline the advantage is the return itself.
-    returns0, advantages0 = reinforce.returns_and_advantages(r, None, torch.zeros_like(nv), term, trunc, 0.9)
+    returns0, advantages0 = reinforce.returns_and_advantages(
+        r, None, torch.zeros_like(nv), term, trunc, 0.9
+    )
     torch.testing.assert_close(advantages0, returns0)
     torch.testing.assert_close(returns0[5, 1], r[5, 1])
 
@@ -152,7 +173,8 @@ def test_entropy_bonus_keeps_the_policy_stochastic():
 
 
 def test_evaluate_counts_each_episode_once():
-    """Counter pays 1 per step and is cut after 5 steps: every evaluation episode returns exactly 5."""
+    """Counter pays 1 per step and is cut after 5 steps: every evaluation episode returns exactly
+    5."""
     agent = a2c.make_agent(a2c.Config(), "rlcourse-test/Counter-v0")
     np.testing.assert_array_equal(evaluate(agent, episodes=3), [5.0, 5.0, 5.0])
     with pytest.raises(ValueError, match="episodes=0 is not allowed"):
@@ -160,7 +182,9 @@ def test_evaluate_counts_each_episode_once():
 
 
 def test_numpy_numbers_are_accepted_as_hyperparameters():
-    config = a2c.Config(gamma=np.float32(0.9), num_envs=np.int64(4), gae_lambda=np.linspace(0, 1, 3)[1])
+    config = a2c.Config(
+        gamma=np.float32(0.9), num_envs=np.int64(4), gae_lambda=np.linspace(0, 1, 3)[1]
+    )
     assert config.num_envs == 4
 
 
@@ -180,7 +204,11 @@ def test_pendulum_runs_with_clipped_gaussian_actions():
         (a2c, dict(critic_lr=-1e-3), "critic_lr"),
         (a2c, dict(rollout_steps=0), "rollout_steps=0 is not allowed"),
         (a2c, dict(rollout_steps=2.5), "rollout_steps must be a whole number"),
-        (a2c, dict(advantage="mc"), "advantage='mc' is not allowed: advantage must be one of 'td', 'gae'"),
+        (
+            a2c,
+            dict(advantage="mc"),
+            "advantage='mc' is not allowed: advantage must be one of 'td', 'gae'",
+        ),
         (a2c, dict(num_envs=0), "num_envs"),
         (a2c, dict(hidden=()), "hidden"),
         (a2c, dict(device="tpu"), "device='tpu' is not allowed"),
@@ -188,13 +216,25 @@ def test_pendulum_runs_with_clipped_gaussian_actions():
         (a2c, dict(learning_rate=1e-3), "has no hyperparameter learning_rate"),
         (reinforce, dict(episodes_per_env=0), "episodes_per_env=0 is not allowed"),
         (a2c, dict(hidden=64), "hidden=64 is not allowed: hidden must be a non-empty list"),
-        (a2c, dict(seed=-1), "seed=-1 is not allowed: seed must be a whole number in \\[0, 2\\*\\*32\\)"),
+        (
+            a2c,
+            dict(seed=-1),
+            "seed=-1 is not allowed: seed must be a whole number in \\[0, 2\\*\\*32\\)",
+        ),
         (a2c, dict(seed=1.5), "seed=1.5 is not allowed"),
         (a2c, dict(max_grad_norm=0.0), "max_grad_norm=0.0 is not allowed"),
-        (a2c, dict(normalize_advantages="yes"), "normalize_advantages='yes' is not allowed: .* True or False"),
+        (
+            a2c,
+            dict(normalize_advantages="yes"),
+            "normalize_advantages='yes' is not allowed: .* True or False",
+        ),
         (a2c, dict(log_std_init=float("nan")), "log_std_init=nan is not allowed"),
         (reinforce, dict(baseline=1), "baseline=1 is not allowed"),
-        (a2c, dict(num_envs=1, rollout_steps=1), "normalize_advantages=True needs at least 2 steps"),
+        (
+            a2c,
+            dict(num_envs=1, rollout_steps=1),
+            "normalize_advantages=True needs at least 2 steps",
+        ),
         (reinforce, dict(total_steps=-5), "total_steps"),
     ],
 )
@@ -204,14 +244,25 @@ def test_bad_hyperparameters_are_named(module, changes, message):
 
 
 def test_unknown_environment_and_algorithm():
-    with pytest.raises(ValueError, match="unknown environment id 'CartPol-v1'.*did you mean CartPole-v1"):
+    with pytest.raises(
+        ValueError, match="unknown environment id 'CartPol-v1'.*did you mean CartPole-v1"
+    ):
         a2c.train("CartPol-v1", progress=False)
-    with pytest.raises(ValueError, match="unknown algorithm 'ppo2': allowed are dqn, reinforce, a2c, ddpg, td3, sac"):
+    with pytest.raises(
+        ValueError,
+        match="unknown algorithm 'ppo2': allowed are dqn, reinforce, a2c, ddpg, td3, sac",
+    ):
         get_algorithm("ppo2")
 
 
 def test_dqn_learns_cartpole():
-    changes = dict(hidden=(64, 64), train_every=64, gradient_steps=64, target_update_every=64, exploration_fraction=0.2)
+    changes = dict(
+        hidden=(64, 64),
+        train_every=64,
+        gradient_steps=64,
+        target_update_every=64,
+        exploration_fraction=0.2,
+    )
     agent, history = dqn.train("CartPole-v1", progress=False, seed=0, total_steps=20_000, **changes)
     assert np.mean(history.column("return")[:20]) < 2 * RANDOM_CARTPOLE
     assert history.mean_return() > 4 * RANDOM_CARTPOLE
@@ -221,7 +272,14 @@ def test_dqn_learns_cartpole():
 
 
 def test_dqn_learning_rate_decays_linearly_to_zero():
-    changes = dict(total_steps=2_000, learning_starts=0, train_every=250, gradient_steps=2, hidden=(8,), lr=1e-3)
+    changes = dict(
+        total_steps=2_000,
+        learning_starts=0,
+        train_every=250,
+        gradient_steps=2,
+        hidden=(8,),
+        lr=1e-3,
+    )
     _, history = dqn.train("CartPole-v1", progress=False, lr_decay=True, **changes)
     steps, lr = history.column("env_step", "iterations"), history.column("lr", "iterations")
     np.testing.assert_allclose(lr, 1e-3 * (1 - steps / 2_000))
@@ -233,7 +291,13 @@ def test_dqn_learning_rate_decays_linearly_to_zero():
 def test_deterministic_actor_critics_learn_pendulum(module, num_critics):
     """Random actions score about -1200 on Pendulum; a few thousand steps swing the pole up."""
     agent, history = module.train(
-        "Pendulum-v1", progress=False, seed=0, total_steps=6_000, hidden=(64, 64), actor_lr=2e-3, critic_lr=2e-3
+        "Pendulum-v1",
+        progress=False,
+        seed=0,
+        total_steps=6_000,
+        hidden=(64, 64),
+        actor_lr=2e-3,
+        critic_lr=2e-3,
     )
     assert np.mean(history.column("return")[:5]) < -900
     assert evaluate(agent, episodes=5).mean() > -400
@@ -255,27 +319,36 @@ def test_td3_without_its_fixes_has_one_critic_and_still_runs():
 
 
 def test_sac_learns_pendulum_and_tunes_its_temperature():
-    agent, history = sac.train("Pendulum-v1", progress=False, seed=0, total_steps=6_000, hidden=(64, 64), actor_lr=1e-3)
+    agent, history = sac.train(
+        "Pendulum-v1", progress=False, seed=0, total_steps=6_000, hidden=(64, 64), actor_lr=1e-3
+    )
     assert np.mean(history.column("return")[:5]) < -900
     assert evaluate(agent, episodes=5).mean() > -400
     alpha = history.column("alpha", "iterations")
-    assert alpha[-1] < 0.2  # it fell from its start value as the policy's entropy dropped to the target
+    # It fell from its start value as the policy's entropy dropped to the target.
+    assert alpha[-1] < 0.2
 
 
 def test_discrete_sac_learns_cartpole():
-    agent, history = sac.train("CartPole-v1", progress=False, seed=0, total_steps=6_000, hidden=(64, 64), actor_lr=1e-3)
+    agent, history = sac.train(
+        "CartPole-v1", progress=False, seed=0, total_steps=6_000, hidden=(64, 64), actor_lr=1e-3
+    )
     assert np.mean(history.column("return")[:20]) < 2 * RANDOM_CARTPOLE
     assert evaluate(agent, episodes=5).mean() > 3 * RANDOM_CARTPOLE
     assert np.isfinite(history.column("alpha", "iterations")).all()
 
 
 def test_td3_refuses_discrete_actions():
-    with pytest.raises(ValueError, match="td3 cannot handle the action space Discrete\\(2\\).*continuous actions"):
+    with pytest.raises(
+        ValueError, match="td3 cannot handle the action space Discrete\\(2\\).*continuous actions"
+    ):
         td3.train("CartPole-v1", progress=False, total_steps=100)
 
 
 def test_epsilon_decays_linearly_then_stays():
-    config = dqn.Config(epsilon_start=1.0, epsilon_end=0.1, exploration_fraction=0.5, total_steps=1_000)
+    config = dqn.Config(
+        epsilon_start=1.0, epsilon_end=0.1, exploration_fraction=0.5, total_steps=1_000
+    )
     assert dqn.epsilon_at(0, config) == 1.0
     assert dqn.epsilon_at(250, config) == pytest.approx(0.55)
     assert dqn.epsilon_at(500, config) == pytest.approx(0.1)
@@ -301,7 +374,9 @@ def test_bad_off_policy_hyperparameters_are_named(module, changes, message):
 
 
 def test_dqn_refuses_continuous_actions():
-    with pytest.raises(ValueError, match="dqn cannot handle the action space Box.*needs a finite action set"):
+    with pytest.raises(
+        ValueError, match="dqn cannot handle the action space Box.*needs a finite action set"
+    ):
         dqn.train("Pendulum-v1", progress=False, total_steps=100)
 
 
@@ -312,7 +387,8 @@ def test_unsupported_action_space():
 
 def test_nan_stops_training_and_keeps_the_history():
     with pytest.raises(
-        NonFiniteError, match="training stopped at iteration 2: the (actor|critic) loss is not finite"
+        NonFiniteError,
+        match="training stopped at iteration 2: the (actor|critic) loss is not finite",
     ) as info:
         a2c.train(
             "CartPole-v1",
@@ -327,11 +403,17 @@ def test_nan_stops_training_and_keeps_the_history():
 
 
 def test_sac_runs_mujoco_inverted_pendulum_from_its_preset():
-    """The MuJoCo preset's environment steps on the CPU; the greedy evaluation runs its 1000-step episodes."""
+    """The MuJoCo preset's environment steps on the CPU; the greedy evaluation runs its 1000-step
+    episodes."""
     agent, history = sac.train(
-        "InvertedPendulum-v5", progress=False, total_steps=600, learning_starts=300, eval_every=300, eval_episodes=2
+        "InvertedPendulum-v5",
+        progress=False,
+        total_steps=600,
+        learning_starts=300,
+        eval_every=300,
+        eval_episodes=2,
     )
-    assert agent.config.alpha == 0.05 and not agent.config.autotune  # the preset's fixed temperature
+    assert agent.config.alpha == 0.05 and not agent.config.autotune  # the preset's fixed alpha
     assert [row["env_step"] for row in history.evaluations] == [300, 600]
     assert all(row["episodes"] == 2 for row in history.evaluations)
     assert history.episodes and all(e["length"] <= 1000 for e in history.episodes)

@@ -13,7 +13,14 @@ def test_replay_buffer_wraps_around_and_overwrites_the_oldest():
     buffer = ReplayBuffer(5, (1,))
     for step in range(3):  # 3 vector steps of 2 environments: 6 transitions into 5 slots
         obs = np.array([[2 * step], [2 * step + 1]], dtype=np.float32)
-        buffer.add(obs, np.array([0, 1]), obs[:, 0], obs + 1, np.array([False, True]), np.array([True, False]))
+        buffer.add(
+            obs,
+            np.array([0, 1]),
+            obs[:, 0],
+            obs + 1,
+            np.array([False, True]),
+            np.array([True, False]),
+        )
     assert len(buffer) == 5
     # Transition 0 was overwritten by transition 5, which went to slot 0.
     assert sorted(buffer.obs[:, 0].tolist()) == [1.0, 2.0, 3.0, 4.0, 5.0]
@@ -69,21 +76,29 @@ def test_dqn_targets():
         assert dqn_target(r, next_q_target, term, 0.9)[j] == pytest.approx(float(r[j] + boot))
         a_star = next_q_online[j].argmax()
         boot = 0.0 if term[j] else 0.9 * next_q_target[j, a_star]
-        assert double_dqn_target(r, next_q_target, next_q_online, term, 0.9)[j] == pytest.approx(float(r[j] + boot))
+        assert double_dqn_target(r, next_q_target, next_q_online, term, 0.9)[j] == pytest.approx(
+            float(r[j] + boot)
+        )
 
 
 def test_td3_target_takes_the_smaller_critic_and_stops_at_termination():
     g, r, term = batch(1)
     q1, q2 = torch.randn(16, generator=g), torch.randn(16, generator=g)
-    expected = torch.tensor([r[j] + (0.0 if term[j] else 0.99 * min(q1[j], q2[j])) for j in range(16)])
-    torch.testing.assert_close(td3_target(rewards=r, next_q1=q1, next_q2=q2, terminated=term, gamma=0.99), expected)
+    expected = torch.tensor(
+        [r[j] + (0.0 if term[j] else 0.99 * min(q1[j], q2[j])) for j in range(16)]
+    )
+    torch.testing.assert_close(
+        td3_target(rewards=r, next_q1=q1, next_q2=q2, terminated=term, gamma=0.99), expected
+    )
     assert term.any() and (~term).any()
 
 
 def test_soft_td_target_matches_the_contract():
     g, r, term = batch(2)
     next_q, next_log_prob = torch.randn(16, generator=g), torch.randn(16, generator=g)
-    got = soft_td_target(rewards=r, next_q=next_q, next_log_prob=next_log_prob, terminated=term, gamma=0.9, alpha=0.2)
+    got = soft_td_target(
+        rewards=r, next_q=next_q, next_log_prob=next_log_prob, terminated=term, gamma=0.9, alpha=0.2
+    )
     expected = r + 0.9 * (1 - term.float()) * (next_q - 0.2 * next_log_prob)
     torch.testing.assert_close(got, expected)
     # alpha = 0 is the ordinary (hard) target.
@@ -93,8 +108,17 @@ def test_soft_td_target_matches_the_contract():
 
 def test_replay_buffer_refuses_more_transitions_than_it_holds():
     buffer = ReplayBuffer(2, (1,))
-    with pytest.raises(ValueError, match="cannot add 3 transitions at once to a buffer of capacity 2"):
-        buffer.add(np.zeros((3, 1)), np.zeros(3), np.zeros(3), np.zeros((3, 1)), np.zeros(3, bool), np.zeros(3, bool))
+    with pytest.raises(
+        ValueError, match="cannot add 3 transitions at once to a buffer of capacity 2"
+    ):
+        buffer.add(
+            np.zeros((3, 1)),
+            np.zeros(3),
+            np.zeros(3),
+            np.zeros((3, 1)),
+            np.zeros(3, bool),
+            np.zeros(3, bool),
+        )
 
 
 def test_the_actor_step_leaves_the_critic_untouched():

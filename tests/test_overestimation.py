@@ -1,4 +1,5 @@
-"""The Q over-estimation measurement against its definition, and notebook 03's views build headless."""
+"""The Q over-estimation measurement against its definition, and notebook 03's views build
+headless."""
 
 import matplotlib
 import numpy as np
@@ -71,9 +72,12 @@ def test_tail_length_is_the_smallest_n_with_gamma_to_the_n_below_tol():
 
 
 def test_constant_reward_returns_match_the_geometric_sum_and_the_gap_is_known():
-    # Constant-v0: reward 1 every step, time limit 20, truncation only. The measured states are t = 0..19 and
-    # each is followed until step 20 + tail, so G_t = (1 - gamma^(20 + tail - t)) / (1 - gamma).
-    result = q_overestimation(agent("rlcourse-test/Constant-v0", Linear(0.0), ConstantCritic(12.0)), episodes=3)
+    # Constant-v0: reward 1 every step, time limit 20, truncation only. The measured states are
+    # t = 0..19 and each is followed until step 20 + tail, so
+    # G_t = (1 - gamma^(20 + tail - t)) / (1 - gamma).
+    result = q_overestimation(
+        agent("rlcourse-test/Constant-v0", Linear(0.0), ConstantCritic(12.0)), episodes=3
+    )
     tail = tail_length(0.9)
     t = np.arange(20)
     expected = (1 - 0.9 ** (20 + tail - t)) / (1 - 0.9)
@@ -93,16 +97,22 @@ def test_constant_reward_returns_match_the_geometric_sum_and_the_gap_is_known():
 
 def test_without_tail_the_returns_stop_at_the_time_limit():
     result = q_overestimation(
-        agent("rlcourse-test/Constant-v0", Linear(0.0), ConstantCritic(10.0)), episodes=1, steps=5, tail=1, gamma=0.5
+        agent("rlcourse-test/Constant-v0", Linear(0.0), ConstantCritic(10.0)),
+        episodes=1,
+        steps=5,
+        tail=1,
+        gamma=0.5,
     )
     np.testing.assert_allclose(result.returns, (1 - 0.5 ** (6 - np.arange(5))) / (1 - 0.5))
     assert result.gamma == 0.5
 
 
 def test_exact_critic_on_terminating_env_has_zero_gap_and_sees_the_policy_action():
-    # Target-v0: one step, reward -(a - s)^2. With mu(s) = 0.5 s, G_0 = -(0.5 s - s)^2 and the exact critic
-    # evaluated at (s, mu(s)) gives the same number; at any other action it would not.
-    result = q_overestimation(agent("rlcourse-test/Target-v0", Linear(0.5), TargetCritic()), episodes=6, steps=1)
+    # Target-v0: one step, reward -(a - s)^2. With mu(s) = 0.5 s, G_0 = -(0.5 s - s)^2 and the exact
+    # critic evaluated at (s, mu(s)) gives the same number; at any other action it would not.
+    result = q_overestimation(
+        agent("rlcourse-test/Target-v0", Linear(0.5), TargetCritic()), episodes=6, steps=1
+    )
     assert len(result.returns) == 6 and (result.returns < 0).all()
     np.testing.assert_allclose(result.estimates, result.returns, atol=1e-6)
     assert abs(result.mean_gap) < 1e-6
@@ -113,7 +123,8 @@ def test_bad_arguments_get_clear_errors():
     with pytest.raises(ValueError, match="episodes"):
         q_overestimation(a, episodes=0)
     with pytest.raises(ValueError, match="steps"):
-        q_overestimation(agent("rlcourse-test/Target-v0", Linear(0.5), TargetCritic()))  # no time limit
+        # No time limit.
+        q_overestimation(agent("rlcourse-test/Target-v0", Linear(0.5), TargetCritic()))
 
 
 def fake_run(twin, delay, smoothing, gap, noise=None):
@@ -149,7 +160,8 @@ def test_figures_and_view_build_headless(runs):
     view = fixes_view(runs)
     boxes = view.children[0].children[:3]
     assert [b.value for b in boxes] == [False, False, False]
-    assert view.noise.options == (("σ = 0.1", 0.1),)  # one noise scale: one button, labels without σ
+    # One noise scale: one button, labels without σ.
+    assert view.noise.options == (("σ = 0.1", 0.1),)
     boxes[0].value = True
     assert "+ twin" in view.children[1].value
     boxes[1].value = True
@@ -161,7 +173,8 @@ def test_figures_and_view_build_headless(runs):
 
 @pytest.fixture
 def noisy_runs(runs):
-    """The four fixes at the default noise 0.1, plus DDPG updates and TD3 at 0.3 and 0.0 (in that order)."""
+    """The four fixes at the default noise 0.1, plus DDPG updates and TD3 at 0.3 and 0.0 (in that
+    order)."""
     extra = [((False, False, False), 0.3, 20.0), ((True, True, True), 0.3, 3.0)]
     extra += [((False, False, False), 0.0, -4.0), ((True, True, True), 0.0, 0.5)]
     return runs + [fake_run(*flags, gap=gap, noise=noise) for flags, noise, gap in extra]
@@ -181,7 +194,8 @@ def test_runs_default_to_noise_0_1_and_find_run_picks_by_noise(runs, noisy_runs)
     assert find_run(noisy_runs, True, True, True, 0.0) == 7
     assert find_run(noisy_runs, True, True, True, 0.1 + 0.2) == 5  # 0.30000000000000004 is 0.3
     assert find_run(noisy_runs, True, False, False, 0.3) is None  # "+ twin" was trained at 0.1 only
-    assert find_run(noisy_runs, True, True, True) == 3  # no noise given: the first run with these fixes
+    # No noise given: the first run with these fixes.
+    assert find_run(noisy_runs, True, True, True) == 3
 
 
 def test_draw_fixes_shows_the_fixes_at_this_noise_and_this_fix_at_every_noise(noisy_runs):
@@ -195,7 +209,11 @@ def test_draw_fixes_shows_the_fixes_at_this_noise_and_this_fix_at_every_noise(no
         "TD3, σ = 0.1",
         "TD3, σ = 0.3",
     ]
-    curves = {line.get_label(): line for line in ax_curve.get_lines() if not line.get_label().startswith("_")}
+    curves = {
+        line.get_label(): line
+        for line in ax_curve.get_lines()
+        if not line.get_label().startswith("_")
+    }
     assert set(curves) == {t.get_text() for t in ax_bar.get_xticklabels()}
     assert curves["TD3, σ = 0.3"].get_alpha() == 1.0 and curves["TD3, σ = 0.1"].get_alpha() < 1.0
     colors = {label: line.get_color() for label, line in curves.items()}
@@ -203,7 +221,9 @@ def test_draw_fixes_shows_the_fixes_at_this_noise_and_this_fix_at_every_noise(no
     assert colors["TD3, σ = 0.1"] == to_rgb("C3")  # the middle noise scale: the plain colour
     # a run keeps its colour whatever is selected
     other = draw_fixes(noisy_runs, False, False, False, 0.3).axes[0].get_lines()
-    assert {line.get_label(): line.get_color() for line in other}["TD3, σ = 0.3"] == colors["TD3, σ = 0.3"]
+    assert {line.get_label(): line.get_color() for line in other}["TD3, σ = 0.3"] == colors[
+        "TD3, σ = 0.3"
+    ]
     fig = draw_fixes(noisy_runs, True, False, False, 0.0)
     assert fig._suptitle.get_text() == "+ twin, σ = 0: not trained here"
 
@@ -227,4 +247,5 @@ def test_view_has_a_noise_selector_with_the_noise_scales_of_the_runs(noisy_runs)
     assert "+ twin + delay, σ = 0</i> was not trained" in view.status.value
     assert "+ twin + delay, σ = 0.1" in view.status.value  # the list of what was trained
     view.noise.value = 0.1
-    assert "not trained" not in view.status.value and "+ twin + delay, σ = 0.1" in view.status.value
+    status = view.status.value
+    assert "not trained" not in status and "+ twin + delay, σ = 0.1" in status

@@ -1,4 +1,5 @@
-"""PPO: the clipped and the KL-penalised variants learn, log their diagnostics, and follow their definitions."""
+"""PPO: the clipped and the KL-penalised variants learn, log their diagnostics, and follow their
+definitions."""
 
 import numpy as np
 import pytest
@@ -13,25 +14,41 @@ RANDOM_CARTPOLE = 22.0  # mean return of uniformly random actions
 @pytest.mark.parametrize("objective", ["clip", "kl"])
 def test_ppo_learns_cartpole_within_seconds(objective):
     agent, history = ppo.train(
-        "CartPole-v1", progress=False, seed=1, total_steps=30_000, objective=objective, epochs=10, actor_lr=3e-4
+        "CartPole-v1",
+        progress=False,
+        seed=1,
+        total_steps=30_000,
+        objective=objective,
+        epochs=10,
+        actor_lr=3e-4,
     )
     assert np.mean(history.column("return")[:20]) < 2 * RANDOM_CARTPOLE
     assert history.mean_return() > 6 * RANDOM_CARTPOLE, history.mean_return()
     assert evaluate(agent, episodes=5).mean() > 6 * RANDOM_CARTPOLE
     last = history.iterations[-1]
-    assert {"approx_kl", "clip_fraction", "entropy", "explained_variance", "critic_loss"} <= set(last)
-    # The critic explains most of the return's variance late in training. Not judged on the last rollout
-    # alone: once most episodes are cut at 500 steps, one rollout's returns can vary too little to explain.
+    assert {"approx_kl", "clip_fraction", "entropy", "explained_variance", "critic_loss"} <= set(
+        last
+    )
+    # The critic explains most of the return's variance late in training. Not judged on the last
+    # rollout alone: once most episodes are cut at 500 steps, one rollout's returns can vary too
+    # little to explain.
     assert np.median(history.column("explained_variance", "iterations")[-10:]) > 0.5
     entropy = history.column("entropy", "iterations")
     assert entropy[-3:].mean() < entropy[:3].mean()
 
 
 def test_one_epoch_one_minibatch_starts_every_update_at_ratio_one():
-    """With a single gradient step per rollout, the ratio is exactly 1 when it is taken: nothing is clipped,
-    and the step is the plain policy gradient step (the surrogate's gradient at theta' = theta)."""
+    """With a single gradient step per rollout, the ratio is exactly 1 when it is taken: nothing is
+    clipped, and the step is the plain policy gradient step (the surrogate's gradient at theta' =
+    theta)."""
     _, history = ppo.train(
-        "CartPole-v1", progress=False, total_steps=2_048, epochs=1, minibatches=1, num_envs=4, rollout_steps=64
+        "CartPole-v1",
+        progress=False,
+        total_steps=2_048,
+        epochs=1,
+        minibatches=1,
+        num_envs=4,
+        rollout_steps=64,
     )
     assert (history.column("clip_fraction", "iterations") == 0).all()
     assert (history.column("approx_kl", "iterations") > 0).all()  # but the policy did move
@@ -40,9 +57,16 @@ def test_one_epoch_one_minibatch_starts_every_update_at_ratio_one():
 def test_more_epochs_move_the_policy_further_and_the_clip_becomes_active():
     def run(epochs):
         _, history = ppo.train(
-            "CartPole-v1", progress=False, total_steps=4_096, epochs=epochs, actor_lr=1e-3, rollout_steps=64
+            "CartPole-v1",
+            progress=False,
+            total_steps=4_096,
+            epochs=epochs,
+            actor_lr=1e-3,
+            rollout_steps=64,
         )
-        return history.column("approx_kl", "iterations").mean(), history.column("clip_fraction", "iterations").mean()
+        return history.column("approx_kl", "iterations").mean(), history.column(
+            "clip_fraction", "iterations"
+        ).mean()
 
     kl_1, clip_1 = run(1)
     kl_10, clip_10 = run(10)
@@ -59,27 +83,39 @@ def test_adaptive_kl_coefficient_halves_and_doubles_around_the_target():
 
 def test_kl_variant_logs_its_coefficient_and_steers_it():
     _, history = ppo.train(
-        "CartPole-v1", progress=False, objective="kl", total_steps=8_192, kl_coef=1.0, kl_target=0.01, rollout_steps=64
+        "CartPole-v1",
+        progress=False,
+        objective="kl",
+        total_steps=8_192,
+        kl_coef=1.0,
+        kl_target=0.01,
+        rollout_steps=64,
     )
     coef = history.column("kl_coef", "iterations")
     kl = history.column("kl", "iterations")
     assert coef[0] == 1.0
-    for i in range(len(coef) - 1):  # every change follows the rule, applied to the KL of that iteration
+    for i in range(
+        len(coef) - 1
+    ):  # every change follows the rule, applied to the KL of that iteration
         assert coef[i + 1] == ppo.adapt_kl_coef(coef[i], kl[i], 0.01)
     assert len(set(coef)) > 1
 
 
 def test_orthogonal_initialisation_is_an_option():
-    ortho = ppo.make_agent(ppo.Config(), "CartPole-v1").policy.logits[2].weight  # the 64 x 64 hidden layer
+    # The 64 x 64 hidden layer.
+    ortho = ppo.make_agent(ppo.Config(), "CartPole-v1").policy.logits[2].weight
     default = ppo.make_agent(ppo.Config(ortho_init=False), "CartPole-v1").policy.logits[2].weight
-    # orthogonal with gain sqrt(2): W W^T = 2 I; PyTorch's default (uniform, scaled by fan-in) is far from it
+    # orthogonal with gain sqrt(2): W W^T = 2 I; PyTorch's default (uniform, scaled by fan-in) is
+    # far from it
     torch.testing.assert_close(ortho @ ortho.T, 2.0 * torch.eye(64), atol=1e-4, rtol=0)
     assert not torch.allclose(default @ default.T, 2.0 * torch.eye(64), atol=0.1)
     assert default.abs().max() <= 1 / 8  # U(-1/sqrt(fan_in), 1/sqrt(fan_in)), fan_in = 64
 
 
 def test_ppo_runs_a_gaussian_policy_on_pendulum():
-    agent, history = ppo.train("Pendulum-v1", progress=False, total_steps=2_048, num_envs=4, rollout_steps=128)
+    agent, history = ppo.train(
+        "Pendulum-v1", progress=False, total_steps=2_048, num_envs=4, rollout_steps=128
+    )
     assert len(history.episodes) == 8
     assert agent.policy.log_std.shape == (1,)
     assert np.isfinite(history.column("approx_kl", "iterations")).all()
@@ -90,7 +126,10 @@ def test_ppo_runs_a_gaussian_policy_on_pendulum():
     [
         (dict(clip_eps=0.0), "clip_eps=0.0 is not allowed"),
         (dict(clip_eps=1.0), "clip_eps=1.0 is not allowed"),
-        (dict(objective="trust"), "objective='trust' is not allowed: objective must be one of 'clip', 'kl'"),
+        (
+            dict(objective="trust"),
+            "objective='trust' is not allowed: objective must be one of 'clip', 'kl'",
+        ),
         (dict(epochs=0), "epochs=0 is not allowed"),
         (dict(minibatches=5_000), "minibatches=5000 is not allowed: a rollout has only"),
         (dict(kl_target=0.0), "kl_target=0.0 is not allowed"),
@@ -105,8 +144,9 @@ def test_bad_ppo_hyperparameters_are_named(changes, message):
 
 @pytest.mark.parametrize("normalize", [False, True])
 def test_gae_batch_gives_lambda_returns_as_targets_and_flattens_time_first(normalize):
-    """The batch PPO and TRPO train on: targets are the lambda-returns of the current critic (slide eq. 2),
-    advantages are GAE (standardised on request), all flattened (T, N) -> T * N in the same order."""
+    """The batch PPO and TRPO train on: targets are the lambda-returns of the current critic (slide
+    eq. 2), advantages are GAE (standardised on request), all flattened (T, N) -> T * N in the same
+    order."""
     from types import SimpleNamespace
 
     from rlcourse.advantages import gae, lambda_returns
@@ -130,7 +170,9 @@ def test_gae_batch_gives_lambda_returns_as_targets_and_flattens_time_first(norma
     with torch.no_grad():
         v, nv = critic(obs), critic(next_obs)
     expected_adv = gae(rollout.rewards, v, nv, terminated, truncated, 0.9, 0.7)
-    torch.testing.assert_close(targets, lambda_returns(rollout.rewards, nv, terminated, truncated, 0.9, 0.7).flatten())
+    torch.testing.assert_close(
+        targets, lambda_returns(rollout.rewards, nv, terminated, truncated, 0.9, 0.7).flatten()
+    )
     if normalize:
         expected_adv = (expected_adv - expected_adv.mean()) / (expected_adv.std() + 1e-8)
     torch.testing.assert_close(advantages, expected_adv.flatten(), rtol=1e-5, atol=1e-6)

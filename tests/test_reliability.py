@@ -1,9 +1,10 @@
-"""Bad input and faults: each gets a clear message naming what is wrong, and nothing a user saved is lost.
+"""Bad input and faults: each gets a clear message naming what is wrong, and nothing a user saved is
+lost.
 
-The counts the issue asks for are the parametrisations below: every config field with a value of the wrong
-type and out of range, every command-line mistake, Ctrl-C, checkpoints that are corrupt, truncated, foreign or
-malicious, NaN and inf from a loss or from the environment, determinism per algorithm, and every widget slider
-at both ends of its range.
+The counts the issue asks for are the parametrisations below: every config field with a value of the
+wrong type and out of range, every command-line mistake, Ctrl-C, checkpoints that are corrupt,
+truncated, foreign or malicious, NaN and inf from a loss or from the environment, determinism per
+algorithm, and every widget slider at both ends of its range.
 """
 
 from __future__ import annotations
@@ -35,7 +36,7 @@ matplotlib.use("Agg")
 CONFIGS = {**{name: m.Config for name, m in ALGORITHMS.items()}, "grpo": grpo.Config}
 
 
-# -- every config field: wrong type, then out of range ---------------------------------------------------------
+# -- every config field: wrong type, then out of range ---------------------------------------------
 def _wrong_types(default):
     if isinstance(default, bool):
         return ["yes", 1]
@@ -58,7 +59,9 @@ WRONG_TYPES = [
 ]
 
 
-@pytest.mark.parametrize("algo, field, bad", WRONG_TYPES, ids=[f"{a}-{f}-{b!r}" for a, f, b in WRONG_TYPES])
+@pytest.mark.parametrize(
+    "algo, field, bad", WRONG_TYPES, ids=[f"{a}-{f}-{b!r}" for a, f, b in WRONG_TYPES]
+)
 def test_every_field_refuses_a_value_of_the_wrong_type(algo, field, bad):
     with pytest.raises(ValueError, match=rf"^{field}=.* is not allowed"):
         CONFIGS[algo](**{field: bad})
@@ -123,7 +126,7 @@ def test_mismatched_spaces_and_unknown_environments_are_named(algo, env_id, matc
         ALGORITHMS[algo].train(env_id, total_steps=100, progress=False)
 
 
-# -- the command line --------------------------------------------------------------------------------------------
+# -- the command line ------------------------------------------------------------------------------
 CLI_MISTAKES = [
     (["train", "nope", "--env", "CartPole-v1"], "unknown algorithm 'nope'"),
     (["train", "a2c"], "needs --env"),
@@ -156,7 +159,7 @@ def test_argparse_level_mistakes_exit_with_usage(capsys):
     assert exc.value.code == 2 and "invalid int value" in capsys.readouterr().err
 
 
-# -- Ctrl-C -------------------------------------------------------------------------------------------------------
+# -- Ctrl-C ----------------------------------------------------------------------------------------
 def _interrupt_at_iteration(monkeypatch, k: int) -> None:
     """Press Ctrl-C right after the k-th row of diagnostics is recorded."""
     original = History.add_iteration
@@ -172,7 +175,19 @@ def _interrupt_at_iteration(monkeypatch, k: int) -> None:
 def test_ctrl_c_keeps_the_history_and_a_usable_checkpoint(tmp_path, capsys, monkeypatch):
     out = tmp_path / "run"
     _interrupt_at_iteration(monkeypatch, 40)
-    code = cli.main(["train", "a2c", "--env", "CartPole-v1", "--steps", "50000", "--out", str(out), "--no-progress"])
+    code = cli.main(
+        [
+            "train",
+            "a2c",
+            "--env",
+            "CartPole-v1",
+            "--steps",
+            "50000",
+            "--out",
+            str(out),
+            "--no-progress",
+        ]
+    )
     err = capsys.readouterr().err
     assert code == 130 and "interrupted" in err and str(out) in err
     history = History.load(out)
@@ -182,7 +197,9 @@ def test_ctrl_c_keeps_the_history_and_a_usable_checkpoint(tmp_path, capsys, monk
     assert (out / "learning_curve.png").exists()
     # a second run into the same folder does not overwrite it
     monkeypatch.undo()
-    assert cli.main(["train", "a2c", "--env", "CartPole-v1", "--steps", "500", "--out", str(out)]) == 2
+    assert (
+        cli.main(["train", "a2c", "--env", "CartPole-v1", "--steps", "500", "--out", str(out)]) == 2
+    )
     assert "already holds a run" in capsys.readouterr().err
     assert len(History.load(out).iterations) == 40
 
@@ -193,7 +210,9 @@ def test_ctrl_c_in_python_carries_the_run_so_far(algo, monkeypatch):
     with pytest.raises(TrainingInterrupted) as exc:
         if algo == "grpo":
             grpo.train(
-                grpo.Config(hidden=16, warm_start_steps=5, warm_start_examples=50, questions=4, eval_every=1),
+                grpo.Config(
+                    hidden=16, warm_start_steps=5, warm_start_examples=50, questions=4, eval_every=1
+                ),
                 progress=False,
             )
         else:
@@ -212,7 +231,7 @@ def _fields(algo: str) -> set[str]:
     return {f.name for f in dataclasses.fields(CONFIGS[algo])}
 
 
-# -- checkpoints ----------------------------------------------------------------------------------------------------
+# -- checkpoints -----------------------------------------------------------------------------------
 @pytest.fixture(scope="module")
 def agent():
     return ALGORITHMS["a2c"].make_agent(ALGORITHMS["a2c"].Config(), "CartPole-v1")
@@ -223,7 +242,9 @@ class _Exploit:
         return (exec, ("open('PWNED', 'w').write('x')",))
 
 
-@pytest.mark.parametrize("kind", ["truncated", "random bytes", "empty", "foreign dict", "pickle with code", "text"])
+@pytest.mark.parametrize(
+    "kind", ["truncated", "random bytes", "empty", "foreign dict", "pickle with code", "text"]
+)
 def test_bad_checkpoints_are_refused_clearly_and_run_no_code(kind, agent, tmp_path, monkeypatch):
     monkeypatch.chdir(tmp_path)
     path = tmp_path / "checkpoint.pt"
@@ -237,7 +258,9 @@ def test_bad_checkpoints_are_refused_clearly_and_run_no_code(kind, agent, tmp_pa
     elif kind == "foreign dict":
         torch.save({"weights": torch.zeros(3)}, path)
     elif kind == "pickle with code":
-        path.write_bytes(pickle.dumps({"format": "rlcourse-checkpoint-1", "x": _Exploit()}, protocol=2))
+        path.write_bytes(
+            pickle.dumps({"format": "rlcourse-checkpoint-1", "x": _Exploit()}, protocol=2)
+        )
     else:
         path.write_text("not a checkpoint")
     with pytest.raises(CheckpointError, match="checkpoint"):
@@ -266,7 +289,7 @@ def test_a_crash_while_saving_leaves_the_previous_checkpoint(agent, tmp_path, mo
     assert path.read_bytes() == before
 
 
-# -- NaN and inf -------------------------------------------------------------------------------------------------------
+# -- NaN and inf -----------------------------------------------------------------------------------
 class _Poisoned(gym.Wrapper):
     """Returns a NaN (or inf) observation or reward after ``after`` steps."""
 
@@ -290,7 +313,10 @@ for _base in ("CartPole-v1", "Pendulum-v1"):
         _id = f"rlcourse-test/Poisoned{_what.title()}{_base.split('-')[0]}-v0"
         if _id not in gym.registry:
             gym.register(
-                _id, entry_point=lambda base=_base, what=_what, **kw: _Poisoned(gym.make(base), 600, what, math.nan)
+                _id,
+                entry_point=lambda base=_base, what=_what, **kw: _Poisoned(
+                    gym.make(base), 600, what, math.nan
+                ),
             )
 
 
@@ -300,9 +326,12 @@ def test_nan_from_the_environment_stops_training_and_keeps_the_history(algo, wha
     base = "Pendulum" if algo in ("ddpg", "td3") else "CartPole"
     env_id = f"rlcourse-test/Poisoned{what.title()}{base}-v0"
     extra = {"learning_starts": 100} if "learning_starts" in _fields(algo) else {}
-    with pytest.raises(NonFiniteError, match=rf"the environment returned a non-finite {what} at env step \d+") as exc:
+    with pytest.raises(
+        NonFiniteError, match=rf"the environment returned a non-finite {what} at env step \d+"
+    ) as exc:
         ALGORITHMS[algo].train(env_id, progress=False, total_steps=50_000, **extra)
-    assert exc.value.history is not None and exc.value.history.episodes  # episodes before the fault are kept
+    # The episodes before the fault are kept.
+    assert exc.value.history is not None and exc.value.history.episodes
 
 
 def test_nan_in_a_loss_names_the_iteration_and_the_quantity(monkeypatch):
@@ -315,7 +344,7 @@ def test_nan_in_a_loss_names_the_iteration_and_the_quantity(monkeypatch):
     assert exc.value.history is not None
 
 
-# -- determinism -------------------------------------------------------------------------------------------------
+# -- determinism -----------------------------------------------------------------------------------
 SHORT = {
     "dqn": dict(total_steps=1_500, learning_starts=500),
     "reinforce": dict(total_steps=3_000),
@@ -329,14 +358,18 @@ SHORT = {
 
 
 def _fingerprint(history: History) -> tuple:
-    clockless = lambda rows: [tuple((k, v) for k, v in row.items() if k not in ("wall_time", "sps")) for row in rows]
+    clockless = lambda rows: [
+        tuple((k, v) for k, v in row.items() if k not in ("wall_time", "sps")) for row in rows
+    ]
     return tuple(clockless(history.episodes)), tuple(clockless(history.iterations))
 
 
 @pytest.mark.parametrize("algo", list(ALGORITHMS))
 def test_same_seed_same_history_bit_for_bit_and_another_seed_differs(algo):
     env_id = "Pendulum-v1" if algo in ("ddpg", "td3", "sac") else "CartPole-v1"
-    run = lambda seed: _fingerprint(ALGORITHMS[algo].train(env_id, progress=False, seed=seed, **SHORT[algo])[1])
+    run = lambda seed: _fingerprint(
+        ALGORITHMS[algo].train(env_id, progress=False, seed=seed, **SHORT[algo])[1]
+    )
     first = run(0)
     assert first[0] or first[1]
     assert run(0) == first
@@ -345,14 +378,21 @@ def test_same_seed_same_history_bit_for_bit_and_another_seed_differs(algo):
 
 def test_grpo_is_deterministic_too():
     config = grpo.Config(
-        hidden=16, warm_start_steps=20, warm_start_examples=100, questions=4, iterations=3, eval_every=1
+        hidden=16,
+        warm_start_steps=20,
+        warm_start_examples=100,
+        questions=4,
+        iterations=3,
+        eval_every=1,
     )
     reference = grpo.make_reference(config)
-    run = lambda seed: _fingerprint(grpo.train(config, reference=reference, progress=False, seed=seed)[1])
+    run = lambda seed: _fingerprint(
+        grpo.train(config, reference=reference, progress=False, seed=seed)[1]
+    )
     assert run(0) == run(0) != run(1)
 
 
-# -- widgets at the ends of their sliders ---------------------------------------------------------------------------
+# -- widgets at the ends of their sliders ----------------------------------------------------------
 def _controls(widget):
     if isinstance(widget, widgets.Box):
         for child in widget.children:
@@ -396,7 +436,15 @@ def _views():
     p = isx.discretized_gaussian(x, 0.0, 1.0)
     shifts = np.array([0.0, 4.0])
     grid = w.importance_sampling_grid(
-        x, x**2, p, [isx.tilted_proposal(p, x, m) for m in shifts], shifts, n=5, repeats=20, seed=0, param_name="shift"
+        x,
+        x**2,
+        p,
+        [isx.tilted_proposal(p, x, m) for m in shifts],
+        shifts,
+        n=5,
+        repeats=20,
+        seed=0,
+        param_name="shift",
     )
     yield "importance_sampling", lambda: w.importance_sampling_view(grid)
     pi2 = softmax_policy(np.random.default_rng(0).standard_normal((4, 3)), 1.0)
@@ -410,7 +458,13 @@ def _views():
     pi_old, rewards = np.array([0.2, 0.3, 0.3, 0.2]), np.array([1.0, 0.5, 0.2, 0.0])
     actions = np.array([0, 1, 2, 3, 2, 1])
     result = w.ratio_epochs(
-        pi_old, rewards, actions, rewards[actions] - pi_old @ rewards, clip_eps=(0.01, 0.2), epochs=3, lr=1.0
+        pi_old,
+        rewards,
+        actions,
+        rewards[actions] - pi_old @ rewards,
+        clip_eps=(0.01, 0.2),
+        epochs=3,
+        lr=1.0,
     )
     yield "ratio_epochs", lambda: w.ratio_epochs_view(result)
     yield "group_advantages", lambda: w.group_advantages_view()
@@ -436,7 +490,10 @@ def test_every_slider_at_both_ends_shows_a_result_not_a_traceback(name, make, mo
             if changed:  # a move redraws
                 assert len(shown) > before, (name, control.description, value)
             fig = shown[-1]
-            assert fig.axes and all(np.isfinite(ax.get_xlim()).all() for ax in fig.axes), (name, control.description)
+            assert fig.axes and all(np.isfinite(ax.get_xlim()).all() for ax in fig.axes), (
+                name,
+                control.description,
+            )
     assert moved >= 3 and len(shown) >= 2
 
 
@@ -447,6 +504,8 @@ def test_a_grid_that_cannot_exist_is_refused_with_a_message():
     walk = random_walk(5, gamma=0.9)
     pi = np.tile([0.4, 0.6], (walk.num_states, 1))
     with pytest.raises(ValueError, match=r"every gamma must lie in \[0, 1\)"):
-        w.gae_bias_variance(walk, pi, gammas=[1.0], lambdas=[0.5], critic_errors=[0.0], num_episodes=5, horizon=5)
+        w.gae_bias_variance(
+            walk, pi, gammas=[1.0], lambdas=[0.5], critic_errors=[0.0], num_episodes=5, horizon=5
+        )
     with pytest.raises(ValueError, match="clip_eps"):
         w.clip_objective_view(clip_eps=0.0)

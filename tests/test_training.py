@@ -74,7 +74,12 @@ def test_evaluation_schedule_every_k_steps_and_once_at_the_end():
 
 def test_evaluation_does_not_change_the_training_run():
     kwargs = dict(
-        progress=False, total_steps=1_500, learning_starts=200, train_every=100, gradient_steps=10, hidden=(16,)
+        progress=False,
+        total_steps=1_500,
+        learning_starts=200,
+        train_every=100,
+        gradient_steps=10,
+        hidden=(16,),
     )
     _, plain = dqn.train("CartPole-v1", **kwargs)
     _, evaluated = dqn.train("CartPole-v1", eval_every=500, **kwargs)
@@ -90,7 +95,9 @@ def test_checkpoint_round_trip_gives_the_same_actions(module, tmp_path):
     obs = np.random.default_rng(0).normal(size=(50, 4)).astype(np.float32)
     np.testing.assert_array_equal(agent.act(obs), back.act(obs))
     if agent.critic is not None:
-        torch.testing.assert_close(back.critic(torch.as_tensor(obs)), agent.critic(torch.as_tensor(obs)))
+        torch.testing.assert_close(
+            back.critic(torch.as_tensor(obs)), agent.critic(torch.as_tensor(obs))
+        )
     assert back.config == agent.config
 
 
@@ -114,7 +121,11 @@ def test_checkpoint_is_replaced_atomically(tmp_path, monkeypatch):
 def test_trains_on_cuda(name):
     module = ALGORITHMS[name]
     env_id = "Pendulum-v1" if name in ("ddpg", "td3") else "CartPole-v1"
-    extra = {"learning_starts": 200} if "learning_starts" in {f.name for f in dataclasses.fields(module.Config)} else {}
+    extra = (
+        {"learning_starts": 200}
+        if "learning_starts" in {f.name for f in dataclasses.fields(module.Config)}
+        else {}
+    )
     agent, history = module.train(env_id, progress=False, total_steps=2_000, device="cuda", **extra)
     assert next(agent.policy.parameters()).is_cuda and len(history.episodes) > 0
 
@@ -123,7 +134,9 @@ def test_trains_on_cuda(name):
 def test_grpo_trains_on_cuda():
     from rlcourse.algos import grpo
 
-    config = grpo.Config(hidden=32, warm_start_steps=20, questions=8, iterations=3, eval_every=1, device="cuda")
+    config = grpo.Config(
+        hidden=32, warm_start_steps=20, questions=8, iterations=3, eval_every=1, device="cuda"
+    )
     policy, history = grpo.train(config, progress=False, rewards="per_token")
     assert next(policy.parameters()).is_cuda and len(history.evaluations) == 4
 
@@ -131,5 +144,7 @@ def test_grpo_trains_on_cuda():
 def test_cuda_is_refused_clearly_when_absent():
     if torch.cuda.is_available():
         pytest.skip("this machine has CUDA")
-    with pytest.raises(ValueError, match="device='cuda' is not available: this machine has no CUDA GPU"):
+    with pytest.raises(
+        ValueError, match="device='cuda' is not available: this machine has no CUDA GPU"
+    ):
         a2c.train("CartPole-v1", progress=False, device="cuda")

@@ -1,5 +1,6 @@
-"""TRPO's parts against their definitions (conjugate gradient, Fisher-vector products, line search)
-and the whole algorithm on CartPole (it learns, and every accepted step respects the trust region)."""
+"""TRPO's parts against their definitions (conjugate gradient, Fisher-vector products, line
+search) and the whole algorithm on CartPole (it learns, and every accepted step respects the trust
+region)."""
 
 import numpy as np
 import pytest
@@ -24,25 +25,30 @@ def random_spd(n, seed, condition=100.0):
 @pytest.mark.parametrize("seed", range(5))
 def test_conjugate_gradient_solves_a_symmetric_positive_definite_system(seed):
     m, b = random_spd(12, seed)
-    # n iterations suffice in exact arithmetic; rounding costs a few more, and CG stops at its tolerance
+    # n iterations suffice in exact arithmetic; rounding costs a few more, and CG stops at its
+    # tolerance
     x = trpo.conjugate_gradient(lambda v: m @ v, b, iters=50, tol=1e-24)
     torch.testing.assert_close(x, torch.linalg.solve(m, b), rtol=1e-8, atol=1e-8)
 
 
 def test_conjugate_gradient_error_in_the_m_norm_never_grows():
-    """CG minimises ||x - x*||_M over a growing Krylov space, so the error shrinks with every iteration."""
+    """CG minimises ||x - x*||_M over a growing Krylov space, so the error shrinks with every
+    iteration."""
     m, b = random_spd(20, 7, condition=100.0)
     exact = torch.linalg.solve(m, b)
     errors = []
     for iters in range(1, 21):
         e = trpo.conjugate_gradient(lambda v: m @ v, b, iters=iters) - exact
         errors.append(float(e @ m @ e))
-    assert all(later <= earlier * (1 + 1e-9) for earlier, later in zip(errors, errors[1:], strict=False))
+    assert all(
+        later <= earlier * (1 + 1e-9) for earlier, later in zip(errors, errors[1:], strict=False)
+    )
     assert errors[-1] < 1e-6 * errors[0]
 
 
 def flat_kl(policy, states):
-    """theta' -> mean KL(pi_theta || pi_theta') with theta fixed at the policy's current parameters."""
+    """theta' -> mean KL(pi_theta || pi_theta') with theta fixed at the policy's current
+    parameters."""
     names = [name for name, _ in policy.named_parameters()]
     shapes = [p.shape for p in policy.parameters()]
     sizes = [p.numel() for p in policy.parameters()]
@@ -57,7 +63,9 @@ def flat_kl(policy, states):
     return kl
 
 
-@pytest.mark.parametrize("make", [lambda: CategoricalPolicy(3, 4, (5,)), lambda: GaussianPolicy(3, 2, (5,), -0.5)])
+@pytest.mark.parametrize(
+    "make", [lambda: CategoricalPolicy(3, 4, (5,)), lambda: GaussianPolicy(3, 2, (5,), -0.5)]
+)
 def test_fisher_vector_product_is_the_hessian_of_the_kl(make):
     torch.manual_seed(0)
     policy = make().double()
@@ -65,14 +73,19 @@ def test_fisher_vector_product_is_the_hessian_of_the_kl(make):
     theta = parameters_to_vector(policy.parameters()).detach()
     hessian = torch.autograd.functional.hessian(flat_kl(policy, states), theta)
     for seed in range(3):
-        v = torch.randn(len(theta), generator=torch.Generator().manual_seed(seed), dtype=torch.float64)
-        torch.testing.assert_close(trpo.fisher_vector_product(policy, states, v), hessian @ v, rtol=1e-9, atol=1e-12)
+        v = torch.randn(
+            len(theta), generator=torch.Generator().manual_seed(seed), dtype=torch.float64
+        )
+        torch.testing.assert_close(
+            trpo.fisher_vector_product(policy, states, v), hessian @ v, rtol=1e-9, atol=1e-12
+        )
         damped = trpo.fisher_vector_product(policy, states, v, damping=0.1)
         torch.testing.assert_close(damped, hessian @ v + 0.1 * v, rtol=1e-9, atol=1e-12)
 
 
 def test_fisher_is_the_expected_outer_product_of_the_score():
-    """For a categorical policy, F = mean_s sum_a pi(a|s) grad log pi(a|s) grad log pi(a|s)^T exactly."""
+    """For a categorical policy, F = mean_s sum_a pi(a|s) grad log pi(a|s) grad log pi(a|s)^T
+    exactly."""
     torch.manual_seed(1)
     policy = CategoricalPolicy(3, 4, (5,)).double()
     states = torch.randn(6, 3, dtype=torch.float64)
@@ -87,7 +100,9 @@ def test_fisher_is_the_expected_outer_product_of_the_score():
             fisher = fisher + pi.probs[0, a].detach() * torch.outer(score, score)
     fisher = fisher / len(states)
     v = torch.randn(len(score), dtype=torch.float64)
-    torch.testing.assert_close(trpo.fisher_vector_product(policy, states, v), fisher @ v, rtol=1e-9, atol=1e-12)
+    torch.testing.assert_close(
+        trpo.fisher_vector_product(policy, states, v), fisher @ v, rtol=1e-9, atol=1e-12
+    )
 
 
 def test_line_search_takes_the_largest_admissible_step():
@@ -112,7 +127,9 @@ def test_line_search_rejects_steps_that_do_not_improve_the_surrogate():
 
 
 def test_trpo_learns_cartpole_and_respects_the_trust_region():
-    agent, history = trpo.train("CartPole-v1", progress=False, seed=1, total_steps=30_000, rollout_steps=128)
+    agent, history = trpo.train(
+        "CartPole-v1", progress=False, seed=1, total_steps=30_000, rollout_steps=128
+    )
     assert np.mean(history.column("return")[:20]) < 2 * RANDOM_CARTPOLE
     assert history.mean_return() > 6 * RANDOM_CARTPOLE, history.mean_return()
     assert evaluate(agent, episodes=5).mean() > 6 * RANDOM_CARTPOLE
@@ -122,9 +139,13 @@ def test_trpo_learns_cartpole_and_respects_the_trust_region():
 
 
 def test_multi_epoch_trpo_keeps_the_constraint_against_the_data_collecting_policy():
-    _, history = trpo.train("CartPole-v1", progress=False, total_steps=4_096, rollout_steps=128, epochs=3)
+    _, history = trpo.train(
+        "CartPole-v1", progress=False, total_steps=4_096, rollout_steps=128, epochs=3
+    )
     assert (history.column("kl", "iterations") <= 0.01 * (1 + 1e-5)).all()
-    assert (history.column("step_fraction", "iterations") < 1).any()  # later epochs must shorten their steps
+    assert (
+        history.column("step_fraction", "iterations") < 1
+    ).any()  # later epochs must shorten their steps
 
 
 @pytest.mark.parametrize(

@@ -208,8 +208,9 @@ def train(
                 num_steps=config.rollout_steps,
                 device=config.device,
             )
-            # v_w(S_t) keeps its graph for the critic loss; the advantages and targets built from it
-            # are constants (the slides' stop-gradient brackets).
+            # Compute TD errors delta_t, then G_t or A_t^GAE and v_t^lambda, based on the current
+            # critic v_w. v_w(S_t) keeps its graph for the critic loss; what is built from it is a
+            # constant (the slides' stop-gradient brackets).
             values = agent.critic(rollout.obs)
             with torch.no_grad():
                 next_values = agent.critic(rollout.next_obs)

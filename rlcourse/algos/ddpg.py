@@ -77,10 +77,10 @@ class Config:
 PRESETS: dict[str, Config] = {"Pendulum-v1": Config(hidden=(64, 64))}
 
 SLIDE = Config(learning_starts=0)
-"""The slide box "DDPG Algorithm" literally: from the first step, act with ``mu_theta(S) +
-epsilon`` and take one gradient step per env step (the first minibatches repeat the few
-transitions stored). The default fills the buffer with random actions first, as Lillicrap et al.
-do, so the first updates see varied data.
+"""The slide box "DDPG Algorithm" literally: from the first step, act with
+``mu_theta(S) + epsilon`` and take one gradient step per env step (the first minibatches repeat
+the few transitions stored). The default fills the buffer with random actions first, as
+Lillicrap et al. do, so the first updates see varied data.
 """
 
 

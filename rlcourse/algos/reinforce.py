@@ -193,8 +193,9 @@ def train(
             if config.normalize_advantages:
                 advantages = normalize(advantages)
 
-            # Ascend the policy gradient: L_actor(theta) = - sum_t log pi_theta(A_t|S_t) [G_t -
-            # b(S_t)] (an entropy bonus if ent_coef > 0; a mean unless reduction="sum", see Config)
+            # Ascend the policy gradient:
+            # L_actor(theta) = - sum_t log pi_theta(A_t|S_t) [G_t - b(S_t)]
+            # (an entropy bonus if ent_coef > 0; a mean unless reduction="sum", see Config)
             obs, actions = rollout.obs[whole], rollout.actions[whole]
             n = loss_scale(config, advantages)
             pi = agent.policy(obs)

@@ -4,9 +4,9 @@ Schulman, Levine, Moritz, Jordan and Abbeel (2015), "Trust region policy optimiz
 "Towards TRPO", "Trust Region Policy Optimization", "TRPO Algorithm" (the box this loop follows) and
 "Multi-Epoch TRPO" (``epochs > 1``).
 
-Each iteration maximises the surrogate ``L(theta') = mean_t omega_t A_t``, ``omega_t =
-pi_theta'(A_t|S_t) / pi_theta(A_t|S_t)``, subject to ``mean_t KL(pi_theta'(.|S_t) ||
-pi_theta(.|S_t)) <= delta``:
+Each iteration maximises the surrogate ``L(theta') = mean_t omega_t A_t``, with
+``omega_t = pi_theta'(A_t|S_t) / pi_theta(A_t|S_t)``, subject to
+``mean_t KL(pi_theta'(.|S_t) || pi_theta(.|S_t)) <= delta``:
 
 1. the gradient ``g`` of the surrogate (at ``theta' = theta`` it is the policy gradient
    ``mean_t grad log pi_theta(A_t|S_t) A_t``; the slide writes the sum, the mean only rescales
@@ -202,9 +202,9 @@ def conjugate_gradient(
 def fisher_vector_product(
     policy: nn.Module, states: Tensor, v: Tensor, damping: float = 0.0
 ) -> Tensor:
-    """``(F + damping I) v`` with ``F`` the Hessian of ``mean_t KL(pi_theta(.|S_t) ||
-    pi_theta'(.|S_t))`` in ``theta'`` at ``theta' = theta``: the Fisher information of the policy,
-    averaged over the states.
+    """``(F + damping I) v`` with ``F`` the Hessian of
+    ``mean_t KL(pi_theta(.|S_t) || pi_theta'(.|S_t))`` in ``theta'`` at ``theta' = theta``: the
+    Fisher information of the policy, averaged over the states.
 
     Two backward passes: the gradient of the KL (kept differentiable), its dot product with ``v``,
     and the gradient of that. ``F`` itself is never formed.
