@@ -34,6 +34,7 @@ from rlcourse.algos.common import (
     make_optimizer,
     update_stats,
 )
+from rlcourse.budgets import budget
 from rlcourse.config import (
     check_choice,
     check_field_types,
@@ -129,7 +130,7 @@ PRESETS: dict[str, Config] = {
         actor_lr=2e-3,
         critic_lr=5e-3,
         normalize_advantages=True,
-        total_steps=150_000,
+        total_steps=budget("preset/a2c/CartPole-v1"),
     ),
 }
 

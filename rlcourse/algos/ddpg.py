@@ -15,6 +15,7 @@ import numpy as np
 import torch
 
 from rlcourse.algos import offpolicy
+from rlcourse.budgets import budget
 from rlcourse.config import check_field_types, param, replace
 from rlcourse.envs import make_vec_env
 from rlcourse.nets import polyak_update
@@ -74,7 +75,9 @@ class Config:
 # Known to solve the environment: `python -m benchmarks presets --algo ddpg` trains seeds 0, 1, 2
 # and prints the env steps and seconds at which each reaches the threshold. Networks of 64 units
 # learn Pendulum as fast as the paper's larger ones, at a fraction of the cost.
-PRESETS: dict[str, Config] = {"Pendulum-v1": Config(hidden=(64, 64))}
+PRESETS: dict[str, Config] = {
+    "Pendulum-v1": Config(hidden=(64, 64), total_steps=budget("preset/ddpg/Pendulum-v1"))
+}
 
 SLIDE = Config(learning_starts=0)
 """The slide box "DDPG Algorithm" literally: from the first step, act with

@@ -19,6 +19,7 @@ import torch
 import torch.nn.functional as F
 
 from rlcourse.algos.common import check_common_config
+from rlcourse.budgets import budget
 from rlcourse.buffers import ReplayBuffer
 from rlcourse.config import (
     check_bool,
@@ -132,6 +133,7 @@ PRESETS: dict[str, Config] = {
         target_update_every=32,
         lr_decay=True,
         eval_every=2_000,
+        total_steps=budget("preset/dqn/CartPole-v1"),
     )
 }
 

@@ -56,6 +56,7 @@ from rlcourse.advantages import (
     leave_one_out_advantages,
     normalize,
 )
+from rlcourse.budgets import budget
 from rlcourse.config import (
     check_bool,
     check_choice,
@@ -216,9 +217,14 @@ def make_task(config: Config) -> ArithmeticTask:
 
 
 PRESETS: dict[str, Config] = {
-    "grpo": Config(),
-    "rloo": Config(advantage="leave_one_out", epochs=1, loss_aggregation="constant"),
-    "ppo": Config(advantage="gae"),
+    "grpo": Config(iterations=budget("preset/grpo/grpo")),
+    "rloo": Config(
+        advantage="leave_one_out",
+        epochs=1,
+        loss_aggregation="constant",
+        iterations=budget("preset/grpo/rloo"),
+    ),
+    "ppo": Config(advantage="gae", iterations=budget("preset/grpo/ppo")),
 }
 
 SLIDE = Config(loss_aggregation="constant", max_grad_norm=math.inf, minibatches=1)

@@ -41,6 +41,7 @@ from rlcourse.algos.common import (
     make_actor_critic,
     make_optimizer,
 )
+from rlcourse.budgets import budget
 from rlcourse.config import (
     check_bool,
     check_choice,
@@ -158,7 +159,7 @@ class Config:
 # than thirty. Pendulum-v1: rl-zoo's PPO settings for it, without gSDE (gamma 0.9, long rollouts,
 # small minibatches). PPO with the adaptive KL penalty has its own preset below.
 PRESETS: dict[str, Config] = {
-    "CartPole-v1": Config(epochs=15, actor_lr=1e-3, total_steps=100_000),
+    "CartPole-v1": Config(epochs=15, actor_lr=1e-3, total_steps=budget("preset/ppo/CartPole-v1")),
     "Pendulum-v1": Config(
         num_envs=4,
         rollout_steps=1024,
@@ -168,7 +169,7 @@ PRESETS: dict[str, Config] = {
         critic_lr=1e-3,
         epochs=10,
         minibatches=64,
-        total_steps=100_000,
+        total_steps=budget("preset/ppo/Pendulum-v1"),
     ),
 }
 
@@ -191,7 +192,9 @@ initialisation, Adam's ``eps = 1e-5``.
 
 # PPO-KL, the slides' first possibility, with the package defaults (`python -m benchmarks
 # trust-region --algo ppo-kl` trains it on CartPole-v1 and prints when it reaches 475).
-PRESETS_KL: dict[str, Config] = {"CartPole-v1": Config(objective="kl", total_steps=100_000)}
+PRESETS_KL: dict[str, Config] = {
+    "CartPole-v1": Config(objective="kl", total_steps=budget("preset/ppo_kl/CartPole-v1"))
+}
 
 
 def make_agent(config: Config, env_id: str) -> Agent:

@@ -34,6 +34,7 @@ from rlcourse.algos.common import (
     make_optimizer,
     update_stats,
 )
+from rlcourse.budgets import budget
 from rlcourse.config import check_bool, check_field_types, check_positive, param, replace
 from rlcourse.envs import make_vec_env
 from rlcourse.objectives import critic_loss, policy_gradient_loss
@@ -102,7 +103,7 @@ class Config:
 # Known to solve the environment: `python -m benchmarks presets --algo reinforce` trains seeds 0,
 # 1, 2 and prints the env steps and seconds at which each reaches the threshold.
 PRESETS: dict[str, Config] = {
-    "CartPole-v1": Config(),
+    "CartPole-v1": Config(total_steps=budget("preset/reinforce/CartPole-v1")),
 }
 
 SLIDE = Config(baseline=False, normalize_advantages=False, max_grad_norm=math.inf, reduction="sum")

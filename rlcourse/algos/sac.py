@@ -39,6 +39,7 @@ from torch import Tensor
 from rlcourse.algos import offpolicy
 from rlcourse.algos.common import check_common_config
 from rlcourse.algos.offpolicy import Learner, frozen
+from rlcourse.budgets import budget
 from rlcourse.buffers import Batch
 from rlcourse.config import (
     check_bool,
@@ -140,7 +141,12 @@ class Config:
 #   the end of the budget; a small fixed alpha and larger steps get there sooner.
 PRESETS: dict[str, Config] = {
     "Pendulum-v1": Config(
-        hidden=(64, 64), actor_lr=1e-3, alpha=1.0, target_entropy_scale=0.31, learning_starts=100
+        hidden=(64, 64),
+        actor_lr=1e-3,
+        alpha=1.0,
+        target_entropy_scale=0.31,
+        learning_starts=100,
+        total_steps=budget("preset/sac/Pendulum-v1"),
     ),
     "InvertedPendulum-v5": Config(
         hidden=(64, 64),
@@ -148,10 +154,15 @@ PRESETS: dict[str, Config] = {
         critic_lr=3e-3,
         alpha=0.05,
         autotune=False,
-        total_steps=10_000,
         eval_every=1_000,
+        total_steps=budget("preset/sac/InvertedPendulum-v5"),
     ),
-    "CartPole-v1": Config(hidden=(64, 64), actor_lr=1e-3, total_steps=40_000, eval_every=2_000),
+    "CartPole-v1": Config(
+        hidden=(64, 64),
+        actor_lr=1e-3,
+        eval_every=2_000,
+        total_steps=budget("preset/sac/CartPole-v1"),
+    ),
 }
 
 SLIDE = Config(autotune=False, twin=False, learning_starts=0)

@@ -18,6 +18,7 @@ import numpy as np
 import torch
 
 from rlcourse.algos import offpolicy
+from rlcourse.budgets import budget
 from rlcourse.config import check_bool, check_field_types, check_positive, param, replace
 from rlcourse.envs import make_vec_env
 from rlcourse.nets import polyak_update
@@ -92,7 +93,9 @@ class Config:
 # Known to solve the environment: `python -m benchmarks presets --algo td3` trains seeds 0, 1, 2
 # and prints the env steps and seconds at which each reaches the threshold. Networks of 64 units
 # learn Pendulum as fast as the paper's larger ones, at a fraction of the cost.
-PRESETS: dict[str, Config] = {"Pendulum-v1": Config(hidden=(64, 64))}
+PRESETS: dict[str, Config] = {
+    "Pendulum-v1": Config(hidden=(64, 64), total_steps=budget("preset/td3/Pendulum-v1"))
+}
 
 SLIDE = Config(learning_starts=0)
 """The slide "TD3" on the box "DDPG Algorithm" literally: all three fixes, and from the first step

@@ -43,6 +43,7 @@ from torch.distributions import Distribution, kl_divergence
 from torch.nn.utils import parameters_to_vector, vector_to_parameters
 
 from rlcourse.algos.common import check_common_config, gae_batch, loss_scale, make_actor_critic
+from rlcourse.budgets import budget
 from rlcourse.config import (
     check_bool,
     check_choice,
@@ -159,7 +160,7 @@ class Config:
 
 # Known to solve the environment: `python -m benchmarks presets --algo trpo` trains seeds 0, 1, 2
 # and prints the env steps and seconds at which each reaches the threshold.
-PRESETS: dict[str, Config] = {"CartPole-v1": Config(total_steps=100_000)}
+PRESETS: dict[str, Config] = {"CartPole-v1": Config(total_steps=budget("preset/trpo/CartPole-v1"))}
 
 SLIDE = Config(normalize_advantages=False, reduction="sum", epochs=1)
 """The slide box "TRPO Algorithm" literally: one policy update per rollout, ``g`` and
