@@ -4,14 +4,26 @@ package's own answers (:data:`~rlcourse.grading.forbidden.FORBIDDEN`) nor blind 
 While the block runs, a profiler (``sys.setprofile``) sees every Python call in this thread and asks
 :func:`~rlcourse.grading.forbidden._judge` about it; starting a thread or a process and setting a
 profiler or tracer are refused (:func:`_watched_builtins`); on exit, every name the tests look up is
-put back as it was on entry (:class:`_Snapshot`). :mod:`rlcourse.grading.calls` calls a student's
-function inside it.
+put back as it was on entry (:func:`_take`, :func:`_restore`). :mod:`rlcourse.grading.calls` calls a
+student's function inside it.
+
+What runs after the student's code cannot be changed by it. The guard's life is one generator
+frame (:func:`_session`): its code is fixed once it runs, its locals are its own, and its helpers
+and names are private copies made before the student's code runs (:data:`_PRIVATE`, from what this
+module held at import), so rebinding, re-coding or deleting anything of this module, of
+:mod:`~rlcourse.grading.forbidden` or of ``builtins`` cannot stop the restore or the failure. The
+``with`` statement closes it through a C callable it fetched on entry (:class:`_Exit`); the
+profiler is sealed (:func:`_seal`) so that ``sys.getprofile()`` gives no way to its code or state.
 
 Importing this module does not import torch.
 """
 
 from __future__ import annotations
 
+import builtins
+import functools
+import gc
+import operator
 import os
 import sys
 import threading
@@ -19,7 +31,10 @@ import types
 from collections.abc import Callable, Iterable
 from typing import Any
 
-from rlcourse.grading.forbidden import _FX, _TABLE, FORBIDDEN, _judge, _parse_allowed
+from rlcourse.grading import forbidden as _forbidden
+from rlcourse.grading.forbidden import _FX, FORBIDDEN, _judge, _parse_allowed
+
+# The guard's private namespace (_private) holds a sealed copy of _judge instead (_private_judge).
 
 # Taken when the setup cell imports rlcourse.grading, before any student cell runs: a student who
 # later rebinds sys.setprofile cannot keep the guard from installing its profiler.
@@ -44,6 +59,7 @@ _THREAD = (
     "progress bars are not allowed inside graded functions)"
 )
 _PROCESS = "started a process, which the guard cannot watch"
+_GC = "looked for objects through the garbage collector, which could reach the guard's own"
 _EXEC = "replaced the running process (os.exec*), which the guard cannot watch"
 
 # Names of ``_thread`` and ``os`` that start a thread or a process, or replace the process:
@@ -60,7 +76,8 @@ def _watched_builtins() -> tuple[dict[int, tuple[Any, str]], dict[types.CodeType
     and the Python functions graded code may not call.
 
     A thread or a process would run outside the profiler, which watches one thread; changing the
-    profiler or setting a tracer would switch the guard off or watch the tests' reference calls.
+    profiler or setting a tracer would switch the guard off or watch the tests' reference calls;
+    the garbage collector's lists of objects would reach the guard's private state.
     """
     import _thread
 
@@ -87,6 +104,8 @@ def _watched_builtins() -> tuple[dict[int, tuple[Any, str]], dict[types.CodeType
                 codes[function.__code__] = reason
             elif callable(function):
                 found[id(function)] = (function, reason)
+    for function in (gc.get_objects, gc.get_referrers, gc.get_referents):
+        found[id(function)] = (function, _GC)
     try:
         import _posixsubprocess  # what subprocess and multiprocessing start processes with
 
@@ -119,9 +138,9 @@ _THREAD_HOOKS = (threading.getprofile, threading.gettrace)
 def _tracer_set() -> bool:
     """Whether a profiler or tracer other than an open guard's is set, in ``sys`` or
     ``threading``."""
-    guard = getattr(_LOCAL, "guard", None)
+    own = getattr(_LOCAL, "profile", None)  # the open guard's profiler, if one is open
     profiler = _GETPROFILE()
-    if profiler is not None and (guard is None or profiler is not guard.profile):
+    if profiler is not None and (own is None or profiler is not own):
         return True
     return _GETTRACE() is not None or any(hook() is not None for hook in _THREAD_HOOKS)
 
@@ -138,6 +157,8 @@ def _refuse_tracers(case: str | None = None) -> None:
 
 _MISSING = object()
 _WATCHED_MODULES = ("builtins", "copy", "threading", "numpy", "torch")
+_GRAVEYARD: list = []  # what a closing guard took out of the namespaces, kept alive (see _restore)
+_ModuleType, _getframe, _is = types.ModuleType, sys._getframe, operator.is_
 
 
 def _caller_globals() -> dict:
@@ -150,98 +171,266 @@ def _caller_globals() -> dict:
     return frame.f_globals if frame is not None else globals()
 
 
-class _Snapshot:
-    """The identity of every value the tests look up by name at call time, taken when a guard opens.
+def _seal(function: Callable) -> Callable:
+    """``function`` behind a C wrapper (an uncached ``functools.lru_cache``) that has no attribute
+    leading back to it: whoever holds the wrapper (``sys.getprofile()``) cannot reach the function's
+    code, closure or globals; only ``gc`` can, which the guard refuses."""
+    return functools._lru_cache_wrapper(function, 0, False, tuple)
+
+
+def _take(caller: dict) -> tuple[tuple, tuple]:
+    """What the tests look up by name at call time, taken when a guard opens: ``(spaces,
+    functions)``.
 
     Namespaces: the caller's globals and ``__main__``'s (the notebook's), those of every module of
-    :data:`GRADING_MODULES` (the package ``rlcourse.grading`` and each of its files) and of the
-    modules of :data:`FORBIDDEN`, and of their classes, ``builtins``, ``copy``, ``threading``,
-    ``numpy``, ``torch`` and ``torch.Tensor``; and the code, defaults and keyword defaults of every
-    function in the grading's modules and in those of :data:`FORBIDDEN`. :meth:`restore` puts back
-    whatever the guarded block rebound, added or deleted (a submodule that an import added to a
-    package is no change).
+    :data:`GRADING_MODULES` and of the modules of :data:`FORBIDDEN`, and of their classes,
+    ``builtins``, ``copy``, ``threading``, ``numpy``, ``torch`` and ``torch.Tensor``; each as
+    ``(label, namespace, owner, keys, values)``. Functions: every function of the grading's
+    modules and of those of :data:`FORBIDDEN`, with its code, defaults, keyword defaults and
+    ``__dict__`` (their identities, and what the two dictionaries hold), as tuples in step.
     """
+    spaces: list[tuple] = []
+    functions: dict[int, types.FunctionType] = {}  # a function re-exported is kept once
+    seen: set[int] = set()
 
-    def __init__(self, caller: dict) -> None:
-        self.spaces: list[tuple[str, Any, Any, dict]] = []
-        self.functions: list[tuple[types.FunctionType, tuple]] = []
-        seen: set[int] = set()
-        main = sys.modules.get("__main__")
-        for namespace in (caller, vars(main) if main is not None else None):
-            if namespace is not None:
-                self._add("the notebook's", namespace, None, seen)
-        ours = _grading_modules()
-        others = [m for m in (*FORBIDDEN, *_WATCHED_MODULES) if m not in GRADING_MODULES]
-        modules = ours + [sys.modules[m] for m in others if m in sys.modules]
-        functions: set[int] = set()  # a function re-exported by the package is kept once
-        for module in modules:
-            namespace = vars(module)
-            self._add(f"{module.__name__}'s", namespace, module, seen)
-            if module.__name__ not in FORBIDDEN and module not in ours:
-                continue
-            for value in list(namespace.values()):
-                if isinstance(value, types.FunctionType):
-                    self._add_function(value, functions)
-                elif isinstance(value, type) and value.__module__ == module.__name__:
-                    self._add(f"{module.__name__}.{value.__name__}'s", value.__dict__, value, seen)
-                    for attr in list(value.__dict__.values()):
-                        if isinstance(attr, types.FunctionType):
-                            self._add_function(attr, functions)
-        torch = sys.modules.get("torch")
-        if torch is not None:
-            self._add("torch.Tensor's", torch.Tensor.__dict__, torch.Tensor, seen)
-
-    def _add(self, label: str, namespace: Any, owner: Any, seen: set[int]) -> None:
+    def add(label: str, namespace: Any, owner: Any) -> None:
         if id(namespace) not in seen:
             seen.add(id(namespace))
-            self.spaces.append((label, namespace, owner, dict(namespace)))
+            spaces.append((label, namespace, owner, tuple(namespace), tuple(namespace.values())))
 
-    def _add_function(self, function: types.FunctionType, seen: set[int]) -> None:
-        if id(function) not in seen:
-            seen.add(id(function))
-            self.functions.append((function, _function_state(function)))
+    main = sys.modules.get("__main__")
+    for namespace in (caller, vars(main) if main is not None else None):
+        if namespace is not None:
+            add("the notebook's", namespace, None)
+    ours = _grading_modules()
+    others = [m for m in (*FORBIDDEN, *_WATCHED_MODULES) if m not in GRADING_MODULES]
+    for module in ours + [sys.modules[m] for m in others if m in sys.modules]:
+        namespace = vars(module)
+        add(f"{module.__name__}'s", namespace, module)
+        if module.__name__ not in FORBIDDEN and module not in ours:
+            continue
+        for value in list(namespace.values()):
+            if isinstance(value, types.FunctionType):
+                functions[id(value)] = value
+            elif isinstance(value, type) and value.__module__ == module.__name__:
+                add(f"{module.__name__}.{value.__name__}'s", value.__dict__, value)
+                for attribute in list(value.__dict__.values()):
+                    if isinstance(attribute, types.FunctionType):
+                        functions[id(attribute)] = attribute
+    torch = sys.modules.get("torch")
+    if torch is not None:
+        add("torch.Tensor's", torch.Tensor.__dict__, torch.Tensor)
+    found = tuple(functions.values())
+    states = tuple(tuple(map(_attribute(name), found)) for name in _FUNCTION_STATE)
+    filled = tuple(  # the few functions with keyword defaults or attributes: what those hold
+        (i, tuple(kw.items()) if kw else (), tuple(attributes.items()))
+        for i, (kw, attributes) in enumerate(zip(states[2], states[3], strict=True))
+        if kw or attributes
+    )
+    return tuple(spaces), (found, states, filled)
 
-    def restore(self) -> list[str]:
-        """Put back what changed; return ``["the notebook's `check`", ...]``, empty if nothing
-        did."""
-        changed = []
-        for label, namespace, owner, before in self.spaces:
-            now = dict(namespace)
-            if len(now) == len(before) and all(
-                now.get(k, _MISSING) is v for k, v in before.items()
-            ):
+
+_FUNCTION_STATE = (  # what _take keeps of a function; the first four are put back
+    "__code__",
+    "__defaults__",
+    "__kwdefaults__",
+    "__dict__",
+    "__module__",
+    "__qualname__",
+)
+_attribute = operator.attrgetter
+
+
+def _restore(spaces: tuple, functions: tuple) -> list[str]:
+    """Put back what changed since :func:`_take`; return ``["the notebook's `check`", ...]``, empty
+    if nothing did.
+
+    Runs after the student's code, with no profiler, as a private copy: it compares by identity
+    only and calls nothing of the student's (no ``==``, no ``isinstance`` that could read a
+    ``__class__``, no hash of a key that is not a plain ``str``). What it takes out of a namespace
+    is kept alive (:data:`_GRAVEYARD`), so that no ``__del__`` runs the student's code after the
+    restore.
+    """
+    is_, changed = _is, []
+    for label, namespace, owner, keys, values in spaces:
+        now_keys, now_values = list(namespace), list(namespace.values())
+        if (
+            len(now_keys) == len(keys)
+            and all(map(is_, now_keys, keys))
+            and all(map(is_, now_values, values))
+        ):
+            continue
+        _GRAVEYARD.append((now_keys, now_values))
+        before = dict(zip(keys, values, strict=True))
+        now = {k: v for k, v in zip(now_keys, now_values, strict=True) if type(k) is str}
+        kept = []  # `import numpy.testing` adds `testing` to numpy: no change
+        for name in [*keys, *(k for k in now if k not in before)]:
+            old, new = before.get(name, _MISSING), now.get(name, _MISSING)
+            if old is new:
                 continue
-            for name in [*before, *(k for k in now if k not in before)]:
-                old, new = before.get(name, _MISSING), now.get(name, _MISSING)
-                if old is new:
+            if old is _MISSING and owner is not None and issubclass(type(new), _ModuleType):
+                if issubclass(type(owner), _ModuleType):
+                    kept.append((name, new))
                     continue
-                added_module = old is _MISSING and isinstance(new, types.ModuleType)
-                if added_module and isinstance(owner, types.ModuleType):
-                    continue  # `import numpy.testing` adds `testing` to numpy: no change
-                changed.append(f"{label} `{name}`")
-                _put(namespace, owner, name, old)
-        for function, state in self.functions:
-            if any(a is not b for a, b in zip(_function_state(function), state, strict=True)):
-                changed.append(f"the code of {function.__module__}.{function.__qualname__}")
-                function.__code__, function.__defaults__, function.__kwdefaults__ = state
-        return changed
-
-
-def _function_state(function: types.FunctionType) -> tuple:
-    return function.__code__, function.__defaults__, function.__kwdefaults__
-
-
-def _put(namespace: Any, owner: Any, name: str, value: Any) -> None:
-    """``namespace[name] = value`` (or ``del``, for ``_MISSING``), through ``owner`` for a class."""
-    if isinstance(owner, type):
-        if value is _MISSING:
-            delattr(owner, name)
+            changed.append(f"{label} `{name}`")
+        if len(now) != len(now_keys):
+            changed.append(f"{label} keys that are not names")
+        if issubclass(type(owner), type):  # a class: its namespace is read-only
+            for name in [*keys, *now]:
+                old, new = before.get(name, _MISSING), now.get(name, _MISSING)
+                if old is _MISSING:
+                    delattr(owner, name)
+                elif old is not new:
+                    setattr(owner, name, old)
         else:
-            setattr(owner, name, value)
-    elif value is _MISSING:
-        del namespace[name]
-    else:
-        namespace[name] = value
+            dict.clear(namespace)
+            dict.update(namespace, before)
+            dict.update(namespace, kept)
+    found, states, filled = functions
+    same = [
+        all(map(is_, map(_attribute(name), found), state))
+        for name, state in zip(_FUNCTION_STATE[:4], states[:4], strict=True)
+    ]
+    if all(same) and all(
+        (not kw or _same_items(states[2][i], kw)) and _same_items(states[3][i], attributes)
+        for i, kw, attributes in filled
+    ):
+        return changed
+    codes, defaults, kwdefaults, dicts, modules, qualnames = states
+    kept_items = {i: (kw, attributes) for i, kw, attributes in filled}
+    for i, function in enumerate(found):
+        kw, attributes = kept_items.get(i, ((), ()))
+        if (
+            function.__code__ is codes[i]
+            and function.__defaults__ is defaults[i]
+            and function.__kwdefaults__ is kwdefaults[i]
+            and function.__dict__ is dicts[i]
+            and (not kw or _same_items(kwdefaults[i], kw))
+            and _same_items(dicts[i], attributes)
+        ):
+            continue
+        changed.append(f"the code of {modules[i]}.{qualnames[i]}")
+        _GRAVEYARD.append((function.__code__, function.__defaults__, function.__kwdefaults__))
+        _GRAVEYARD.append((function.__dict__, dict(dicts[i])))
+        function.__code__, function.__defaults__ = codes[i], defaults[i]
+        function.__kwdefaults__, function.__dict__ = kwdefaults[i], dicts[i]
+        if kw:
+            dict.clear(kwdefaults[i])
+            dict.update(kwdefaults[i], kw)
+        dict.clear(dicts[i])
+        dict.update(dicts[i], attributes)
+    return changed
+
+
+def _same_items(mapping: dict, items: tuple) -> bool:
+    """Whether ``mapping`` holds the very keys and values of ``items``, in order (by identity)."""
+    is_ = _is
+    return (
+        len(mapping) == len(items)
+        and all(map(is_, mapping, (k for k, _ in items)))
+        and all(map(is_, mapping.values(), (v for _, v in items)))
+    )
+
+
+def _profiler(own: int, who: str, allowed: frozenset, problems: list) -> Callable:
+    """The profiler of one guard, sealed (:func:`_seal`): it fails a call of forbidden code
+    (:func:`~rlcourse.grading.forbidden._judge`, a private copy) and a watched C call; the first
+    failure is recorded in ``problems``, which only the guard's session holds. ``own`` is the id
+    of the session's frame, whose own ``sys.setprofile`` is no violation."""
+    judge, watched, watched_code, error = _judge, _WATCHED, _WATCHED_CODE, DelegationError
+
+    def fail(what: str) -> None:
+        if not problems:
+            problems.append(f"{who} {what}")
+        raise error(problems[0])
+
+    def profile(frame: types.FrameType, event: str, arg: Any) -> None:
+        if event == "call":
+            code = frame.f_code
+            found = judge(code)
+            if found is not None and found[1:] not in allowed:
+                how, module, qualname = found
+                if how == _FX:
+                    fail(f"{how}: not allowed while it is graded")
+                fail(f"{how} rlcourse's own {qualname} ({module}): write it yourself")
+            if code in watched_code:
+                fail(f"{watched_code[code]}: not allowed while it is graded")
+        elif event == "c_call" and id(arg) in watched and id(frame) != own:
+            fail(f"{watched[id(arg)][1]}: not allowed while it is graded")
+
+    return _seal(profile)
+
+
+def _session(who: str, allowed: frozenset, token: list, caller: dict) -> Any:
+    """One guard, from its opening to its verdict, as a generator run as a private copy.
+
+    Opened by ``next`` (:meth:`forbid.__enter__`): it refuses to open under a profiler or tracer,
+    takes the snapshot (:func:`_take`) and installs the profiler (:func:`_profiler`). Closed by
+    ``max(token, exc_type, exc, tb, key=send)`` (:class:`_Exit`): it receives the four values
+    one by one, yields ``0`` as each one's key (``max`` then returns ``token``, an empty list, so
+    that the ``with`` statement lets an exception through), and between the last two removes the
+    profiler, puts back what changed (:func:`_restore`) and raises the guard's failure, if any.
+    Only the ``with`` statement holds ``token``. Everything used after the first ``yield`` is a
+    local of this frame or a name of its private namespace.
+    """
+    problems: list[str] = []
+    nested = getattr(_LOCAL, "profile", None) is not None  # the outer guard watches, with its rules
+    if not nested:
+        _refuse_tracers()
+        spaces, functions = _take(caller)
+        profile = _profiler(id(_getframe()), who, allowed, problems)
+        _LOCAL.profile = profile
+        _SETPROFILE(profile)
+    got = yield
+    while got is not token:  # anything but the with statement's exit: refused, and remembered
+        if not problems:
+            problems.append(f"{who} resumed the guard's closing: not allowed while it is graded")
+        got = yield 0
+    exc_type = yield 0
+    error = yield 0
+    yield 0  # the traceback
+    if nested:
+        yield 0
+        return
+    current = _GETPROFILE()
+    _SETPROFILE(None)  # there was none at entry: a foreign profiler is never put back
+    _LOCAL.profile = None
+    changed = _restore(spaces, functions)
+    if problems:
+        if not (type(error) is DelegationError and error.args[0] is problems[0]):
+            raise DelegationError(problems[0]) from None
+    elif changed:
+        raise DelegationError(
+            f"{who} changed {changed[0]} while it was being graded (put back): not allowed; a "
+            "graded function may not assign global names"
+        ) from None
+    # Judged only when the block returns normally: an exception fails the test anyway, and an
+    # interrupt (the cell's time limit) that lands inside the profiler removes it too.
+    elif current is not profile and exc_type is None:
+        raise DelegationError(
+            f"{who} removed or replaced the profiler that watches for rlcourse's own functions: "
+            "not allowed while it is graded"
+        ) from None
+    elif exc_type is None and _GETTRACE() is not None:
+        raise DelegationError(f"{who} set a tracer: not allowed while it is graded") from None
+    yield 0
+
+
+class _Exit:
+    """``forbid.__exit__``: on ``with``, the C callable ``max(token, ..., key=session.send)``.
+
+    The ``with`` statement fetches ``__exit__`` once, on entry, and keeps it where no Python code
+    reaches it; calling it resumes the guard's session (:func:`_session`) through C alone. A
+    student who rebinds or re-codes anything of the guard's cannot change what runs then.
+    """
+
+    def __get__(self, guard: forbid | None, owner: type | None = None) -> Any:
+        if guard is None:
+            return self
+        token: list = []
+        session = _private()["_session"](guard.who, guard.allowed, token, _caller_globals())
+        guard.__dict__["_session"] = session  # primed, and dropped, by __enter__
+        return functools.partial(max, token, key=session.send)
 
 
 class forbid:  # noqa: N801 (a context manager, used like a function: `with forbid("gae"):`)
@@ -253,17 +442,19 @@ class forbid:  # noqa: N801 (a context manager, used like a function: `with forb
     does not run. Python removes a profiler that raises, so the failure is also recorded and the
     block's end raises it again: a student's ``try/except`` around the call cannot hide it. Refused
     as well, since they would blind the guard: starting a thread or a process, calling
-    ``sys.setprofile``, ``sys.settrace`` or threading's versions, and running code that torch.fx
-    generated. A block that returns with the profiler gone (removed another way) fails too.
+    ``sys.setprofile``, ``sys.settrace`` or threading's versions, listing objects through ``gc``,
+    and running code that torch.fx generated. A block that returns with the profiler gone (removed
+    another way) fails too.
 
     The guard refuses to open while another profiler or tracer is set (a debugger, or a spy a
     solution cell set to record the tests' own calls of the references): :data:`TRACER_ACTIVE`.
-    It snapshots, on entry, what the tests look up while they run (:class:`_Snapshot`: the
+    It snapshots, on entry, what the tests look up while they run (:func:`_take`: the
     notebook's namespace, every module of ``rlcourse.grading``, the modules of :data:`FORBIDDEN`,
     builtins, NumPy, torch):
     on exit, every name the block rebound, added or deleted there is put back, and the block
     fails ("gae changed the notebook's `check` while it was being graded"). When nothing was
-    refused, an exception of the block propagates unchanged.
+    refused, an exception of the block propagates unchanged. The exit runs private copies of the
+    guard's code (:func:`_session`): the block cannot change it.
 
     ``allow``: qualified names from :data:`FORBIDDEN` the block may run (ex6 gives its students
     ``rlcourse.objectives.importance_weights`` and ``clipped_surrogate``). A guard inside a guard
@@ -276,75 +467,65 @@ class forbid:  # noqa: N801 (a context manager, used like a function: `with forb
     watched.
     """
 
+    __exit__ = _Exit()
+
     def __init__(self, who: str = "your code", allow: Iterable[str] = ()) -> None:
         self.who = who
         self.allowed = _parse_allowed(allow)
-        self.problem: str | None = None
-        self.closing = False
-        self.outer: forbid | None = None
-
-    def _fail(self, what: str) -> None:
-        if self.problem is None:
-            self.problem = f"{self.who} {what}"
-        raise DelegationError(self.problem)
-
-    def _profiler(self) -> Callable:
-        judge, watched, watched_code, allowed = _judge, _WATCHED, _WATCHED_CODE, self.allowed
-
-        def profile(frame: types.FrameType, event: str, arg: Any) -> None:
-            if event == "call":
-                code = frame.f_code
-                found = judge(code)
-                if found is not None and found[1:] not in allowed:
-                    how, module, qualname = found
-                    if how == _FX:
-                        self._fail(f"{how}: not allowed while it is graded")
-                    self._fail(f"{how} rlcourse's own {qualname} ({module}): write it yourself")
-                if code in watched_code and not self.closing:
-                    self._fail(f"{watched_code[code]}: not allowed while it is graded")
-            elif event == "c_call" and id(arg) in watched and not self.closing:
-                self._fail(f"{watched[id(arg)][1]}: not allowed while it is graded")
-
-        return profile
 
     def __enter__(self) -> forbid:
-        self.outer = getattr(_LOCAL, "guard", None)
-        if self.outer is not None:
-            return self
-        _refuse_tracers()
-        _TABLE.refresh()
-        self.snapshot = _Snapshot(_caller_globals())
-        self.profile = self._profiler()
-        _LOCAL.guard = self
-        _SETPROFILE(self.profile)
+        next(self.__dict__.pop("_session"))
         return self
 
-    def __exit__(self, exc_type: Any, exc: BaseException | None, tb: Any) -> bool:
-        if self.outer is not None:
-            return False
-        self.closing = True  # our own sys.setprofile below is no violation
-        current = _GETPROFILE()
-        _SETPROFILE(None)  # there was none at entry: a foreign profiler is never put back
-        _LOCAL.guard = None
-        changed = self.snapshot.restore()
-        if self.problem is not None:
-            if isinstance(exc, DelegationError) and str(exc) == self.problem:
-                return False
-            raise DelegationError(self.problem) from None
-        if changed:
-            raise DelegationError(
-                f"{self.who} changed {changed[0]} while it was being graded (put back): not "
-                "allowed; a graded function may not assign global names"
-            ) from None
-        # Judged only when the block returns normally: an exception fails the test anyway, and an
-        # interrupt (the cell's time limit) that lands inside the profiler removes it too.
-        if current is not self.profile and exc is None:
-            raise DelegationError(
-                f"{self.who} removed or replaced the profiler that watches for rlcourse's own "
-                "functions: not allowed while it is graded"
-            ) from None
-        if exc is None and _tracer_set():
-            raise DelegationError(
-                f"{self.who} set a tracer: not allowed while it is graded"
-            ) from None
-        return False
+
+def _private_judge() -> Callable:
+    """:func:`~rlcourse.grading.forbidden._judge` as a private copy, sealed: the module's source run
+    again in a namespace of its own, with its own tables and caches and a copy of ``builtins``.
+    Rebinding, re-coding or filling anything of :mod:`rlcourse.grading.forbidden` while graded
+    does not change what the profiler asks."""
+    namespace = {
+        "__name__": _forbidden.__name__,
+        "__file__": _forbidden.__file__,
+        "__builtins__": dict(vars(builtins)),
+    }
+    with open(_forbidden.__file__, encoding="utf-8") as source:
+        exec(compile(source.read(), _forbidden.__file__, "exec"), namespace)
+    return _seal(namespace["_judge"])
+
+
+def _freeze() -> tuple[tuple, tuple, tuple]:
+    """This module's names as they are at import, for :func:`_private`: ``(names, functions,
+    builtins)``. A dictionary is kept as a read-only view of a copy; a function of this module as
+    its code and defaults (made anew for each guard); ``_judge`` is the private, sealed copy."""
+    names, functions = [], []
+    for name, value in globals().items():
+        if isinstance(value, types.FunctionType) and value.__module__ == __name__:
+            kwdefaults = tuple((value.__kwdefaults__ or {}).items())
+            functions.append((name, value.__code__, value.__defaults__, kwdefaults))
+            continue
+        if name == "__builtins__":
+            continue
+        if type(value) is dict:
+            value = types.MappingProxyType(dict(value))
+        names.append((name, value))
+    names.append(("_judge", _private_judge()))
+    return tuple(names), tuple(functions), tuple(vars(builtins).items())
+
+
+def _private() -> dict:
+    """A namespace of this module's own, made anew for each guard from :data:`_PRIVATE` (taken at
+    import): its functions are new function objects bound to it, its builtins a copy. The guard's
+    session runs in it, so nothing the student's code rebinds or re-codes is what it calls."""
+    names, functions, builtin_items = _PRIVATE
+    namespace = {"__builtins__": dict(builtin_items)}
+    for name, value in names:
+        namespace[name] = dict(value) if type(value) is types.MappingProxyType else value
+    for name, code, defaults, kwdefaults in functions:
+        function = types.FunctionType(code, namespace, name, defaults)
+        if kwdefaults:
+            function.__kwdefaults__ = dict(kwdefaults)
+        namespace[name] = function
+    return namespace
+
+
+_PRIVATE = _freeze()
