@@ -836,3 +836,273 @@ def test_the_ppo_exercise_says_to_detach_the_advantages_inside_the_function():
     index = next(i for i, c in enumerate(cells) if "def clipped_surrogate(" in "".join(c["source"]))
     assert "detach the advantages inside the function" in "".join(cells[index]["source"])
     assert "detach the advantages inside the function" in "".join(cells[index - 1]["source"])
+
+
+# -------------------------------------- the guard's own code cannot be changed while graded (F)
+
+from rlcourse.grading import guard as guard_module  # noqa: E402
+
+
+def graded_attack(attack, undo=lambda: None) -> str:
+    """Grade a function that runs ``attack()`` and then rebinds ``rlcourse.grading.check`` (what
+    an attack on the guard is for); return the failure's message. Afterwards (and after ``undo``,
+    the test's own clean-up of what the guard does not snapshot) ``check`` is put back, no
+    profiler is left, and the guard still catches a delegation and passes honest code."""
+    check, check_code = grading.check, grading.check.__code__
+
+    def gae(*args):
+        attack()
+        grading.check = lambda *a, **k: None
+        return honest_gae(*args)
+
+    try:
+        with pytest.raises(DelegationError) as caught:
+            compare("gae", gae, reference_gae, gae_args(), "a rollout")
+    finally:
+        undo()
+    assert grading.check is check and grading.check.__code__ is check_code
+    assert sys.getprofile() is None
+    compare("gae", honest_gae, reference_gae, gae_args(), "a rollout")
+    with pytest.raises(DelegationError, match="called rlcourse's own gae"):
+        compare("gae", route_import_inside(), reference_gae, gae_args(), "a rollout")
+    return str(caught.value)
+
+
+CHANGED = re.compile(r"gae changed .+ while it was being graded \(put back\)")
+
+
+@pytest.mark.parametrize("name", sorted(set(vars(guard_module)) - {"__builtins__"}))
+def test_rebinding_any_name_of_the_guard_while_graded_fails_and_all_is_put_back(name):
+    """``guard._restore = None``, ``guard._session = ...``, ``guard.DelegationError = ...``: the
+    guard's exit runs private copies taken before the student's code ran."""
+    before = vars(guard_module)[name]
+
+    def attack():
+        setattr(guard_module, name, lambda *a, **k: None)
+
+    assert CHANGED.search(graded_attack(attack))
+    assert vars(guard_module)[name] is before
+
+
+def _functions_of_the_guard() -> dict:
+    found = {}
+    for name, value in vars(guard_module).items():
+        if isinstance(value, types.FunctionType) and value.__module__ == guard_module.__name__:
+            found[name] = value
+        elif isinstance(value, type) and value.__module__ == guard_module.__name__:
+            for attr, method in vars(value).items():
+                if isinstance(method, types.FunctionType):
+                    found[f"{name}.{attr}"] = method
+    return found
+
+
+GUARD_FUNCTIONS = _functions_of_the_guard()
+
+
+@pytest.mark.parametrize("name", sorted(GUARD_FUNCTIONS))
+def test_recoding_any_function_of_the_guard_while_graded_fails_and_all_is_put_back(name):
+    """``guard._restore.__code__ = ...``, ``forbid.__enter__.__code__ = ...`` (the snapshot's
+    restore, the session, the exit), also with new defaults: put back, and the cell fails."""
+    function = GUARD_FUNCTIONS[name]
+    state = (function.__code__, function.__defaults__, function.__kwdefaults__)
+    assert {"_restore", "_session", "_take", "_Exit.__get__", "forbid.__enter__"} <= set(
+        GUARD_FUNCTIONS
+    )
+
+    def attack():
+        function.__code__ = (lambda *a, **k: None).__code__
+        function.__defaults__ = (None,) * 8
+
+    assert CHANGED.search(graded_attack(attack))
+    assert (function.__code__, function.__defaults__, function.__kwdefaults__) == state
+
+
+BUILTINS = ("setattr", "getattr", "delattr", "isinstance", "issubclass", "len", "dict", "list")
+BUILTINS += ("tuple", "zip", "map", "all", "type", "id", "next", "max", "iter", "str", "repr")
+
+
+@pytest.mark.parametrize("name", BUILTINS)
+def test_rebinding_a_builtin_the_guard_uses_while_graded_fails_and_all_is_put_back(name):
+    import builtins
+
+    before = getattr(builtins, name)
+
+    def attack():
+        setattr(builtins, name, lambda *a, **k: None)
+
+    assert CHANGED.search(graded_attack(attack))
+    assert getattr(builtins, name) is before
+
+
+def test_rebinding_what_the_guard_took_from_other_modules_does_not_stop_it():
+    """operator.is_, functools.partial, sys.setprofile/getprofile, types.FunctionType: the guard
+    took them at import (those modules are not snapshotted, so the test puts them back)."""
+    import functools as functools_module
+    import operator
+
+    taken = [
+        (operator, "is_"),
+        (functools_module, "partial"),
+        (functools_module, "_lru_cache_wrapper"),
+        (sys, "setprofile"),
+        (sys, "getprofile"),
+        (sys, "_getframe"),
+        (types, "FunctionType"),
+        (types, "ModuleType"),
+    ]
+    before = [getattr(module, name) for module, name in taken]
+
+    def attack():
+        for module, name in taken:
+            setattr(module, name, lambda *a, **k: True)
+
+    def undo():
+        for (module, name), value in zip(taken, before, strict=True):
+            setattr(module, name, value)
+
+    assert CHANGED.search(graded_attack(attack, undo))
+
+
+def test_the_profiler_gives_no_way_to_its_code_or_state():
+    """``sys.getprofile()`` while graded is a sealed C wrapper: no code, closure, globals or
+    wrapped function to change; the garbage collector, which could reach them, is refused."""
+    import gc
+
+    seen = []
+
+    def look(*args):
+        profiler = sys.getprofile()
+        seen.extend(hasattr(profiler, a) for a in ("__code__", "__closure__", "__wrapped__"))
+        seen.extend(hasattr(profiler, a) for a in ("__func__", "__globals__", "func"))
+        return honest_gae(*args)
+
+    compare("gae", look, reference_gae, gae_args(), "a rollout")
+    assert seen and not any(seen)
+    for lister in (gc.get_referents, gc.get_referrers):
+
+        def dig(*args, lister=lister):
+            lister(sys.getprofile())
+            return honest_gae(*args)
+
+        with pytest.raises(DelegationError, match="through the garbage collector"):
+            compare("gae", dig, reference_gae, gae_args(), "a rollout")
+
+    def every_object(*args):
+        gc.get_objects()
+        return honest_gae(*args)
+
+    with pytest.raises(DelegationError, match="through the garbage collector"):
+        compare("gae", every_object, reference_gae, gae_args(), "a rollout")
+
+
+def test_switching_the_judge_off_and_back_on_while_graded_is_caught():
+    """The profiler asks a private copy of forbidden._judge, with its own caches: re-coding the
+    module's _judge, or filling its verdict cache, and undoing it before returning, changes
+    nothing."""
+    from rlcourse.grading import forbidden
+
+    def recode(*args):
+        code = forbidden._judge.__code__
+        forbidden._judge.__code__ = (lambda code: None).__code__
+        try:
+            return reference_gae(*args)
+        finally:
+            forbidden._judge.__code__ = code
+
+    def poison(*args):
+        inner = inspect.unwrap(reference_gae).__code__
+        forbidden._VERDICTS[id(inner)] = (inner, forbidden._TABLE.version, None)
+        forbidden._FILE_MODULES.clear()
+        forbidden._FILE_MODULES[inner.co_filename] = None
+        return reference_gae(*args)
+
+    for fn in (recode, poison):
+        with pytest.raises(DelegationError, match="called rlcourse's own gae"):
+            compare("gae", fn, reference_gae, gae_args(), "a rollout")
+    forbidden._VERDICTS.clear()
+    forbidden._FILE_MODULES.clear()
+
+
+def test_a_refused_call_cannot_be_forgotten_after_putting_the_profiler_back():
+    """A refused sys.setprofile(None) removes the profiler (Python drops a profiler that raises);
+    calling the reference unwatched and putting the profiler back still fails: the failure is
+    recorded where the student's code cannot reach it."""
+
+    def reinstall(*args):
+        profiler = sys.getprofile()
+        try:
+            sys.setprofile(None)
+        except AssertionError:
+            pass
+        out = reference_gae(*args)
+        sys.setprofile(profiler)
+        return out
+
+    with pytest.raises(DelegationError, match="called sys.setprofile"):
+        compare("gae", reinstall, reference_gae, gae_args(), "a rollout")
+    assert sys.getprofile() is None
+
+
+def test_code_the_student_leaves_in_a_namespace_cannot_run_during_or_after_the_restore():
+    """A value whose ``__del__`` would rebind ``check`` once the guard removes it, a key whose
+    ``__hash__``/``__eq__`` would, and a value whose ``__eq__`` would: the restore calls none of
+    them (it compares identities and keeps what it removes alive)."""
+    ran, armed = [], []  # armed once the attack is in place: what runs after that is the guard's
+
+    class Bomb:
+        armed = True
+
+        def __del__(self):
+            if Bomb.armed:
+                ran.append("__del__")
+                grading.check = None
+
+    class Key:
+        def __hash__(self):
+            if armed:
+                ran.append("__hash__")
+                grading.check = None
+            return 12345
+
+        def __eq__(self, other):
+            if armed:
+                ran.append("__eq__")
+                grading.check = None
+            return False
+
+    class Twelve(int):
+        def __eq__(self, other):
+            if armed:
+                ran.append("int __eq__")
+                grading.check = None
+            return True
+
+        __hash__ = int.__hash__
+
+    from rlcourse.grading import checks
+
+    show_all = checks.SHOW_ALL
+
+    def attack():
+        grading.bomb = Bomb()
+        vars(grading)[Key()] = "not a name"
+        checks.SHOW_ALL = Twelve(show_all)
+        armed.append(True)
+
+    message = graded_attack(attack)
+    assert CHANGED.search(message), message
+    assert not ran and checks.SHOW_ALL is show_all and not hasattr(grading, "bomb")
+    assert all(type(k) is str for k in vars(grading))
+    Bomb.armed = False
+
+
+def test_the_guard_costs_little_per_graded_call():
+    """Opening and closing the guard (the snapshot, the private copies, the restore's checks) adds
+    little to a graded call: a loose bound, so that a busy machine does not fail it."""
+    import timeit
+
+    args, call = gae_args(), student(honest_gae)
+    call(*args)
+    graded = min(timeit.repeat(lambda: call(*args), number=20, repeat=5)) / 20
+    bare = min(timeit.repeat(lambda: honest_gae(*args), number=20, repeat=5)) / 20
+    assert graded - bare < 0.01  # seconds: generous, for a busy machine
