@@ -1106,3 +1106,29 @@ def test_the_guard_costs_little_per_graded_call():
     graded = min(timeit.repeat(lambda: call(*args), number=20, repeat=5)) / 20
     bare = min(timeit.repeat(lambda: honest_gae(*args), number=20, repeat=5)) / 20
     assert graded - bare < 0.01  # seconds: generous, for a busy machine
+
+
+def test_a_module_replaced_in_sys_modules_or_given_another_class_is_put_back():
+    """What a later test cell's ``from rlcourse.advantages import gae`` finds: a fake module put
+    in ``sys.modules``, or the real one given a class whose ``__getattribute__`` answers ``gae``
+    with the student's function, is put back (and the cell fails)."""
+    fake = types.ModuleType("rlcourse.advantages")
+    fake.gae = honest_gae
+
+    class Answers(types.ModuleType):
+        def __getattribute__(self, name):
+            return honest_gae if name == "gae" else super().__getattribute__(name)
+
+    def replace_module():
+        sys.modules["rlcourse.advantages"] = fake
+
+    def replace_class():
+        advantages_module.__class__ = Answers
+
+    for attack in (replace_module, replace_class):
+        assert CHANGED.search(graded_attack(attack))
+        assert sys.modules["rlcourse.advantages"] is advantages_module
+        assert type(advantages_module) is types.ModuleType
+        from rlcourse.advantages import gae
+
+        assert gae is reference_gae

@@ -158,7 +158,7 @@ def _refuse_tracers(case: str | None = None) -> None:
 _MISSING = object()
 _WATCHED_MODULES = ("builtins", "copy", "threading", "numpy", "torch")
 _GRAVEYARD: list = []  # what a closing guard took out of the namespaces, kept alive (see _restore)
-_ModuleType, _getframe, _is = types.ModuleType, sys._getframe, operator.is_
+_ModuleType, _getframe, _is, _MODULES = types.ModuleType, sys._getframe, operator.is_, sys.modules
 
 
 def _caller_globals() -> dict:
@@ -184,10 +184,11 @@ def _take(caller: dict) -> tuple[tuple, tuple]:
 
     Namespaces: the caller's globals and ``__main__``'s (the notebook's), those of every module of
     :data:`GRADING_MODULES` and of the modules of :data:`FORBIDDEN`, and of their classes,
-    ``builtins``, ``copy``, ``threading``, ``numpy``, ``torch`` and ``torch.Tensor``; each as
-    ``(label, namespace, owner, keys, values)``. Functions: every function of the grading's
-    modules and of those of :data:`FORBIDDEN`, with its code, defaults, keyword defaults and
-    ``__dict__`` (their identities, and what the two dictionaries hold), as tuples in step.
+    ``builtins``, ``copy``, ``threading``, ``numpy``, ``torch`` and ``torch.Tensor``, and
+    ``sys.modules``; each as ``(label, namespace, owner, keys, values, type(owner))``. Functions:
+    every function of the grading's modules and of those of :data:`FORBIDDEN`, with its code,
+    defaults, keyword defaults and ``__dict__`` (their identities, and what the two dictionaries
+    hold), as tuples in step.
     """
     spaces: list[tuple] = []
     functions: dict[int, types.FunctionType] = {}  # a function re-exported is kept once
@@ -196,7 +197,8 @@ def _take(caller: dict) -> tuple[tuple, tuple]:
     def add(label: str, namespace: Any, owner: Any) -> None:
         if id(namespace) not in seen:
             seen.add(id(namespace))
-            spaces.append((label, namespace, owner, tuple(namespace), tuple(namespace.values())))
+            keys, values = tuple(namespace), tuple(namespace.values())
+            spaces.append((label, namespace, owner, keys, values, type(owner)))
 
     main = sys.modules.get("__main__")
     for namespace in (caller, vars(main) if main is not None else None):
@@ -220,6 +222,7 @@ def _take(caller: dict) -> tuple[tuple, tuple]:
     torch = sys.modules.get("torch")
     if torch is not None:
         add("torch.Tensor's", torch.Tensor.__dict__, torch.Tensor)
+    add("sys.modules's", sys.modules, sys)  # what `import` finds: a module replaced there
     found = tuple(functions.values())
     states = tuple(tuple(map(_attribute(name), found)) for name in _FUNCTION_STATE)
     filled = tuple(  # the few functions with keyword defaults or attributes: what those hold
@@ -252,7 +255,10 @@ def _restore(spaces: tuple, functions: tuple) -> list[str]:
     restore.
     """
     is_, changed = _is, []
-    for label, namespace, owner, keys, values in spaces:
+    for label, namespace, owner, keys, values, kind in spaces:
+        if type(owner) is not kind:  # a module given a class whose __getattr__ answers for it
+            changed.append(f"the class of {label[:-2]}")
+            object.__setattr__(owner, "__class__", kind)
         now_keys, now_values = list(namespace), list(namespace.values())
         if (
             len(now_keys) == len(keys)
@@ -268,14 +274,16 @@ def _restore(spaces: tuple, functions: tuple) -> list[str]:
             old, new = before.get(name, _MISSING), now.get(name, _MISSING)
             if old is new:
                 continue
-            if old is _MISSING and owner is not None and issubclass(type(new), _ModuleType):
-                if issubclass(type(owner), _ModuleType):
-                    kept.append((name, new))
-                    continue
+            if old is _MISSING and (
+                namespace is _MODULES  # an import during the block: kept
+                or (issubclass(kind, _ModuleType) and issubclass(type(new), _ModuleType))
+            ):
+                kept.append((name, new))
+                continue
             changed.append(f"{label} `{name}`")
         if len(now) != len(now_keys):
             changed.append(f"{label} keys that are not names")
-        if issubclass(type(owner), type):  # a class: its namespace is read-only
+        if issubclass(kind, type):  # a class: its namespace is read-only
             for name in [*keys, *now]:
                 old, new = before.get(name, _MISSING), now.get(name, _MISSING)
                 if old is _MISSING:
@@ -505,7 +513,7 @@ def _freeze() -> tuple[tuple, tuple, tuple]:
             continue
         if name == "__builtins__":
             continue
-        if type(value) is dict:
+        if type(value) is dict and value is not sys.modules:
             value = types.MappingProxyType(dict(value))
         names.append((name, value))
     names.append(("_judge", _private_judge()))
