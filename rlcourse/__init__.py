@@ -30,7 +30,7 @@ FLOORS: tuple[tuple[str, tuple[str, ...], bool], ...] = (
     ("math", ("advantages", "objectives", "tabular", "importance", "lq"), False),
     ("sweeps", ("sweeps",), False),
     ("data", ("history", "nets", "buffers", "envs", "rollouts", "qa"), True),
-    ("training", ("training", "diagnostics"), True),
+    ("training", ("training", "diagnostics", "saving"), True),
     ("algorithm helpers", ("algos.common", "algos.offpolicy"), True),
     (
         "algorithms",

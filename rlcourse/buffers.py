@@ -78,6 +78,24 @@ class ReplayBuffer:
         self.position = (self.position + n) % self.capacity
         self.size = min(self.size + n, self.capacity)
 
+    _ARRAYS = ("obs", "actions", "rewards", "next_obs", "terminated", "truncated")
+
+    def state_dict(self) -> dict:
+        """What is stored (the filled rows only) and where the next transition goes."""
+        state = {name: getattr(self, name)[: self.size].copy() for name in self._ARRAYS}
+        return {**state, "position": self.position, "size": self.size}
+
+    def load_state_dict(self, state: dict) -> None:
+        """Put back what :meth:`state_dict` returned, into a buffer of the same capacity."""
+        if state["size"] > self.capacity:
+            raise ValueError(
+                f"the saved buffer holds {state['size']} transitions, more than this buffer's "
+                f"capacity {self.capacity}"
+            )
+        for name in self._ARRAYS:
+            getattr(self, name)[: state["size"]] = state[name]
+        self.position, self.size = int(state["position"]), int(state["size"])
+
     def sample(self, batch_size: int, generator: torch.Generator | None = None) -> Batch:
         """``batch_size`` transitions drawn uniformly, with replacement, from what is stored."""
         if self.size == 0:

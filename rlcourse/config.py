@@ -25,6 +25,7 @@ __all__ = [
     "check_number",
     "check_layers",
     "replace",
+    "training_config",
     "from_dict",
     "to_dict",
 ]
@@ -146,6 +147,35 @@ def replace(config: Any, **changes: Any) -> Any:
             f"allowed: {', '.join(sorted(names))}"
         )
     return dataclasses.replace(config, **changes)
+
+
+def training_config(
+    cls: type, presets: dict[str, Any], env_id: Any, config: Any, overrides: dict[str, Any]
+) -> Any:
+    """The config a ``train(env_id, config, **overrides)`` call runs with: ``config``, or the preset
+    for ``env_id``, or ``cls()``, with ``overrides`` replacing single fields. A clear
+    ``TypeError`` for an environment object where its id is expected, and for a config of another
+    kind (a dict, another algorithm's ``Config``)."""
+    if not isinstance(env_id, str):
+        spec = getattr(env_id, "spec", None)
+        hint = f"; this one is {spec.id!r}" if getattr(spec, "id", None) else ""
+        raise TypeError(
+            f"train expects an environment id such as 'CartPole-v1', not a "
+            f"{type(env_id).__name__} object{hint}: rlcourse makes its own copies of the "
+            "environment from the id"
+        )
+    algo = cls.__module__.split(".")[-1]
+    if config is not None and not isinstance(config, cls):
+        if isinstance(config, dict):
+            raise TypeError(
+                f"config must be a {algo}.Config, not a dict: pass {algo}.Config(**values), or "
+                "the values themselves as keyword arguments of train"
+            )
+        raise TypeError(
+            f"config must be a {algo}.Config, not a {type(config).__module__}."
+            f"{type(config).__qualname__}: each algorithm has its own hyperparameters"
+        )
+    return replace(config or presets.get(env_id, cls()), **overrides)
 
 
 def to_dict(config: Any) -> dict[str, Any]:

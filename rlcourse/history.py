@@ -14,12 +14,14 @@ from __future__ import annotations
 
 import csv
 import math
+import os
 import time
+from collections.abc import Callable
 from pathlib import Path
 
 import numpy as np
 
-__all__ = ["History", "NonFiniteError"]
+__all__ = ["History", "NonFiniteError", "write_atomic"]
 
 
 class NonFiniteError(RuntimeError):
@@ -96,9 +98,26 @@ class History:
         """The first greedy evaluation whose mean return reaches ``threshold``."""
         return next((row for row in self.evaluations if row["mean_return"] >= threshold), None)
 
+    def state_dict(self) -> dict:
+        """The three tables and the training time so far (what a resumed run starts from)."""
+        return {
+            "episodes": [dict(row) for row in self.episodes],
+            "iterations": [dict(row) for row in self.iterations],
+            "evaluations": [dict(row) for row in self.evaluations],
+            "wall_time": self.wall_time(),
+        }
+
+    def load_state_dict(self, state: dict) -> None:
+        """Continue from :meth:`state_dict`: the tables, and a clock that goes on from its time."""
+        self.episodes = [dict(row) for row in state["episodes"]]
+        self.iterations = [dict(row) for row in state["iterations"]]
+        self.evaluations = [dict(row) for row in state["evaluations"]]
+        self.start = time.perf_counter() - state["wall_time"]
+
     def save(self, run_dir: str | Path) -> None:
         """Write ``history.csv`` (episodes), ``diagnostics.csv`` (iterations) and, if there were
-        any, ``evaluations.csv``."""
+        any, ``evaluations.csv``; each file atomically (a crash or a full disk mid-write leaves
+        the previous version whole)."""
         run_dir = Path(run_dir)
         _write_csv(run_dir / "history.csv", self.episodes, list(self.EPISODE_COLUMNS))
         columns = list(dict.fromkeys(k for row in self.iterations for k in row))
@@ -118,11 +137,30 @@ class History:
         return history
 
 
+def write_atomic(path: str | Path, write: Callable[[Path], None]) -> None:
+    """Call ``write(tmp)`` on a temporary file beside ``path``, then rename it to ``path``.
+
+    The rename is atomic: a reader, a crash or a full disk never sees half a file. If ``write``
+    fails (or is interrupted), the temporary file is removed and ``path`` keeps its old content.
+    """
+    path = Path(path)
+    tmp = path.with_name(f".{path.name}.tmp")
+    try:
+        write(tmp)
+        os.replace(tmp, path)
+    except BaseException:
+        tmp.unlink(missing_ok=True)
+        raise
+
+
 def _write_csv(path: Path, rows: list[dict], columns: list[str]) -> None:
-    with open(path, "w", newline="") as f:
-        writer = csv.DictWriter(f, fieldnames=columns)
-        writer.writeheader()
-        writer.writerows(rows)
+    def write(tmp: Path) -> None:
+        with open(tmp, "w", newline="") as f:
+            writer = csv.DictWriter(f, fieldnames=columns)
+            writer.writeheader()
+            writer.writerows(rows)
+
+    write_atomic(path, write)
 
 
 def _read_csv(path: Path) -> list[dict[str, float]]:
@@ -130,8 +168,16 @@ def _read_csv(path: Path) -> list[dict[str, float]]:
         raise FileNotFoundError(
             f"no history at {path}: is {path.parent} a run folder written by `rlcourse train`?"
         )
+    rows = []
     with open(path, newline="") as f:
-        return [
-            {k: float(v) if v != "" else math.nan for k, v in row.items()}
-            for row in csv.DictReader(f)
-        ]
+        for line, row in enumerate(csv.DictReader(f), start=2):
+            try:
+                if None in row or None in row.values():
+                    raise ValueError("it has a different number of fields than the header")
+                rows.append({k: float(v) if v != "" else math.nan for k, v in row.items()})
+            except ValueError as exc:
+                raise ValueError(
+                    f"{path} is damaged at line {line} ({exc}); it was not written completely. "
+                    "Rerun the training, or delete the damaged lines to keep the rest"
+                ) from None
+    return rows

@@ -89,6 +89,19 @@ class EpisodeTracker:
             self.env_steps,
         )
 
+    def state_dict(self) -> dict:
+        """The episodes in progress and the env steps so far (the history is saved on its own)."""
+        return {
+            "returns": self.returns.copy(),
+            "lengths": self.lengths.copy(),
+            "env_steps": self.env_steps,
+        }
+
+    def load_state_dict(self, state: dict) -> None:
+        self.returns[:] = state["returns"]
+        self.lengths[:] = state["lengths"]
+        self.env_steps = int(state["env_steps"])
+
     def drop_unfinished(self) -> None:
         """Forget the episodes in progress (after a reset of all environments)."""
         self.returns[:] = 0.0

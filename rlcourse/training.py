@@ -11,7 +11,6 @@ is imported: this floor never imports an algorithm (see :data:`rlcourse.FLOORS`)
 from __future__ import annotations
 
 import json
-import os
 import random
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
@@ -25,7 +24,7 @@ import numpy as np
 import torch
 from torch import nn
 
-from rlcourse.history import History, NonFiniteError
+from rlcourse.history import History, NonFiniteError, write_atomic
 
 __all__ = [
     "History",
@@ -42,30 +41,18 @@ __all__ = [
     "load_checkpoint",
     "register_algorithms",
     "TrainingInterrupted",
-    "interruptible",
 ]
 
 
 class TrainingInterrupted(KeyboardInterrupt):
-    """Ctrl-C during training. ``.history`` keeps everything recorded until then and ``.agent`` is
-    the agent as it was when stopped (a usable policy: the command line saves both before it
-    exits)."""
+    """Training stopped by Ctrl-C or a signal (``.stop``: ``"Ctrl-C"``, ``"SIGTERM"`` or
+    ``"SIGHUP"``). ``.history`` keeps everything recorded until then and ``.agent`` is the agent as
+    it was when stopped (a usable policy: with a run folder, both are written there before this is
+    raised; see :mod:`rlcourse.saving`)."""
 
-    def __init__(self, history: History, agent: Any):
-        super().__init__("training interrupted (Ctrl-C)")
-        self.history, self.agent = history, agent
-
-
-@contextmanager
-def interruptible(history: History, agent: Any) -> Iterator[None]:
-    """Turn a Ctrl-C inside the block into :class:`TrainingInterrupted`, which carries the run so
-    far."""
-    try:
-        yield
-    except TrainingInterrupted:
-        raise
-    except KeyboardInterrupt as exc:
-        raise TrainingInterrupted(history, agent) from exc
+    def __init__(self, history: History, agent: Any, stop: str = "Ctrl-C"):
+        super().__init__(f"training interrupted ({stop})")
+        self.history, self.agent, self.stop = history, agent, stop
 
 
 class CheckpointError(ValueError):
@@ -96,7 +83,7 @@ def torch_threads(n: int) -> Iterator[None]:
 
 def progress_bar(total: int, enabled: bool, desc: str):
     """A tqdm bar counting env steps (the notebook-friendly one in Jupyter); ``enabled=False``
-    hides it."""
+    hides it. A resumed run moves it on to the steps already done (``bar.update(steps)``)."""
     from tqdm.auto import tqdm
 
     return tqdm(total=total, disable=not enabled, desc=desc, unit="step", leave=False)
@@ -201,9 +188,7 @@ def save_checkpoint(agent: Agent, path: str | Path) -> None:
         "config": to_dict(agent.config),
         "modules": {name: module.state_dict() for name, module in agent.modules().items()},
     }
-    tmp = path.with_name(path.name + ".tmp")
-    torch.save(payload, tmp)
-    os.replace(tmp, path)
+    write_atomic(path, lambda tmp: torch.save(payload, tmp))
 
 
 # The lookup of an algorithm module by name (``rlcourse.algos.get_algorithm``). The registry is a
@@ -225,8 +210,9 @@ def load_checkpoint(path: str | Path, algo: str | None = None, device: str = "cp
 
     ``weights_only=True``: loading never runs code from the file.
     """
-    from rlcourse.config import from_dict
+    from rlcourse.config import check_device, from_dict
 
+    check_device(device)
     path = Path(path)
     if path.is_dir():
         path = path / "checkpoint.pt"
@@ -235,12 +221,26 @@ def load_checkpoint(path: str | Path, algo: str | None = None, device: str = "cp
     try:
         payload = torch.load(path, map_location=device, weights_only=True)
     except Exception as exc:  # torch raises several types for truncated or foreign files
+        if "weights_only" in str(exc) or "Unsupported global" in str(exc):
+            raise CheckpointError(
+                f"{path} holds Python objects besides weights and settings, and loading it would "
+                "run code from the file; rlcourse only loads checkpoints that cannot. If you made "
+                "it yourself, save the agent again with rlcourse.training.save_checkpoint"
+            ) from None
         raise CheckpointError(
-            f"{path} is not a readable rlcourse checkpoint (corrupt or truncated?): {exc}"
-        ) from exc
+            f"{path} is not a readable rlcourse checkpoint: the file is corrupt or truncated, or "
+            f"is not a PyTorch file ({type(exc).__name__})"
+        ) from None
     if not isinstance(payload, dict) or payload.get("format") != CHECKPOINT_FORMAT:
         raise CheckpointError(
             f"{path} is not an rlcourse checkpoint (no '{CHECKPOINT_FORMAT}' marker)"
+        )
+    kinds = {"algo": str, "env_id": str, "config": dict, "modules": dict}
+    missing = [key for key, kind in kinds.items() if not isinstance(payload.get(key), kind)]
+    if missing:
+        raise CheckpointError(
+            f"{path} is an incomplete rlcourse checkpoint: {', '.join(missing)} missing or of the "
+            "wrong kind"
         )
     if algo is not None and payload["algo"] != algo:
         raise CheckpointError(
@@ -251,19 +251,35 @@ def load_checkpoint(path: str | Path, algo: str | None = None, device: str = "cp
             f"{path} holds a {payload['algo']} agent, but no algorithm module is loaded: "
             "import rlcourse.algos first"
         )
-    module = _get_algorithm(payload["algo"])
-    # The device it was trained on may not exist here (trained on a GPU, evaluated on a laptop).
-    config = from_dict(module.Config, {**payload["config"], "device": device})
-    agent = module.make_agent(config, payload["env_id"])
+    try:
+        module = _get_algorithm(payload["algo"])
+        # The device it was trained on may not exist here (trained on a GPU, evaluated on a laptop).
+        config = from_dict(module.Config, {**payload["config"], "device": device})
+        agent = module.make_agent(config, payload["env_id"])
+    except (ValueError, TypeError) as exc:
+        raise CheckpointError(f"{path} cannot be rebuilt: {exc}") from None
     try:
         for name, m in agent.modules().items():
             m.load_state_dict(payload["modules"][name])
     except (KeyError, RuntimeError) as exc:
+        first = str(exc).strip().splitlines()[0][:200]
         raise CheckpointError(
-            f"{path}: the saved weights do not fit the {payload['algo']} networks: {exc}"
-        ) from exc
+            f"{path}: the saved weights do not fit the {payload['algo']} networks ({first})"
+        ) from None
     return agent
 
 
 def write_json(path: str | Path, data: dict) -> None:
     Path(path).write_text(json.dumps(data, indent=2) + "\n")
+
+
+@contextmanager
+def interruptible(history: History, agent: Any) -> Iterator[None]:
+    """Turn a Ctrl-C inside the block into :class:`TrainingInterrupted` (TEMPORARY: being replaced
+    by rlcourse.saving.RunKeeper)."""
+    try:
+        yield
+    except TrainingInterrupted:
+        raise
+    except KeyboardInterrupt as exc:
+        raise TrainingInterrupted(history, agent) from exc

@@ -20,6 +20,7 @@ from __future__ import annotations
 import math
 from contextlib import closing
 from dataclasses import dataclass
+from pathlib import Path
 
 import numpy as np
 import torch
@@ -41,17 +42,17 @@ from rlcourse.config import (
     check_positive,
     check_unit_interval,
     param,
-    replace,
+    training_config,
 )
 from rlcourse.envs import make_vec_env
 from rlcourse.objectives import critic_loss, policy_gradient_loss
 from rlcourse.rollouts import EpisodeTracker, collect_rollout
+from rlcourse.saving import RunKeeper
 from rlcourse.training import (
     Agent,
     History,
     check_finite,
     evaluate_on_schedule,
-    interruptible,
     progress_bar,
     seed_everything,
     torch_threads,
@@ -175,14 +176,23 @@ def make_agent(config: Config, env_id: str) -> Agent:
 
 
 def train(
-    env_id: str = "CartPole-v1", config: Config | None = None, progress: bool = True, **overrides
+    env_id: str = "CartPole-v1",
+    config: Config | None = None,
+    progress: bool = True,
+    *,
+    out: str | Path | None = None,
+    save_every: float = 60.0,
+    resume: bool = False,
+    **overrides,
 ) -> tuple[Agent, History]:
     """Train A2C on ``env_id``; return the agent and its history.
 
     ``config`` defaults to the preset for ``env_id`` (or ``Config()``); keyword ``overrides`` change
     single hyperparameters, e.g. ``train("CartPole-v1", advantage="td", total_steps=50_000)``.
+    ``out``, ``save_every``, ``resume``: write the run to the folder ``out`` as it trains (every
+    ``save_every`` seconds) and continue a stopped one from there (:mod:`rlcourse.saving`).
     """
-    config = replace(config or PRESETS.get(env_id, Config()), **overrides)
+    config = training_config(Config, PRESETS, env_id, config, overrides)
     seed_everything(config.seed)
     rng = np.random.default_rng(config.seed)  # the actor's sampling noise in the rollouts
     envs = make_vec_env(env_id, config.num_envs)
@@ -196,9 +206,20 @@ def train(
     steps_per_iteration = config.num_envs * config.rollout_steps
     iterations = max(1, config.total_steps // steps_per_iteration)
     bar = progress_bar(iterations * steps_per_iteration, progress, f"A2C ({config.advantage})")
-    with torch_threads(config.threads), closing(envs), bar, interruptible(history, agent):
+    keeper = RunKeeper(
+        agent,
+        history,
+        dict(optimizer=optimizer, envs=envs, rng=rng, tracker=tracker),
+        out,
+        save_every,
+        resume,
+    )
+    with torch_threads(config.threads), closing(envs), bar, keeper:
+        start = keeper.start(iteration=0, obs=obs)
+        obs = start["obs"]
+        bar.update(tracker.env_steps)
         # loop for every iteration
-        for iteration in range(1, iterations + 1):
+        for iteration in range(start["iteration"] + 1, iterations + 1):
             # Collect a rollout of T total timesteps with pi_theta
             rollout, obs = collect_rollout(
                 envs,
@@ -267,5 +288,6 @@ def train(
             evaluate_on_schedule(agent, history, tracker.env_steps, config)
             if history.episodes:
                 bar.set_postfix(mean_return=f"{history.mean_return():.1f}", refresh=False)
+            keeper.tick(iteration=iteration, obs=obs)
         evaluate_on_schedule(agent, history, tracker.env_steps, config, final=True)
     return agent, history

@@ -20,6 +20,7 @@ from __future__ import annotations
 import math
 from contextlib import closing
 from dataclasses import dataclass
+from pathlib import Path
 
 import numpy as np
 import torch
@@ -35,16 +36,22 @@ from rlcourse.algos.common import (
     update_stats,
 )
 from rlcourse.budgets import budget
-from rlcourse.config import check_bool, check_field_types, check_positive, param, replace
+from rlcourse.config import (
+    check_bool,
+    check_field_types,
+    check_positive,
+    param,
+    training_config,
+)
 from rlcourse.envs import make_vec_env
 from rlcourse.objectives import critic_loss, policy_gradient_loss
 from rlcourse.rollouts import EpisodeTracker, collect_rollout, complete_episodes_mask
+from rlcourse.saving import RunKeeper
 from rlcourse.training import (
     Agent,
     History,
     check_finite,
     evaluate_on_schedule,
-    interruptible,
     progress_bar,
     seed_everything,
     torch_threads,
@@ -137,11 +144,18 @@ def make_agent(config: Config, env_id: str) -> Agent:
 
 
 def train(
-    env_id: str = "CartPole-v1", config: Config | None = None, progress: bool = True, **overrides
+    env_id: str = "CartPole-v1",
+    config: Config | None = None,
+    progress: bool = True,
+    *,
+    out: str | Path | None = None,
+    save_every: float = 60.0,
+    resume: bool = False,
+    **overrides,
 ) -> tuple[Agent, History]:
     """Train REINFORCE on ``env_id``; return the agent and its history (see
-    :func:`rlcourse.algos.a2c.train`)."""
-    config = replace(config or PRESETS.get(env_id, Config()), **overrides)
+    :func:`rlcourse.algos.a2c.train`, also for ``out``, ``save_every`` and ``resume``)."""
+    config = training_config(Config, PRESETS, env_id, config, overrides)
     seed_everything(config.seed)
     rng = np.random.default_rng(config.seed)  # the actor's sampling noise in the rollouts
     envs = make_vec_env(env_id, config.num_envs)
@@ -152,8 +166,17 @@ def train(
     history = History()
     tracker = EpisodeTracker(config.num_envs, history)
     bar = progress_bar(config.total_steps, progress, "REINFORCE")
-    iteration = 0
-    with torch_threads(config.threads), closing(envs), bar, interruptible(history, agent):
+    keeper = RunKeeper(
+        agent,
+        history,
+        dict(optimizer=optimizer, envs=envs, rng=rng, tracker=tracker),
+        out,
+        save_every,
+        resume,
+    )
+    with torch_threads(config.threads), closing(envs), bar, keeper:
+        iteration = keeper.start(iteration=0)["iteration"]
+        bar.update(tracker.env_steps)
         while tracker.env_steps < config.total_steps:
             iteration += 1
             # Sample complete episodes with pi_theta (fresh ones: the previous batch's policy is
@@ -239,5 +262,6 @@ def train(
             bar.update(tracker.env_steps - before)
             evaluate_on_schedule(agent, history, tracker.env_steps, config)
             bar.set_postfix(mean_return=f"{history.mean_return():.1f}", refresh=False)
+            keeper.tick(iteration=iteration)
         evaluate_on_schedule(agent, history, tracker.env_steps, config, final=True)
     return agent, history

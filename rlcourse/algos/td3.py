@@ -13,23 +13,24 @@ from __future__ import annotations
 from contextlib import closing
 from dataclasses import dataclass
 from math import nan
+from pathlib import Path
 
 import numpy as np
 import torch
 
 from rlcourse.algos import offpolicy
 from rlcourse.budgets import budget
-from rlcourse.config import check_bool, check_field_types, check_positive, param, replace
+from rlcourse.config import check_bool, check_field_types, check_positive, param, training_config
 from rlcourse.envs import make_vec_env
 from rlcourse.nets import polyak_update
 from rlcourse.objectives import critic_loss, ddpg_target, td3_target
 from rlcourse.rollouts import EpisodeTracker, step_and_store
+from rlcourse.saving import RunKeeper
 from rlcourse.training import (
     Agent,
     History,
     check_finite,
     evaluate_on_schedule,
-    interruptible,
     progress_bar,
     seed_everything,
     torch_threads,
@@ -130,10 +131,18 @@ def smoothed_target_action(
 
 
 def train(
-    env_id: str = "Pendulum-v1", config: Config | None = None, progress: bool = True, **overrides
+    env_id: str = "Pendulum-v1",
+    config: Config | None = None,
+    progress: bool = True,
+    *,
+    out: str | Path | None = None,
+    save_every: float = 60.0,
+    resume: bool = False,
+    **overrides,
 ) -> tuple[Agent, History]:
-    """Train TD3 on ``env_id``; return the agent and its history."""
-    config = replace(config or PRESETS.get(env_id, Config()), **overrides)
+    """Train TD3 on ``env_id``; return the agent and its history (``out``, ``save_every``,
+    ``resume``: see :func:`rlcourse.algos.a2c.train`)."""
+    config = training_config(Config, PRESETS, env_id, config, overrides)
     seed_everything(config.seed)
     rng = np.random.default_rng(config.seed)
     envs = make_vec_env(env_id, config.num_envs)
@@ -148,10 +157,21 @@ def train(
     history = History()
     tracker = EpisodeTracker(config.num_envs, history)
     bar = progress_bar(config.total_steps, progress, "TD3")
-    act = actor.numpy_sampler(rng, config.exploration_noise)
-    updates = 0
-    with torch_threads(config.threads), closing(envs), bar, interruptible(history, agent):
+    keeper = RunKeeper(
+        agent,
+        history,
+        dict(learner=learner, envs=envs, rng=rng, tracker=tracker),
+        out,
+        save_every,
+        resume,
+    )
+    with torch_threads(config.threads), closing(envs), bar, keeper:
+        start = keeper.start(obs=obs, updates=0)
+        obs, updates = start["obs"], start["updates"]
+        bar.update(tracker.env_steps)
+        act = actor.numpy_sampler(rng, config.exploration_noise)
         while tracker.env_steps < config.total_steps:
+            keeper.tick(obs=obs, updates=updates)
             # Observe the state S and select action A = mu_theta(S) + epsilon, epsilon ~ N
             # (act: mu_theta plus Gaussian noise, in NumPy; random actions before learning_starts)
             if tracker.env_steps < config.learning_starts:
@@ -211,5 +231,6 @@ def train(
                 )
                 if history.episodes:
                     bar.set_postfix(mean_return=f"{history.mean_return(10):.1f}", refresh=False)
+        keeper.tick(obs=obs, updates=updates)
         evaluate_on_schedule(agent, history, tracker.env_steps, config, final=True)
     return agent, history
