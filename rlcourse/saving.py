@@ -57,6 +57,9 @@ __all__ = [
     "RunKeeper",
     "check_run_folder",
     "run_bytes",
+    "memory_bytes",
+    "check_memory",
+    "check_save_every",
     "read_run_config",
 ]
 
@@ -126,18 +129,95 @@ def check_run_folder(out: str | Path, needed_bytes: int = 0) -> bool:
     return created
 
 
-def run_bytes(agent: Agent, config: Any, obs_size: int, act_size: int) -> int:
+def _sizes(env_id: str) -> tuple[int, int, int]:
+    """Observation and action sizes and the episode limit of a gymnasium environment (zeros for
+    GRPO's task, which is not one)."""
+    if env_id not in gym.registry:
+        return 0, 0, 0
+    env = gym.make(env_id)
+    try:
+        limit = env.spec.max_episode_steps if env.spec is not None else None
+        return (
+            gym.spaces.flatdim(env.observation_space),
+            gym.spaces.flatdim(env.action_space),
+            limit or 1000,
+        )
+    finally:
+        env.close()
+
+
+def run_bytes(agent: Agent, config: Any) -> int:
     """An upper estimate of the bytes a run's files take, with room for the atomic copies: the
     weights (checkpoint) and optimiser moments (resume), the replay buffer at its fullest, a history
     row per env step at worst, and the figure."""
-    weights = sum(
+    obs, act, _ = _sizes(agent.env_id)
+    steps = getattr(config, "total_steps", 0)
+    rows = min(getattr(config, "buffer_size", 0), steps)
+    return 2 * (4 * _weight_bytes(agent) + rows * _row_bytes(obs, act) + steps * 60 + 1_000_000)
+
+
+def memory_bytes(agent: Agent, config: Any) -> int:
+    """An estimate of the memory a run needs beyond Python and torch themselves: the replay buffer
+    as full as the run will fill it, the largest batch that goes through the networks (a minibatch,
+    or a whole rollout) with the activations of its forward and backward passes, and the weights
+    with their optimiser moments."""
+    obs, act, limit = _sizes(agent.env_id)
+    steps = getattr(config, "total_steps", 0)
+    rows = min(getattr(config, "buffer_size", 0), steps)
+    num_envs = getattr(config, "num_envs", 1)
+    batch = max(
+        getattr(config, "batch_size", 0),
+        num_envs * getattr(config, "rollout_steps", 0),
+        num_envs * getattr(config, "episodes_per_env", 0) * limit,
+    )
+    hidden = getattr(config, "hidden", ())
+    width = sum(hidden) if isinstance(hidden, tuple) else 0
+    # Each hidden unit of each sample is stored forward and needs a gradient backward, for the
+    # actor and (up to two) critics: about 6 floats.
+    activations = batch * width * 4 * 6
+    return (
+        rows * _row_bytes(obs, act)
+        + batch * _row_bytes(obs, act)
+        + activations
+        + (4 * _weight_bytes(agent))
+    )
+
+
+def check_memory(agent: Agent, config: Any) -> None:
+    """Refuse a run whose estimated memory (:func:`memory_bytes`) exceeds what the machine has
+    available, before it starts, instead of being killed by the system part-way."""
+    needed, available = memory_bytes(agent, config), _available_memory()
+    if available is not None and needed > available:
+        raise ValueError(
+            f"this run would need about {_size(needed)} of memory (replay buffer, batches and "
+            f"their activations), and {_size(available)} is available: make buffer_size, "
+            "batch_size, num_envs or the rollout smaller"
+        )
+
+
+def _available_memory() -> int | None:
+    try:
+        with open("/proc/meminfo") as f:
+            for line in f:
+                if line.startswith("MemAvailable:"):
+                    return int(line.split()[1]) * 1024
+    except OSError:
+        pass
+    try:
+        return os.sysconf("SC_AVPHYS_PAGES") * os.sysconf("SC_PAGE_SIZE")
+    except (ValueError, OSError, AttributeError):
+        return None
+
+
+def _weight_bytes(agent: Agent) -> int:
+    return sum(
         p.numel() * p.element_size() for m in agent.modules().values() for p in m.parameters()
     )
-    steps = getattr(config, "total_steps", 0)
-    buffer_rows = min(getattr(config, "buffer_size", 0), steps)
-    buffer = buffer_rows * (4 * (2 * obs_size + act_size + 1) + 2)
-    history = steps * 60 + 1_000_000
-    return 2 * (4 * weights + buffer + history)
+
+
+def _row_bytes(obs: int, act: int) -> int:
+    # One transition: S and S' and A as float32, R, and the terminated and truncated flags.
+    return 4 * (2 * obs + act + 1) + 2
 
 
 def read_run_config(out: str | Path) -> dict:
@@ -159,6 +239,19 @@ def _size(n: float) -> str:
             return f"{n:.0f} {unit}" if unit == "bytes" else f"{n:.1f} {unit}"
         n /= 1024
     raise AssertionError
+
+
+def check_save_every(save_every: Any) -> None:
+    """``save_every`` must be a number of seconds, at least 0 (0: after every iteration)."""
+    if (
+        isinstance(save_every, bool)
+        or not isinstance(save_every, (int, float))
+        or not 0 <= save_every < math.inf
+    ):
+        raise ValueError(
+            f"save_every={save_every!r} is not allowed: save_every must be a number of seconds, "
+            "at least 0 (0 saves after every iteration)"
+        )
 
 
 # -- the state of a loop's objects ----------------------------------------------------------------
@@ -309,6 +402,7 @@ class RunKeeper:
                 LearningWarning,
                 stacklevel=3,
             )
+        check_memory(self.agent, config)
         self.values = dict(values)
         if self.out is None:
             return self.values

@@ -221,7 +221,7 @@ def load_checkpoint(path: str | Path, algo: str | None = None, device: str = "cp
     try:
         payload = torch.load(path, map_location=device, weights_only=True)
     except Exception as exc:  # torch raises several types for truncated or foreign files
-        if "weights_only" in str(exc) or "Unsupported global" in str(exc):
+        if "Unsupported global" in str(exc) or "Unsupported class" in str(exc):
             raise CheckpointError(
                 f"{path} holds Python objects besides weights and settings, and loading it would "
                 "run code from the file; rlcourse only loads checkpoints that cannot. If you made "

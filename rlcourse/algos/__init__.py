@@ -79,16 +79,17 @@ def get_algorithm(name: str) -> ModuleType:
 
 
 def train_agent(
-    module: ModuleType, env_id: str, config: Any, progress: bool = True
+    module: ModuleType, env_id: str, config: Any, progress: bool = True, **saving: Any
 ) -> tuple[Agent, History]:
     """Train ``module`` on ``env_id`` with ``config``; return the agent and its history (what
-    ``rlcourse train`` saves). GRPO's environment is its config's task, and its trained policy is
+    ``rlcourse train`` saves). ``saving``: ``out``, ``save_every``, ``resume`` of every ``train``
+    (:mod:`rlcourse.saving`). GRPO's environment is its config's task, and its trained policy is
     put in the agent :func:`grpo.make_agent` builds."""
     if module is grpo:
         agent = grpo.make_agent(config, env_id)  # refuses anything but grpo.TASK
-        agent.policy, history = grpo.train(config, progress=progress)
+        agent.policy, history = grpo.train(config, progress=progress, **saving)
         return agent, history
-    return module.train(env_id, config, progress=progress)
+    return module.train(env_id, config, progress=progress, **saving)
 
 
 def evaluate_agent(agent: Agent, episodes: int = 10, seed: int = 10_000, greedy: bool = True):

@@ -30,6 +30,7 @@ from rlcourse.training import Agent
 
 __all__ = [
     "check_deterministic_config",
+    "check_replay",
     "make_agent",
     "Learner",
     "make_learner",
@@ -44,8 +45,20 @@ def check_deterministic_config(config: Any) -> None:
     check_positive("actor_lr", config.actor_lr)
     check_positive("critic_lr", config.critic_lr)
     check_positive("exploration_noise", config.exploration_noise, zero_ok=True)
+    check_replay(config)
+
+
+def check_replay(config: Any) -> None:
+    """Buffer and batch sizes of every off-policy algorithm: a minibatch is drawn from the buffer,
+    so it cannot be larger than the buffer can ever hold. (Until the buffer holds ``batch_size``
+    transitions, a minibatch repeats some: they are drawn with replacement.)"""
     for name in ("buffer_size", "batch_size"):
         check_positive(name, getattr(config, name), integer=True)
+    if config.batch_size > config.buffer_size:
+        raise ValueError(
+            f"batch_size={config.batch_size!r} is not allowed: a minibatch is drawn from the "
+            f"replay buffer, so batch_size must be at most buffer_size={config.buffer_size}"
+        )
     check_positive("learning_starts", config.learning_starts, integer=True, zero_ok=True)
 
 
