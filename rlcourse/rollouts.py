@@ -43,9 +43,18 @@ class Rollout:
         return self.rewards.numel()
 
 
-def non_finite(history: History, what: str, env_step: int) -> None:
+def non_finite(history: History, what: str, env_step: int, actions=None) -> None:
     """Raise the error that stops training when the environment returns NaN or inf (the history is
-    kept)."""
+    kept). If the ``actions`` it was given were not finite, the policy is to blame, not the
+    environment: its weights have diverged."""
+    if actions is not None and not np.isfinite(np.asarray(actions, dtype=float)).all():
+        raise NonFiniteError(
+            f"training stopped at env step {env_step}: the policy chose non-finite actions (its "
+            f"weights have diverged), and the environment returned a non-finite {what}; the "
+            "history up to there is kept. A smaller learning rate or gradient clipping usually "
+            "helps.",
+            history,
+        )
     raise NonFiniteError(
         f"training stopped: the environment returned a non-finite {what} at env step {env_step}; "
         "the history up to there is kept. Check the environment or its wrappers.",
@@ -75,7 +84,9 @@ class EpisodeTracker:
         self.returns[done] = 0.0
         self.lengths[done] = 0
 
-    def check_finite(self, rewards: np.ndarray, *observations: np.ndarray) -> None:
+    def check_finite(
+        self, rewards: np.ndarray, *observations: np.ndarray, actions: np.ndarray | None = None
+    ) -> None:
         """Stop with a message naming the env step and the quantity if the environment returned NaN
         or inf.
 
@@ -87,6 +98,7 @@ class EpisodeTracker:
             self.history,
             "reward" if not np.isfinite(rewards).all() else "observation",
             self.env_steps,
+            actions,
         )
 
     def state_dict(self) -> dict:
@@ -148,7 +160,7 @@ def step_and_store(
     observations to act on next.
     """
     next_obs, rewards, terminated, truncated, real_next = step_envs(envs, actions)
-    tracker.check_finite(rewards, real_next, next_obs)
+    tracker.check_finite(rewards, real_next, next_obs, actions=actions)
     buffer.add(obs, actions, rewards, real_next, terminated, truncated)
     tracker.step(rewards, terminated | truncated)
     return next_obs
@@ -204,7 +216,10 @@ def collect_rollout(
         if not np.isfinite(values).all():  # checked once per rollout: cheaper than at every step
             t = int(np.flatnonzero(~np.isfinite(values).reshape(len(no), -1).all(axis=1))[0])
             non_finite(
-                tracker.history, what, tracker.env_steps - (len(no) - t) * rewards_all.shape[1]
+                tracker.history,
+                what,
+                tracker.env_steps - (len(no) - t) * rewards_all.shape[1],
+                a[t],
             )
     as_t = lambda xs, dtype: torch.as_tensor(np.stack(xs), dtype=dtype, device=device)
     rollout = Rollout(
