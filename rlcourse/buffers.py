@@ -46,14 +46,20 @@ class ReplayBuffer:
             raise ValueError(f"capacity={capacity!r} is not allowed: capacity must be at least 1")
         self.capacity = int(capacity)
         self.device = torch.device(device)
-        self.obs = np.zeros((capacity, *obs_shape), dtype=np.float32)
-        self.next_obs = np.zeros_like(self.obs)
-        self.actions = np.zeros(
-            (capacity, *action_shape), dtype=torch.empty(0, dtype=action_dtype).numpy().dtype
-        )
-        self.rewards = np.zeros(capacity, dtype=np.float32)
-        self.terminated = np.zeros(capacity, dtype=bool)
-        self.truncated = np.zeros(capacity, dtype=bool)
+        try:  # NumPy reserves the memory now and the system provides it as the buffer fills
+            self.obs = np.zeros((capacity, *obs_shape), dtype=np.float32)
+            self.next_obs = np.zeros((capacity, *obs_shape), dtype=np.float32)
+            self.actions = np.zeros(
+                (capacity, *action_shape), dtype=torch.empty(0, dtype=action_dtype).numpy().dtype
+            )
+            self.rewards = np.zeros(capacity, dtype=np.float32)
+            self.terminated = np.zeros(capacity, dtype=bool)
+            self.truncated = np.zeros(capacity, dtype=bool)
+        except MemoryError:
+            raise ValueError(
+                f"a replay buffer of capacity {capacity} cannot be allocated on this machine: "
+                "make buffer_size smaller"
+            ) from None
         self.position = 0  # where the next transition goes
         self.size = 0
 

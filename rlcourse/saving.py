@@ -257,6 +257,8 @@ def check_save_every(save_every: Any) -> None:
 # -- the state of a loop's objects ----------------------------------------------------------------
 def _state(obj: Any) -> Any:
     """What is needed to put ``obj`` back as it is now (see :func:`_restore`)."""
+    if obj is None:  # e.g. SAC's learner has no target actor
+        return None
     if isinstance(obj, gym.vector.SyncVectorEnv):
         arrays = {k: v.copy() for k, v in vars(obj).items() if isinstance(v, np.ndarray)}
         return {
@@ -292,6 +294,8 @@ def _env_state(env: gym.Env) -> dict:
 
 def _restore(obj: Any, state: Any) -> None:
     """Put ``obj`` back, in place, into the state :func:`_state` returned."""
+    if obj is None:
+        return
     if isinstance(obj, gym.vector.SyncVectorEnv):
         for env in obj.envs:
             env.close()

@@ -272,14 +272,3 @@ def load_checkpoint(path: str | Path, algo: str | None = None, device: str = "cp
 def write_json(path: str | Path, data: dict) -> None:
     Path(path).write_text(json.dumps(data, indent=2) + "\n")
 
-
-@contextmanager
-def interruptible(history: History, agent: Any) -> Iterator[None]:
-    """Turn a Ctrl-C inside the block into :class:`TrainingInterrupted` (TEMPORARY: being replaced
-    by rlcourse.saving.RunKeeper)."""
-    try:
-        yield
-    except TrainingInterrupted:
-        raise
-    except KeyboardInterrupt as exc:
-        raise TrainingInterrupted(history, agent) from exc

@@ -97,6 +97,9 @@ def test_train_signature(module):
     assert parameters[names[-1]].kind is inspect.Parameter.VAR_KEYWORD  # **overrides
     first = "config" if hasattr(module, "TASK") else "env_id"
     assert names[0] == first
+    # Saving and resuming (rlcourse.saving), keyword-only, the same in every module.
+    keywords = {n: p.default for n, p in parameters.items() if p.kind is p.KEYWORD_ONLY}
+    assert keywords == {"out": None, "save_every": 60.0, "resume": False}
 
 
 def test_make_agent_on_every_preset_and_a_checkpoint_round_trip(module, tmp_path):

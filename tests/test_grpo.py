@@ -21,6 +21,7 @@ from rlcourse.advantages import (
     leave_one_out_advantages,
 )
 from rlcourse.algos import grpo
+from rlcourse.config import replace
 from rlcourse.objectives import aggregate_tokens, clipped_surrogate, kl_k3
 from rlcourse.qa import (
     EOS,
@@ -353,7 +354,7 @@ def test_outcome_advantages_are_the_same_for_every_token_of_an_answer():
     for i in range(4):
         n = int(answers.mask[i].sum())
         assert torch.allclose(adv[i, :n], expected[i].expand(n)) and (adv[i, n:] == 0).all()
-    dr = grpo.compute_advantages(grpo.replace(config, scale_rewards=False), rewards, answers)
+    dr = grpo.compute_advantages(replace(config, scale_rewards=False), rewards, answers)
     assert torch.allclose(dr[:, 0], torch.tensor([0.75, -0.25, -0.25, -0.25]))
 
 
@@ -455,7 +456,7 @@ def test_per_token_rewards_use_the_slides_step_advantages():
     adv = grpo.compute_advantages(config, step.sum(1).view(1, 3), answers, step)
     assert torch.allclose(adv, group_relative_step_advantages(step[None], answers.mask[None])[0])
     rloo = grpo.compute_advantages(
-        grpo.replace(config, advantage="leave_one_out"), step.sum(1).view(1, 3), answers, step
+        replace(config, advantage="leave_one_out"), step.sum(1).view(1, 3), answers, step
     )
     assert torch.allclose(rloo[:, 0], leave_one_out_advantages(step.sum(1)))
 
@@ -545,7 +546,7 @@ def test_the_slide_exact_configuration_trains(seed):
     # grpo.SLIDE (summed loss, full batch, no gradient clipping) on the preset's task and warm
     # start, with a small budget: 150 iterations of 16 questions. Its greedy held-out accuracy
     # must rise clearly above the reference's, on every seed.
-    config = grpo.replace(grpo.SLIDE, iterations=150, questions=16, eval_every=150, seed=seed)
+    config = replace(grpo.SLIDE, iterations=150, questions=16, eval_every=150, seed=seed)
     _, history = grpo.train(config, progress=False)
     start, end = history.column("mean_return", "evaluations")[[0, -1]]  # the reference's first
     assert end >= start + 0.03, (seed, start, end)

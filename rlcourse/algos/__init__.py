@@ -26,15 +26,18 @@ line, the checkpoints, the summary table and the overview notebook rely on it):
     what is not supported if the algorithm cannot handle ``env_id``. :func:`rlcourse.training.
     load_checkpoint` rebuilds an agent with it and loads the saved weights into ``agent.modules()``.
 ``train(...) -> (agent, History)``
-    ``train(env_id, config=None, progress=True, **overrides)`` for the eight gymnasium algorithms
-    (``config`` defaults to the preset for ``env_id``; ``overrides`` replace single fields). A
-    Ctrl-C inside raises :class:`~rlcourse.training.TrainingInterrupted` carrying the history and
+    ``train(env_id, config=None, progress=True, *, out=None, save_every=60.0, resume=False,
+    **overrides)`` for the eight gymnasium algorithms (``config`` defaults to the preset for
+    ``env_id``; ``overrides`` replace single fields). With ``out``, the run is saved to that folder
+    every ``save_every`` seconds and ``resume=True`` continues it exactly
+    (:class:`rlcourse.saving.RunKeeper`, which every loop hands its state). Ctrl-C, SIGTERM or
+    SIGHUP inside raises :class:`~rlcourse.training.TrainingInterrupted` carrying the history and
     the agent so far; NaN or inf raises :class:`~rlcourse.training.NonFiniteError`.
 
 GRPO trains a language model on :mod:`rlcourse.qa`'s question-answer task, not on a gymnasium
 environment, and differs in three declared places: ``grpo.TASK`` (``"ArithmeticTask"``) is the only
-env id its ``make_agent`` accepts; its ``train(config=None, reference=None, progress=True,
-**overrides)`` returns the trained policy rather than the agent (notebook 08 and the graded
+env id its ``make_agent`` accepts; its ``train(config=None, reference=None, progress=True, *,
+out=None, save_every=60.0, resume=False, **overrides)`` returns the trained policy rather than the agent (notebook 08 and the graded
 exercises call it so); ``grpo.evaluate(agent)`` scores held-out questions, where
 :func:`rlcourse.training.evaluate` runs gymnasium episodes. :func:`train_agent` and
 :func:`evaluate_agent` are the one place that knows it.

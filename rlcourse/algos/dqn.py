@@ -12,6 +12,7 @@ import copy
 import math
 from contextlib import closing
 from dataclasses import dataclass
+from pathlib import Path
 
 import gymnasium as gym
 import numpy as np
@@ -19,6 +20,7 @@ import torch
 import torch.nn.functional as F
 
 from rlcourse.algos.common import check_common_config
+from rlcourse.algos.offpolicy import check_replay
 from rlcourse.budgets import budget
 from rlcourse.buffers import ReplayBuffer
 from rlcourse.config import (
@@ -28,18 +30,18 @@ from rlcourse.config import (
     check_positive,
     check_unit_interval,
     param,
-    replace,
+    training_config,
 )
 from rlcourse.envs import make_env, make_vec_env
 from rlcourse.nets import QNetwork, obs_dim, polyak_update
 from rlcourse.objectives import double_dqn_target, dqn_target
 from rlcourse.rollouts import EpisodeTracker, step_and_store
+from rlcourse.saving import RunKeeper
 from rlcourse.training import (
     Agent,
     History,
     check_finite,
     evaluate_on_schedule,
-    interruptible,
     progress_bar,
     seed_everything,
     torch_threads,
@@ -102,15 +104,9 @@ class Config:
         check_unit_interval("epsilon_end", self.epsilon_end)
         check_unit_interval("exploration_fraction", self.exploration_fraction)
         check_positive("lr", self.lr)
-        for name in (
-            "buffer_size",
-            "batch_size",
-            "train_every",
-            "gradient_steps",
-            "target_update_every",
-        ):
+        for name in ("train_every", "gradient_steps", "target_update_every"):
             check_positive(name, getattr(self, name), integer=True)
-        check_positive("learning_starts", self.learning_starts, integer=True, zero_ok=True)
+        check_replay(self)
         check_choice("loss", self.loss, ("huber", "mse"))
         check_bool("lr_decay", self.lr_decay)
         check_bool("double", self.double)
@@ -179,11 +175,18 @@ def epsilon_at(step: int, config: Config) -> float:
 
 
 def train(
-    env_id: str = "CartPole-v1", config: Config | None = None, progress: bool = True, **overrides
+    env_id: str = "CartPole-v1",
+    config: Config | None = None,
+    progress: bool = True,
+    *,
+    out: str | Path | None = None,
+    save_every: float = 60.0,
+    resume: bool = False,
+    **overrides,
 ) -> tuple[Agent, History]:
     """Train DQN on ``env_id``; return the agent (its ``policy`` is the Q-network) and its
-    history."""
-    config = replace(config or PRESETS.get(env_id, Config()), **overrides)
+    history (``out``, ``save_every``, ``resume``: see :func:`rlcourse.algos.a2c.train`)."""
+    config = training_config(Config, PRESETS, env_id, config, overrides)
     seed_everything(config.seed)
     rng = np.random.default_rng(config.seed)  # exploration noise
     envs = make_vec_env(env_id, config.num_envs)
@@ -200,10 +203,18 @@ def train(
     history = History()
     tracker = EpisodeTracker(config.num_envs, history)
     bar = progress_bar(config.total_steps, progress, "DQN")
-    act = q_net.numpy_sampler(rng)
-    updates, phase, last_phase_step = 0, 0, 0
-    with torch_threads(config.threads), closing(envs), bar, interruptible(history, agent):
+    stateful = dict(
+        q_target=q_target, optimizer=optimizer, buffer=buffer, envs=envs, rng=rng, tracker=tracker
+    )
+    keeper = RunKeeper(agent, history, stateful, out, save_every, resume)
+    with torch_threads(config.threads), closing(envs), bar, keeper:
+        start = keeper.start(obs=obs, updates=0, phase=0, last_phase_step=0)
+        obs, updates, phase = start["obs"], start["updates"], start["phase"]
+        last_phase_step = start["last_phase_step"]
+        bar.update(tracker.env_steps)
+        act = q_net.numpy_sampler(rng)
         while tracker.env_steps < config.total_steps:
+            keeper.tick(obs=obs, updates=updates, phase=phase, last_phase_step=last_phase_step)
             # Observe S and select A epsilon-greedily w.r.t. q_w; execute A, observe R and S'
             epsilon = epsilon_at(tracker.env_steps, config)
             # Store (S, A, R, S') in B, with S' the real next state (also at a time limit)
@@ -269,5 +280,6 @@ def train(
                     epsilon=f"{epsilon:.2f}",
                     refresh=False,
                 )
+        keeper.tick(obs=obs, updates=updates, phase=phase, last_phase_step=last_phase_step)
         evaluate_on_schedule(agent, history, tracker.env_steps, config, final=True)
     return agent, history

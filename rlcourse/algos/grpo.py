@@ -44,6 +44,7 @@ from __future__ import annotations
 import copy
 import math
 from dataclasses import dataclass
+from pathlib import Path
 
 import numpy as np
 import torch
@@ -65,7 +66,7 @@ from rlcourse.config import (
     check_positive,
     check_seed,
     param,
-    replace,
+    training_config,
 )
 from rlcourse.objectives import (
     AGGREGATIONS,
@@ -76,11 +77,11 @@ from rlcourse.objectives import (
     kl_k3,
 )
 from rlcourse.qa import Answers, ArithmeticTask, Questions, TokenPolicy, warm_start
+from rlcourse.saving import RunKeeper
 from rlcourse.training import (
     Agent,
     History,
     check_finite,
-    interruptible,
     progress_bar,
     seed_everything,
     torch_threads,
@@ -463,6 +464,10 @@ def train(
     config: Config | None = None,
     reference: TokenPolicy | None = None,
     progress: bool = True,
+    *,
+    out: str | Path | None = None,
+    save_every: float = 60.0,
+    resume: bool = False,
     **overrides,
 ) -> tuple[TokenPolicy, History]:
     """Fine-tune the reference policy with GRPO (or RLOO, PPO); return the trained policy and its
@@ -473,8 +478,10 @@ def train(
     start). ``history.evaluations`` holds the held-out greedy accuracy (``mean_return``) against the
     number of answers sampled (``env_step``); ``history.iterations`` the diagnostics. Ctrl-C raises
     :class:`~rlcourse.training.TrainingInterrupted` carrying the history and the agent so far.
+    ``out``, ``save_every``, ``resume``: see :func:`rlcourse.algos.a2c.train` (the reference is
+    saved with the run, so a resumed run measures its KL to the same one).
     """
-    config = replace(config or Config(), **overrides)
+    config = training_config(Config, {}, TASK, config, overrides)
     task = make_task(config)
     if reference is None:
         reference = make_reference(config, task)
@@ -501,10 +508,16 @@ def train(
         return float(correct.mean())
 
     bar = progress_bar(config.iterations, progress, f"GRPO ({config.advantage})")
-    with torch_threads(config.threads), bar, interruptible(history, agent):
-        acc = evaluate_held_out()
+    keeper = RunKeeper(
+        agent, history, dict(pi_ref=pi_ref, optimizer=optimizer, rng=rng), out, save_every, resume
+    )
+    with torch_threads(config.threads), bar, keeper:
+        start = keeper.start(iteration=0, answers_seen=0, acc=None)
+        answers_seen = start["answers_seen"]
+        acc = evaluate_held_out() if start["acc"] is None else start["acc"]
+        bar.update(start["iteration"])
         # loop for every iteration
-        for iteration in range(1, config.iterations + 1):
+        for iteration in range(start["iteration"] + 1, config.iterations + 1):
             # Sample B questions q and G answers o_1..o_G to each with pi_theta_old (the current
             # policy)
             questions = task.sample(B, rng).repeat(G)
@@ -573,4 +586,5 @@ def train(
             bar.set_postfix(
                 accuracy=f"{acc:.2f}", reward=f"{float(final.mean()):.2f}", refresh=False
             )
+            keeper.tick(iteration=iteration, answers_seen=answers_seen, acc=acc)
     return policy, history

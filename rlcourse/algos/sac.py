@@ -29,6 +29,7 @@ import math
 from collections.abc import Callable
 from contextlib import closing
 from dataclasses import dataclass
+from pathlib import Path
 from typing import NamedTuple
 
 import gymnasium as gym
@@ -47,18 +48,18 @@ from rlcourse.config import (
     check_positive,
     check_unit_interval,
     param,
-    replace,
+    training_config,
 )
 from rlcourse.envs import make_env, make_vec_env
 from rlcourse.nets import CategoricalPolicy, QEnsemble, TanhGaussianPolicy, obs_dim, polyak_update
 from rlcourse.objectives import critic_loss, soft_td_target
 from rlcourse.rollouts import EpisodeTracker, step_and_store
+from rlcourse.saving import RunKeeper
 from rlcourse.training import (
     Agent,
     History,
     check_finite,
     evaluate_on_schedule,
-    interruptible,
     progress_bar,
     seed_everything,
     torch_threads,
@@ -124,9 +125,7 @@ class Config:
         check_unit_interval("rho", self.rho)
         for name in ("actor_lr", "critic_lr", "alpha_lr"):
             check_positive(name, getattr(self, name))
-        for name in ("buffer_size", "batch_size"):
-            check_positive(name, getattr(self, name), integer=True)
-        check_positive("learning_starts", self.learning_starts, integer=True, zero_ok=True)
+        offpolicy.check_replay(self)
 
 
 # Known to solve the environment: `python -m benchmarks presets --algo sac` trains seeds 0, 1, 2
@@ -285,10 +284,18 @@ DISCRETE = Variant(discrete_target_entropy, discrete_soft_targets, discrete_q, d
 
 
 def train(
-    env_id: str = "Pendulum-v1", config: Config | None = None, progress: bool = True, **overrides
+    env_id: str = "Pendulum-v1",
+    config: Config | None = None,
+    progress: bool = True,
+    *,
+    out: str | Path | None = None,
+    save_every: float = 60.0,
+    resume: bool = False,
+    **overrides,
 ) -> tuple[Agent, History]:
-    """Train SAC on ``env_id``; return the agent and its history."""
-    config = replace(config or PRESETS.get(env_id, Config()), **overrides)
+    """Train SAC on ``env_id``; return the agent and its history (``out``, ``save_every``,
+    ``resume``: see :func:`rlcourse.algos.a2c.train`)."""
+    config = training_config(Config, PRESETS, env_id, config, overrides)
     seed_everything(config.seed)
     rng = np.random.default_rng(config.seed)
     envs = make_vec_env(env_id, config.num_envs)
@@ -309,10 +316,22 @@ def train(
     history = History()
     tracker = EpisodeTracker(config.num_envs, history)
     bar = progress_bar(config.total_steps, progress, "SAC")
-    act = actor.numpy_sampler(rng)
-    updates = 0
-    with torch_threads(config.threads), closing(envs), bar, interruptible(history, agent):
+    stateful = dict(
+        learner=learner,
+        log_alpha=log_alpha,
+        alpha_opt=alpha_opt,
+        envs=envs,
+        rng=rng,
+        tracker=tracker,
+    )
+    keeper = RunKeeper(agent, history, stateful, out, save_every, resume)
+    with torch_threads(config.threads), closing(envs), bar, keeper:
+        start = keeper.start(obs=obs, updates=0, alpha=alpha)
+        obs, updates, alpha = start["obs"], start["updates"], start["alpha"]
+        bar.update(tracker.env_steps)
+        act = actor.numpy_sampler(rng)
         while tracker.env_steps < config.total_steps:
+            keeper.tick(obs=obs, updates=updates, alpha=alpha)
             # Observe the state S and select action A ~ pi_theta(.|S)
             # (act: pi_theta sampled in NumPy; uniformly random actions before learning_starts)
             if tracker.env_steps < config.learning_starts:
@@ -369,5 +388,6 @@ def train(
                         alpha=f"{alpha:.3f}",
                         refresh=False,
                     )
+        keeper.tick(obs=obs, updates=updates, alpha=alpha)
         evaluate_on_schedule(agent, history, tracker.env_steps, config, final=True)
     return agent, history

@@ -35,6 +35,7 @@ from collections.abc import Callable
 from contextlib import closing
 from dataclasses import dataclass
 from functools import partial
+from pathlib import Path
 
 import numpy as np
 import torch
@@ -52,18 +53,18 @@ from rlcourse.config import (
     check_positive,
     check_unit_interval,
     param,
-    replace,
+    training_config,
 )
 from rlcourse.diagnostics import explained_variance
 from rlcourse.envs import make_vec_env
 from rlcourse.objectives import critic_loss, importance_weights
 from rlcourse.rollouts import EpisodeTracker, collect_rollout
+from rlcourse.saving import RunKeeper
 from rlcourse.training import (
     Agent,
     History,
     check_finite,
     evaluate_on_schedule,
-    interruptible,
     progress_bar,
     seed_everything,
     torch_threads,
@@ -274,10 +275,18 @@ def try_step(
 
 
 def train(
-    env_id: str = "CartPole-v1", config: Config | None = None, progress: bool = True, **overrides
+    env_id: str = "CartPole-v1",
+    config: Config | None = None,
+    progress: bool = True,
+    *,
+    out: str | Path | None = None,
+    save_every: float = 60.0,
+    resume: bool = False,
+    **overrides,
 ) -> tuple[Agent, History]:
-    """Train TRPO on ``env_id``; return the agent and its history."""
-    config = replace(config or PRESETS.get(env_id, Config()), **overrides)
+    """Train TRPO on ``env_id``; return the agent and its history (``out``, ``save_every``,
+    ``resume``: see :func:`rlcourse.algos.a2c.train`)."""
+    config = training_config(Config, PRESETS, env_id, config, overrides)
     seed_everything(config.seed)
     rng = np.random.default_rng(config.seed)
     envs = make_vec_env(env_id, config.num_envs)
@@ -293,9 +302,14 @@ def train(
     batch_size = config.num_envs * config.rollout_steps
     iterations = max(1, config.total_steps // batch_size)
     bar = progress_bar(iterations * batch_size, progress, "TRPO")
-    with torch_threads(config.threads), closing(envs), bar, interruptible(history, agent):
+    stateful = dict(critic_opt=critic_opt, envs=envs, rng=rng, tracker=tracker)
+    keeper = RunKeeper(agent, history, stateful, out, save_every, resume)
+    with torch_threads(config.threads), closing(envs), bar, keeper:
+        start = keeper.start(iteration=0, obs=obs)
+        obs = start["obs"]
+        bar.update(tracker.env_steps)
         # loop for every iteration
-        for iteration in range(1, iterations + 1):
+        for iteration in range(start["iteration"] + 1, iterations + 1):
             # Collect a rollout of T total timesteps with pi_theta
             rollout, obs = collect_rollout(
                 envs,
@@ -382,5 +396,6 @@ def train(
             evaluate_on_schedule(agent, history, tracker.env_steps, config)
             if history.episodes:
                 bar.set_postfix(mean_return=f"{history.mean_return():.1f}", refresh=False)
+            keeper.tick(iteration=iteration, obs=obs)
         evaluate_on_schedule(agent, history, tracker.env_steps, config, final=True)
     return agent, history
