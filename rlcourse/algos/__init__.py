@@ -37,9 +37,9 @@ line, the checkpoints, the summary table and the overview notebook rely on it):
 GRPO trains a language model on :mod:`rlcourse.qa`'s question-answer task, not on a gymnasium
 environment, and differs in three declared places: ``grpo.TASK`` (``"ArithmeticTask"``) is the only
 env id its ``make_agent`` accepts; its ``train(config=None, reference=None, progress=True, *,
-out=None, save_every=60.0, resume=False, **overrides)`` returns the trained policy rather than the agent (notebook 08 and the graded
-exercises call it so); ``grpo.evaluate(agent)`` scores held-out questions, where
-:func:`rlcourse.training.evaluate` runs gymnasium episodes. :func:`train_agent` and
+out=None, save_every=60.0, resume=False, **overrides)`` returns the trained policy rather than the
+agent (notebook 08 and the graded exercises call it so); ``grpo.evaluate(agent)`` scores held-out
+questions, where :func:`rlcourse.training.evaluate` runs gymnasium episodes. :func:`train_agent` and
 :func:`evaluate_agent` are the one place that knows it.
 
 :data:`ALGORITHMS` holds the eight that train on a gymnasium environment, in the order of the
