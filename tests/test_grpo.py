@@ -550,3 +550,19 @@ def test_the_slide_exact_configuration_trains(seed):
     _, history = grpo.train(config, progress=False)
     start, end = history.column("mean_return", "evaluations")[[0, -1]]  # the reference's first
     assert end >= start + 0.03, (seed, start, end)
+
+
+def test_minibatches_of_whole_groups_cover_the_questions_once(monkeypatch):
+    """5 questions in 2 minibatches: groups of 3 and 2 questions (not 2, 2 and 1)."""
+    sizes = []
+    keep = grpo.rows_that_move_the_policy
+
+    def record(groups, *args):
+        sizes.append(len(groups))
+        return keep(groups, *args)
+
+    monkeypatch.setattr(grpo, "rows_that_move_the_policy", record)
+    grpo.train(
+        progress=False, iterations=1, questions=5, minibatches=2, epochs=1, warm_start_steps=20
+    )
+    assert sorted(sizes) == [2, 3]

@@ -178,3 +178,26 @@ def test_gae_batch_gives_lambda_returns_as_targets_and_flattens_time_first(norma
     torch.testing.assert_close(advantages, expected_adv.flatten(), rtol=1e-5, atol=1e-6)
     torch.testing.assert_close(states[N + 1], obs[1, 1])  # row t * N + n is step t of env n
     assert actions.shape == (T * N,)
+
+
+def test_minibatches_cover_the_rollout_once_in_near_equal_sizes(monkeypatch):
+    """``minibatches`` means that many gradient steps per epoch: 100 transitions in 3 minibatches
+    are 33, 33 and 34 (not 33, 33, 33 and a minibatch of 1)."""
+    sizes = []
+    ratio = ppo.importance_weights
+
+    def record(log_prob, old_log_prob):
+        sizes.append(len(log_prob))
+        return ratio(log_prob, old_log_prob)
+
+    monkeypatch.setattr(ppo, "importance_weights", record)
+    ppo.train(
+        "CartPole-v1",
+        progress=False,
+        num_envs=2,
+        rollout_steps=50,
+        minibatches=3,
+        epochs=1,
+        total_steps=100,
+    )
+    assert sorted(sizes) == [33, 33, 34]

@@ -161,3 +161,25 @@ def test_multi_epoch_trpo_keeps_the_constraint_against_the_data_collecting_polic
 def test_bad_trpo_hyperparameters_are_named(changes, message):
     with pytest.raises(ValueError, match=message):
         trpo.Config(**changes)
+
+
+def test_critic_minibatches_cover_the_rollout_once_in_near_equal_sizes(monkeypatch):
+    """100 transitions in 3 critic minibatches are 33, 33 and 34 in every critic epoch."""
+    sizes = []
+    loss = trpo.critic_loss
+
+    def record(values, targets):
+        sizes.append(len(values))
+        return loss(values, targets)
+
+    monkeypatch.setattr(trpo, "critic_loss", record)
+    trpo.train(
+        "CartPole-v1",
+        progress=False,
+        num_envs=2,
+        rollout_steps=50,
+        critic_minibatches=3,
+        critic_epochs=2,
+        total_steps=100,
+    )
+    assert sorted(sizes) == [33, 33, 33, 33, 34, 34]

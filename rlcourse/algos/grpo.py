@@ -29,7 +29,7 @@ The loop of :func:`train`, for every iteration, in this order:
 
 All three methods see the same number of sampled answers per iteration, ``B G``, so their curves
 are comparable step for step. One speed trick, not a line of the slide, skips the groups that
-cannot move the policy: :func:`rows_that_move_the_policy` says why it changes nothing.
+cannot move the policy: :func:`rows_that_move_the_policy` says what it keeps and what it changes.
 
 As every algorithm module (the contract is in :mod:`rlcourse.algos`) it has ``Config``,
 ``PRESETS`` (here by method: ``grpo``, ``rloo``, ``ppo``), ``SLIDE`` (the slide literally),
@@ -117,8 +117,8 @@ REFERENCE = (
 TASK = "ArithmeticTask"
 
 ADVANTAGES = ("group", "leave_one_out", "gae")
-# Held-out greedy accuracy that counts as solved (benchmarks/grpo.py measures when the presets
-# reach it).
+# Held-out greedy accuracy that counts as solved (`python -m benchmarks grpo` measures when the
+# presets reach it).
 TARGET_ACCURACY = 0.9
 
 
@@ -366,7 +366,9 @@ def rows_that_move_the_policy(
     got the same reward has ``A = 0`` on every token, so it adds exactly nothing to the gradient.
     Early in training most groups are all wrong and late most are all right, so leaving them out
     saves most of the passes; scaling the loss by the share the kept rows stand for gives the same
-    step as with every group (``tests/test_grpo.py`` checks the gradient).
+    gradient as with every group (``tests/test_grpo.py`` checks it). One difference remains: a
+    minibatch with no such row at all makes no optimiser step, where with every group Adam would
+    take a step on a zero gradient (which still moves the weights by its momentum, and counts).
     """
     g = config.group_size
     rows = _rows(groups, g).to(mask.device)
@@ -541,7 +543,8 @@ def train(
             # L = -(min(rho_t A_t, clip(rho_t, 1-eps, 1+eps) A_t) - beta KL_k3(pi_theta||pi_ref))
             clipped = []
             for _ in range(config.epochs):
-                for groups in torch.randperm(B).split(max(1, B // config.minibatches)):
+                # config.minibatches minibatches, their sizes differing by at most one
+                for groups in torch.randperm(B).tensor_split(min(config.minibatches, B)):
                     rows, share = rows_that_move_the_policy(groups, A, answers.mask, config)
                     if len(rows) == 0:
                         continue

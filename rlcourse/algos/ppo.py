@@ -242,7 +242,6 @@ def train(
     history = History()
     tracker = EpisodeTracker(config.num_envs, history)
     batch_size = config.num_envs * config.rollout_steps
-    minibatch_size = batch_size // config.minibatches
     iterations = max(1, config.total_steps // batch_size)
     kl_coef = config.kl_coef
     bar = progress_bar(iterations * batch_size, progress, f"PPO ({config.objective})")
@@ -278,10 +277,11 @@ def train(
             # minibatches
             clipped = []
             for _ in range(config.epochs):
-                for idx in torch.randperm(batch_size, device=states.device).split(minibatch_size):
-                    n = loss_scale(
-                        config, idx
-                    )  # 1: the mean; the minibatch's size: the slide's sum
+                # config.minibatches minibatches, their sizes differing by at most one
+                perm = torch.randperm(batch_size, device=states.device)
+                for idx in perm.tensor_split(min(config.minibatches, batch_size)):
+                    # 1: the mean; the minibatch's size: the slide's sum
+                    n = loss_scale(config, idx)
                     # L_actor(theta') = - sum_t min(omega_t A_t, clip(omega_t, 1-eps, 1+eps) A_t)
                     pi = policy(states[idx])
                     ratio = importance_weights(pi.log_prob(actions[idx]), old_log_prob[idx])
@@ -290,13 +290,11 @@ def train(
                             -n * clipped_surrogate(ratio, advantages[idx], config.clip_eps).mean()
                         )
                     else:
-                        kl = kl_divergence(
-                            pi, old_policy(states[idx])
-                        ).mean()  # KL(pi_theta' || pi_theta)
+                        # KL(pi_theta' || pi_theta), the slide's direction
+                        kl = kl_divergence(pi, old_policy(states[idx])).mean()
                         actor_loss = n * (-(ratio * advantages[idx]).mean() + kl_coef * kl)
-                    if (
-                        config.ent_coef > 0
-                    ):  # the bonus needs the entropy here; the diagnostics compute it below
+                    # The bonus needs the entropy here; the diagnostics compute it below
+                    if config.ent_coef > 0:
                         actor_loss = actor_loss - n * config.ent_coef * pi.entropy().mean()
                     # Define L_critic(w) = 1/2 sum_t (v_w(S_t) - y_t)^2
                     value_loss = n * critic_loss(critic(states[idx]), targets[idx])

@@ -192,9 +192,8 @@ def train(
                     next_action = smoothed_target_action(
                         learner.actor_target, batch.next_obs, config
                     )
-                    next_q = learner.critics_target(
-                        batch.next_obs, next_action
-                    )  # both critics in one call
+                    # both critics in one call
+                    next_q = learner.critics_target(batch.next_obs, next_action)
                     if config.twin:
                         y = td3_target(
                             batch.rewards, next_q[0], next_q[1], batch.terminated, config.gamma

@@ -323,9 +323,8 @@ def train(
             # Compute value targets y_t and advantage estimates A_t (GAE) based on the current
             # critic v_w
             states, actions, advantages, targets = gae_batch(critic, rollout, config)
-            with (
-                torch.no_grad()
-            ):  # pi_theta, the policy that collected the data, fixed for the iteration
+            # pi_theta, the policy that collected the data, fixed for the iteration
+            with torch.no_grad():
                 old_pi = policy(states)
                 old_log_prob = old_pi.log_prob(actions)
 
@@ -359,15 +358,15 @@ def train(
                 with torch.no_grad():
                     vector_to_parameters(theta + alpha * full_step, params)
                 accepted.append(alpha)
-                if (
-                    alpha == 0.0
-                ):  # the policy did not move: another epoch would find the same step and reject it
+                # The policy did not move: another epoch would find the same step and reject it
+                if alpha == 0.0:
                     break
 
             # Minimize L_critic(w) = 1/2 sum (v_w(S_t) - y_t)^2 w.r.t. w via gradient descent
-            minibatch = max(1, batch_size // config.critic_minibatches)
+            minibatches = min(config.critic_minibatches, batch_size)
             for _ in range(config.critic_epochs):
-                for idx in torch.randperm(batch_size, device=states.device).split(minibatch):
+                perm = torch.randperm(batch_size, device=states.device)
+                for idx in perm.tensor_split(minibatches):  # sizes differ by at most one
                     value_loss = loss_scale(config, idx) * critic_loss(
                         critic(states[idx]), targets[idx]
                     )
