@@ -48,7 +48,7 @@ ROOT = Path(__file__).resolve().parents[1]
 FIGURES = ROOT / "figures"
 RESULTS = ROOT / "benchmarks" / "results"
 
-# Every algorithm's first environment (the slides' and DESIGN.md's); the env steps its figure shows
+# Every algorithm's first environment (the one its notebook uses); the env steps its figure shows
 # are rlcourse.budgets' "figures/<algo>" (small ones under RLCOURSE_FAST=1).
 FIRST = {
     "dqn": "CartPole-v1",
@@ -127,7 +127,9 @@ def grpo_figure(out: Path, command: str) -> str:
     fig.savefig(out / "grpo.png", dpi=100)
     with open(out / "grpo.csv", "w", newline="") as f:
         writer = csv.writer(f)
-        source = "the curves of rlcourse/data/grpo_benchmark.json, from benchmarks/grpo.py"
+        source = (
+            "the curves of rlcourse/data/grpo_benchmark.json, made by python -m benchmarks grpo"
+        )
         writer.writerow([f"# {command} ({source})"])
         writer.writerow(["method", "seed", "answers", "seconds", "accuracy"])
         for method, runs in benchmark.items():
@@ -276,7 +278,7 @@ def mujoco_figure(out: Path, command: str, results: Path = RESULTS / "mujoco") -
     with open(out / "mujoco.csv", "w", newline="") as f:
         writer = csv.writer(f)
         source = os.path.relpath(results, ROOT)
-        writer.writerow([f"# {command} (from {source}, made by benchmarks/mujoco_runs.py)"])
+        writer.writerow([f"# {command} (from {source}, made by python -m benchmarks mujoco)"])
         writer.writerow(["env", "algorithm", "run", "env_step", "greedy_return"])
         writer.writerows(rows)
     return "mujoco"
@@ -390,7 +392,7 @@ def main(argv: list[str] | None = None, prog: str | None = None) -> None:
             (
                 "grpo",
                 "GRPO, RLOO and PPO on the question-answer task "
-                "(precomputed by benchmarks/grpo.py)",
+                "(precomputed by python -m benchmarks grpo)",
             )
         )
     if want("sb3_comparison"):
@@ -403,7 +405,9 @@ def main(argv: list[str] | None = None, prog: str | None = None) -> None:
         )
     if want("mujoco"):
         mujoco_figure(out, command)
-        made.append(("mujoco", "SAC, TD3 and PPO on MuJoCo tasks (from benchmarks/mujoco_runs.py)"))
+        made.append(
+            ("mujoco", "SAC, TD3 and PPO on MuJoCo tasks (from python -m benchmarks mujoco)")
+        )
 
     if not wanted:  # a full regeneration rewrites the index
         lines = [
@@ -435,6 +439,5 @@ def main(argv: list[str] | None = None, prog: str | None = None) -> None:
 
 
 if __name__ == "__main__":
-    # Run as a file (with the repository root on PYTHONPATH), it records that command, which the
-    # stored figures cite; run as a module, the package's.
-    main(prog=None if __package__ else "python benchmarks/make_figures.py")
+    # However it is started, the stored figures cite the one documented command.
+    main(prog="python -m benchmarks figures")

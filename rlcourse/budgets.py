@@ -1,10 +1,10 @@
 """Every training budget of the course in one place: the full one and the fast one, with why.
 
-DESIGN.md, "Notebooks": "An environment variable shrinks training budgets so the whole sequence
-runs in the test suite in minutes; without it, each notebook's demos still finish in class time."
-That variable is ``RLCOURSE_FAST``, read here once, when this module is imported: ``"1"`` picks the
-fast budgets (the test suite sets it), ``"0"``, empty or unset the full ones; anything else is an
-error, so a typo cannot silently train the full budgets in a test run.
+One environment variable shrinks every training budget, so that the whole sequence of notebooks
+runs in the test suite in minutes while, without it, each notebook's demos still finish in class
+time. That variable is ``RLCOURSE_FAST``, read here once, when this module is imported: ``"1"``
+picks the fast budgets (the test suite sets it), ``"0"``, empty or unset the full ones; anything
+else is an error, so a typo cannot silently train the full budgets in a test run.
 
 A budget is a :class:`Budget`: the full value, the fast value and one line on why. Its name says
 who reads it:
@@ -13,7 +13,7 @@ who reads it:
   ``BUDGETS = notebook_budgets("NN"); print(BUDGETS)`` and reads ``BUDGETS.name``; notebook 01's
   are named ``"01/<algo>/<env_id>"``, the defaults of its train view
   (:func:`rlcourse.widgets.overview.default_steps`), read as ``BUDGETS["a2c/CartPole-v1"]``;
-- ``"figures/<algo>"``, ``"figures/seeds"``: ``benchmarks/make_figures.py``;
+- ``"figures/<algo>"``, ``"figures/seeds"``: ``python -m benchmarks figures``;
 - ``"preset/<algo>/<env_id>"``: the budget of an algorithm's preset (``PRESETS[env_id]``;
   GRPO: ``"preset/grpo/<method>"``, in iterations). A preset is a fixed recipe, the same in both
   modes (the tests that train one pass their own ``total_steps``), so its fast value is its full
@@ -149,7 +149,7 @@ BUDGETS: dict[str, Budget] = {
     # -- notebook 08: GRPO
     "08/iterations": Budget(800, 30, "GRPO iterations from the warm start (256 answers each)"),
     "08/eval_every": Budget(50, 10, "iterations between held-out accuracy measurements"),
-    # -- benchmarks/make_figures.py: env steps of each algorithm's figure (fast: a quick check)
+    # -- python -m benchmarks figures: env steps of each algorithm's figure (fast: a quick check)
     "figures/dqn": Budget(40_000, 2_000, "DQN on CartPole-v1"),
     "figures/reinforce": Budget(200_000, 10_000, "REINFORCE on CartPole-v1"),
     "figures/a2c": Budget(100_000, 5_000, "A2C on CartPole-v1, also A2C vs A2C + GAE"),

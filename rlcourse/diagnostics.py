@@ -77,7 +77,9 @@ GLOSSARY: dict[str, Term] = {
         ' pi_theta(A_t|S_t) A_t - c_ent H (slide "A2C"); PPO: - mean_t min(omega_t A_t,'
         ' clip(omega_t, 1 - eps, 1 + eps) A_t) (slide "PPO Algorithm with Clipping"), PPO-KL:'
         " - mean_t omega_t A_t + lambda_k KL; DDPG, TD3: - mean_j q_w(S_j, mu_theta(S_j)); SAC:"
-        " mean_j [lambda log pi_theta(A'|S_j) - min_i q_w^i(S_j, A')], A' ~ pi_theta(.|S_j)",
+        " mean_j [lambda log pi_theta(A'|S_j) - min_i q_w^i(S_j, A')], A' ~ pi_theta(.|S_j)."
+        " Means over the samples; with reduction=\"sum\" (the SLIDE configs of REINFORCE, A2C,"
+        " PPO, TRPO) the slides' sums, as many times larger as there are samples",
         "a loss with a moving target (the advantages or the critic change every update), so its"
         " level says little: policy-gradient losses hover around 0 with normalised advantages;"
         " DDPG's and TD3's fall as the critic's value of the actor rises (over-estimation"
@@ -85,9 +87,9 @@ GLOSSARY: dict[str, Term] = {
         " of magnitude: divergence",
     ),
     "critic_loss": Term(
-        "1/2 mean_t (v_w(S_t) - y_t)^2 (A2C, PPO, TRPO: slides' L_critic(w) as a mean; REINFORCE's"
-        " baseline with y_t = G_t); DDPG, TD3, SAC: sum_i 1/2 mean_j (y_j - q_w^i(S_j, A_j))^2"
-        " over the critics",
+        "1/2 mean_t (v_w(S_t) - y_t)^2 (A2C, PPO, TRPO: slides' L_critic(w) as a mean, the sum"
+        " with reduction=\"sum\"; PPO, TRPO: the last minibatch's; REINFORCE's baseline with"
+        " y_t = G_t); DDPG, TD3, SAC: sum_i 1/2 mean_j (y_j - q_w^i(S_j, A_j))^2 over the critics",
         "how far the critic is from its targets; it scales with the returns squared, so compare"
         " within a run: high while the returns grow, then level; growing without bound = the"
         " critic diverges (off-policy: over-estimation feeding its own targets)",
@@ -122,7 +124,9 @@ GLOSSARY: dict[str, Term] = {
     ),
     "clip_fraction": Term(
         "the share of samples (GRPO: of real tokens) with |omega_t - 1| > eps, over every"
-        " minibatch step of the update (PPO, GRPO)",
+        " minibatch step of the update (PPO, GRPO; GRPO's over the groups that move the policy"
+        " only: a group whose answers all got the same reward has zero advantages and is"
+        " skipped, see grpo.rows_that_move_the_policy)",
         "how often the clip was active: 0 = it never acted (steps small or eps large); a small"
         " share is typical; most samples clipped = the epochs push far past the trust region",
     ),

@@ -16,7 +16,8 @@ dataclass of arrays; the views in :mod:`rlcourse.widgets` only draw them.
   :func:`trust_region_path`.
 
 Used by ``notebooks/02_advantage_estimation.ipynb``, ``04_soft_value_functions.ipynb``,
-``05_importance_sampling.ipynb`` and ``06_trpo_bound.ipynb`` (through :mod:`rlcourse.widgets`).
+``05_importance_sampling.ipynb`` and ``06_trpo_bound.ipynb``, which import it directly, and by
+their views in :mod:`rlcourse.widgets`.
 """
 
 from __future__ import annotations

@@ -60,7 +60,7 @@ def test_the_figure_script_writes_png_and_csv_with_its_command(tmp_path):
     assert done.returncode == 0, done.stderr
     assert (tmp_path / "grpo.png").read_bytes()[:4] == b"\x89PNG"
     rows = list(csv.reader((tmp_path / "grpo.csv").open()))
-    assert rows[0][0].startswith("# RLCOURSE_FAST=1 python benchmarks/make_figures.py")
+    assert rows[0][0].startswith("# RLCOURSE_FAST=1 python -m benchmarks figures")
     assert rows[1] == ["method", "seed", "answers", "seconds", "accuracy"]
     assert {r[0] for r in rows[2:]} == {"grpo", "rloo", "ppo"}
 

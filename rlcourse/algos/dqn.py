@@ -145,9 +145,12 @@ SLIDE = Config(
 """DQN in the shape of the slides' DDPG box, which grew out of it (the slides have no DQN box):
 one gradient step on ``1/2 (y_j - q_w(S_j, A_j))^2`` per env step, no gradient clipping, the
 plain target, the target network copied every ``C = target_update_every`` steps (Mnih et al.
-2015). The defaults are rl-zoo's settings for CartPole: training phases of many gradient steps
-every few hundred env steps (fewer, larger batches of work), the Huber loss and gradient clipping
-against large errors.
+2015). It keeps the default ``learning_starts``: the first gradient step comes after that many
+env steps (DDPG's SLIDE starts at once). With epsilon falling from ``epsilon_start = 1``, those
+first actions are mostly random either way; the wait keeps the first minibatches from repeating a
+handful of transitions. The defaults are rl-zoo's settings for CartPole: training phases of many
+gradient steps every few hundred env steps (fewer, larger batches of work), the Huber loss and
+gradient clipping against large errors.
 """
 
 

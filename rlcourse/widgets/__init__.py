@@ -19,14 +19,14 @@ everything once, a ``draw_*`` function that plots one choice, and a ``*_view`` f
 controls only redraw. The first layer lives below, with the math: :mod:`rlcourse.sweeps` (GAE's
 bias and variance, soft values, the trust-region path), :mod:`rlcourse.importance` (the importance
 sampling grid), :mod:`rlcourse.objectives` (the clipped objective, exact epochs on one batch) and
-:mod:`rlcourse.advantages` (groups of 0/1 rewards). Every name is importable from here, as the
-notebooks do.
+:mod:`rlcourse.advantages` (groups of 0/1 rewards). The notebooks import the views from here and
+the computations from those modules, where the math is.
 """
 
 from __future__ import annotations
 
-# The computations behind the views live on the math floors; they are re-exported here because
-# the notebooks call them as ``widgets.<name>``.
+# The computations behind the views live on the math floors; re-exported here so that a view and
+# what it draws can be imported from one place (the widget tests do).
 from rlcourse.advantages import all_equal_fraction, sample_group
 from rlcourse.importance import ImportanceSamplingGrid, importance_sampling_grid
 from rlcourse.objectives import RatioEpochs, clip_objective, ratio_epochs, surrogate_ascent

@@ -6,7 +6,7 @@ compute, ``draw_*`` functions that plot one choice, ``*_view`` functions with ip
 that only redraw.
 
 The precomputed runs ship with the package (``rlcourse/data/grpo_benchmark.json`` and
-``grpo_sweep.json``, written by ``benchmarks/grpo.py``); :func:`load_grpo_data` reads them.
+``grpo_sweep.json``, written by ``python -m benchmarks grpo``); :func:`load_grpo_data` reads them.
 """
 
 from __future__ import annotations

@@ -59,7 +59,7 @@ ALGORITHM_LABELS = {
 # GRPO's "environment": the question-answer task of rlcourse.qa (integer sums, reward 1 for a
 # right answer), by the name its make_agent and `rlcourse train grpo --env` accept.
 GRPO_TASK = TASK
-# The held-out accuracy notebook 08 and benchmarks/grpo.py count as solved.
+# The held-out accuracy notebook 08 and python -m benchmarks grpo count as solved.
 GRPO_TARGET = TARGET_ACCURACY
 
 # The lecture's notebooks, in order: number -> (file, short title).
