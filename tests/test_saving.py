@@ -170,8 +170,15 @@ def _start(tmp_path, *extra):
         "--no-progress",
         *extra,
     ]
+    # A process started with SIGINT ignored (as pytest-xdist's workers start theirs) keeps it
+    # ignored, and Python then never turns it into KeyboardInterrupt: give it back its default.
     return subprocess.Popen(
-        args, env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True
+        args,
+        env=env,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+        preexec_fn=lambda: signal.signal(signal.SIGINT, signal.SIG_DFL),
     )
 
 
