@@ -219,13 +219,25 @@ def _run_folder(args: argparse.Namespace, out: Path, config, module) -> Path:
 
 
 def _run(module, args: argparse.Namespace, config, out: Path, folder: Path) -> int:
+    import matplotlib.pyplot as plt
+
     from rlcourse.plots import THRESHOLDS, learning_curve
 
     def draw(history: History) -> None:
+        # The curve is drawn from the history, which is saved already: a failure here loses nothing.
         fig = learning_curve(history, THRESHOLDS.get(args.env), title=f"{args.algo} on {args.env}")
-        write_atomic(
-            folder / "learning_curve.png", lambda tmp: fig.savefig(tmp, dpi=100, format="png")
-        )
+        try:
+            write_atomic(
+                folder / "learning_curve.png", lambda tmp: fig.savefig(tmp, dpi=100, format="png")
+            )
+        except OSError as exc:
+            print(
+                f"rlcourse: warning: cannot write {folder / 'learning_curve.png'} "
+                f"({exc.strerror or exc}); `rlcourse plot {folder}` draws it later",
+                file=sys.stderr,
+            )
+        finally:
+            plt.close(fig)
 
     kept = f" ({out} keeps the run it held)" if folder != out else ""
     try:

@@ -916,3 +916,21 @@ def test_the_suite_tries_at_least_150_distinct_cases():
     names = [c[0] for c in CLI_CASES] + [c[0] for c in USAGE_CASES]
     assert len(set(names)) == len(names)
     assert total >= 150, total
+
+
+def test_a_curve_that_cannot_be_written_loses_nothing(tmp_path, capsys, monkeypatch):
+    from rlcourse import cli as cli_module
+
+    write = cli_module.write_atomic
+
+    def full_for_figures(path, writer):
+        if Path(path).suffix == ".png":
+            raise OSError(28, "No space left on device")
+        write(path, writer)
+
+    monkeypatch.setattr(cli_module, "write_atomic", full_for_figures)
+    code = cli.main([*TRAIN, "--out", str(tmp_path / "run")])
+    err = capsys.readouterr().err
+    assert code == 0 and "cannot write" in err and "rlcourse plot" in err, err
+    History.load(tmp_path / "run")
+    load_checkpoint(tmp_path / "run")
