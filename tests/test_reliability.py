@@ -287,6 +287,7 @@ def test_a_crash_while_saving_leaves_the_previous_checkpoint(agent, tmp_path, mo
     with pytest.raises(OSError):
         save_checkpoint(agent, path)
     assert path.read_bytes() == before
+    assert [p.name for p in tmp_path.iterdir()] == ["c.pt"]  # the half-written copy is gone
 
 
 # -- NaN and inf -----------------------------------------------------------------------------------
@@ -308,23 +309,26 @@ class _Poisoned(gym.Wrapper):
         return obs, reward, terminated, truncated, info
 
 
+POISONS = {"nan": math.nan, "inf": math.inf, "minus_inf": -math.inf}
 for _base in ("CartPole-v1", "Pendulum-v1"):
     for _what in ("observation", "reward"):
-        _id = f"rlcourse-test/Poisoned{_what.title()}{_base.split('-')[0]}-v0"
-        if _id not in gym.registry:
-            gym.register(
-                _id,
-                entry_point=lambda base=_base, what=_what, **kw: _Poisoned(
-                    gym.make(base), 600, what, math.nan
-                ),
-            )
+        for _name, _value in POISONS.items():
+            _id = f"rlcourse-test/Poisoned{_what.title()}{_name}{_base.split('-')[0]}-v0"
+            if _id not in gym.registry:
+                gym.register(
+                    _id,
+                    entry_point=lambda base=_base, what=_what, value=_value, **kw: _Poisoned(
+                        gym.make(base), 600, what, value
+                    ),
+                )
 
 
 @pytest.mark.parametrize("algo", list(ALGORITHMS))
 @pytest.mark.parametrize("what", ["observation", "reward"])
-def test_nan_from_the_environment_stops_training_and_keeps_the_history(algo, what):
+@pytest.mark.parametrize("poison", list(POISONS))
+def test_nan_or_inf_from_the_environment_stops_training_and_keeps_the_history(algo, what, poison):
     base = "Pendulum" if algo in ("ddpg", "td3") else "CartPole"
-    env_id = f"rlcourse-test/Poisoned{what.title()}{base}-v0"
+    env_id = f"rlcourse-test/Poisoned{what.title()}{poison}{base}-v0"
     extra = {"learning_starts": 100} if "learning_starts" in _fields(algo) else {}
     with pytest.raises(
         NonFiniteError, match=rf"the environment returned a non-finite {what} at env step \d+"
