@@ -212,3 +212,18 @@ def test_critic_minibatches_cover_the_rollout_once_in_near_equal_sizes(monkeypat
         total_steps=100,
     )
     assert sorted(sizes) == [33, 33, 33, 33, 34, 34]
+
+
+@pytest.mark.parametrize("seed", range(5))
+@pytest.mark.parametrize("delta", [1e-3, 0.01, 0.5])
+def test_the_full_step_puts_the_quadratic_kl_model_exactly_at_delta(seed, delta):
+    # Slide "TRPO algorithm": theta + sqrt(2 delta / x^T F x) x. Its length along x is the one at
+    # which the second-order model of the KL, 1/2 s^T F s, reaches delta.
+    F, g = random_spd(6, seed)
+    x = torch.linalg.solve(F, g)  # the natural gradient F^-1 g
+    s = trpo.max_step(x, lambda v: F @ v, delta)
+    assert float(0.5 * s @ F @ s) == pytest.approx(delta, rel=1e-10)
+    scale = s / x
+    assert torch.allclose(scale, scale[0]) and scale[0] > 0  # along x, forwards
+    # The same step written with g: sqrt(2 delta / (g^T F^-1 g)) F^-1 g.
+    assert torch.allclose(s, torch.sqrt(2 * delta / (g @ x)) * x)

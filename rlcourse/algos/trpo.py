@@ -77,6 +77,7 @@ __all__ = [
     "make_agent",
     "conjugate_gradient",
     "fisher_vector_product",
+    "max_step",
     "line_search",
     "surrogate_and_kl",
 ]
@@ -199,6 +200,17 @@ def conjugate_gradient(
         p = r + (rr_new / rr) * p
         rr = rr_new
     return x
+
+
+def max_step(x: Tensor, fvp: Callable[[Tensor], Tensor], delta: float) -> Tensor:
+    """The slide's full step ``sqrt(2 delta / (x^T F x)) x`` along the natural gradient ``x``.
+
+    It is the largest step along ``x`` whose quadratic model of the KL, ``1/2 s^T F s``, equals
+    ``delta`` (slide "TRPO algorithm"; Schulman et al. 2015, appendix C). ``F`` is known through
+    ``fvp``, with damping positive definite, so ``x^T F x > 0`` for ``x != 0``.
+    """
+    x_fx = float(x @ fvp(x))
+    return math.sqrt(2 * delta / max(x_fx, 1e-12)) * x
 
 
 def fisher_vector_product(
@@ -346,8 +358,7 @@ def train(
                 x = conjugate_gradient(fvp, g, config.cg_iters)
                 # Update the actor: theta <- theta + alpha sqrt(2 delta / x^T F x) x, alpha by line
                 # search
-                x_fx = float(x @ fvp(x))  # x^T F x > 0: F (with damping) is positive definite
-                full_step = math.sqrt(2 * config.delta / max(x_fx, 1e-12)) * x
+                full_step = max_step(x, fvp, config.delta)
                 theta = parameters_to_vector(params).detach()
                 evaluate_step = partial(
                     try_step, params, theta, full_step, objective, float(surrogate.detach())
