@@ -20,7 +20,7 @@ from rlcourse.widgets import (
 matplotlib.use("Agg")
 
 
-def test_bias_variance_figure_and_view_build_without_a_browser(grid):
+def test_bias_variance_figure_and_view_build_without_a_browser(grid, monkeypatch):
     fig = draw_bias_variance(grid, gamma=0.95, gae_lambda=0.4, critic_error=0.2)
     left, heat = fig.axes[:2]
     assert "γ=0.95" in left.get_title() and "λ=0.4" in left.get_title()
@@ -29,8 +29,20 @@ def test_bias_variance_figure_and_view_build_without_a_browser(grid):
     sliders = view.children[0].children
     assert [s.description for s in sliders] == ["γ", "λ", "critic error"]
     assert [s.value for s in sliders] == [0.95, float(LAMBDAS[3]), 0.0]
-    sliders[1].value = float(LAMBDAS[-1])  # a slider move only redraws
-    view.redraw()
+    import rlcourse.widgets.advantages as module
+
+    drawn = []
+    original = module.draw_bias_variance
+    monkeypatch.setattr(
+        module,
+        "draw_bias_variance",
+        lambda g, gamma, lam, err, **kw: drawn.append((gamma, lam, err)) or original(
+            g, gamma, lam, err, **kw
+        ),
+    )
+    sliders[1].value = float(LAMBDAS[-1])  # a slider move redraws with the new lambda
+    sliders[2].value = 0.2
+    assert drawn == [(0.95, float(LAMBDAS[-1]), 0.0), (0.95, float(LAMBDAS[-1]), 0.2)]
 
 
 def _history(returns):

@@ -35,10 +35,20 @@ def test_group_figure_shows_rewards_and_both_advantages():
     assert "P(all rewards equal)" in right.get_ylabel()
     assert "every advantage is 0" in draw_group_advantages(4, 1.0).axes[0].get_title()
     assert "groups with no signal: 100.0%" in draw_group_advantages(4, 1.0).axes[1].get_title()
+    import rlcourse.widgets.grpo as module
+
     view = group_advantages_view(group_size=4, p=1.0)
-    view.group_size.value = 16
-    view.p.value = 0.5
-    assert view.group_size.value == 16 and view.p.value == 0.5
+    drawn = []
+    original = module.draw_group_advantages
+    module.draw_group_advantages = lambda g, p, s=0, fig=None: drawn.append((g, p, s)) or original(
+        g, p, s
+    )
+    try:
+        view.group_size.value = 16
+        view.p.value = 0.5
+    finally:
+        module.draw_group_advantages = original
+    assert drawn == [(16, 1.0, 0), (16, 0.5, 0)]  # each move redraws with the new values
     with pytest.raises(ValueError, match="at least 2"):
         group_advantages_view(group_size=1)
 
