@@ -4,6 +4,7 @@
                               [--json out.json]
     python -m benchmarks grpo --json rlcourse/data/grpo_benchmark.json  # the notebook's comparison
     python -m benchmarks grpo --sweep rlcourse/data/grpo_sweep.json      # the notebook's sliders
+    python -m benchmarks grpo --continuation rlcourse/data/grpo_continuation.json  # section 5's run
 
 For each seed: one reference policy (the supervised warm start), then every method's preset from it,
 one torch thread. Prints the held-out greedy accuracy along the way (every ``eval_every``
@@ -14,6 +15,11 @@ range epsilon, group size G, KL weight beta, and the averaging over tokens: GRPO
 GRPO's), at the same number of sampled answers, and writes their accuracy curves for
 ``notebooks/08_grpo.ipynb``'s sliders (800 iterations each by default, less than the preset's 2000,
 to keep the twelve runs short).
+
+``--continuation`` trains the notebook's own run of section 5 to its end (the preset from the seed-0
+warm start, 800 iterations): the notebook trains the first iterations live, within a minute, and
+shows this run's history and trained policy for the rest. It writes the history (JSON) and the
+policy's weights (``.pt`` beside it).
 """
 
 from __future__ import annotations
@@ -167,6 +173,36 @@ def sweep(path: str, iterations: int, knobs: list[str] | None = None, seed: int 
     return data
 
 
+def continuation(path: str, iterations: int = 800) -> dict:
+    """Train notebook 08's run of section 5 for ``iterations`` and write its history to ``path``
+    and its trained policy's weights to ``path`` with the suffix ``.pt``."""
+    config = grpo.PRESETS["grpo"]
+    reference = grpo.make_reference(config)
+    policy, history = grpo.train(
+        config, reference=reference, iterations=iterations, eval_every=50, progress=False
+    )
+    data = {
+        "config": to_dict(config),
+        "iterations": iterations,
+        "eval_every": 50,
+        "torch": torch.__version__,
+        "machine": platform.machine(),
+        "history": {
+            "iterations": history.iterations,
+            "evaluations": history.evaluations,
+        },
+    }
+    with open(path, "w") as f:
+        json.dump(data, f)
+    torch.save(policy.state_dict(), path.removesuffix(".json") + ".pt")
+    print(
+        f"{iterations} iterations: held-out accuracy {history.evaluations[0]['mean_return']:.3f} "
+        f"-> {history.evaluations[-1]['mean_return']:.3f}",
+        flush=True,
+    )
+    return data
+
+
 def main(argv: list[str] | None = None, prog: str | None = None) -> None:
     parser = argparse.ArgumentParser(
         prog=prog, description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
@@ -183,8 +219,16 @@ def main(argv: list[str] | None = None, prog: str | None = None) -> None:
     parser.add_argument(
         "--sweep-iterations", type=int, default=800, help="iterations of the base run of the sweep"
     )
+    parser.add_argument(
+        "--continuation",
+        help="train notebook 08's section-5 run to its end instead and write it to this JSON file "
+        "(its policy's weights beside it, .pt)",
+    )
     args = parser.parse_args(argv)
     torch.set_num_threads(1)
+    if args.continuation:
+        continuation(args.continuation)
+        return
     if args.sweep:
         sweep(args.sweep, args.sweep_iterations, args.knob)
         return

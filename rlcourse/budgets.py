@@ -147,7 +147,7 @@ BUDGETS: dict[str, Budget] = {
         "the TRPO run beside PPO: the preset's, as many env steps as PPO's",
     ),
     # -- notebook 08: GRPO
-    "08/iterations": Budget(800, 30, "GRPO iterations from the warm start (256 answers each)"),
+    "08/iterations": Budget(300, 30, "GRPO iterations from the warm start (256 answers each)"),
     "08/eval_every": Budget(50, 10, "iterations between held-out accuracy measurements"),
     # -- python -m benchmarks figures: env steps of each algorithm's figure (fast: a quick check)
     "figures/dqn": Budget(40_000, 2_000, "DQN on CartPole-v1"),

@@ -191,7 +191,7 @@ def test_a_budget_for_each_mode_and_a_copy_each_time():
     got["hidden"].append(4)
     got["epochs"] = 3
     assert b.value(fast=True) == dict(total_steps=2, hidden=[4])
-    assert budget("08/iterations", fast=False) == 800 and budget("08/iterations", fast=True) == 30
+    assert budget("08/iterations", fast=False) == 300 and budget("08/iterations", fast=True) == 30
     with pytest.raises(KeyError, match="no budget named 'nope'"):
         budget("nope")
 

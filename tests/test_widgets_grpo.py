@@ -2,6 +2,9 @@
 precomputed runs shipped with the package (the groups of 0/1 rewards are tested in
 tests/test_group_rewards.py)."""
 
+import json
+from importlib import resources
+
 import matplotlib
 import numpy as np
 import pytest
@@ -148,3 +151,24 @@ def test_shipped_sweep_matches_the_preset_and_varies_one_knob_at_a_time():
         ) == sorted(map(str, values))
     view = grpo_sweep_view(data)
     assert view.clip_eps.value == 0.2
+
+
+def test_the_stored_continuation_is_notebook_8s_run_trained_on():
+    # Section 5 trains the first iterations live and shows this run for the rest: the grpo preset
+    # from its warm start, 800 iterations, evaluated every 50 (python -m benchmarks grpo
+    # --continuation). Its policy must be the run's: it scores the run's last held-out accuracy.
+    from rlcourse.qa import accuracy
+    from rlcourse.widgets import load_grpo_continuation
+
+    history, policy = load_grpo_continuation()
+    stored = json.loads(
+        resources.files("rlcourse").joinpath("data", "grpo_continuation.json").read_text()
+    )
+    assert stored["config"] == to_dict(grpo.PRESETS["grpo"])  # the notebook's live run's config
+    assert len(history.iterations) == 800
+    assert [int(r["env_step"]) for r in history.evaluations] == [256 * 50 * k for k in range(17)]
+    config = grpo.PRESETS["grpo"]
+    assert accuracy(policy, grpo.make_task(config)) == pytest.approx(
+        history.evaluations[-1]["mean_return"]
+    )
+    assert history.evaluations[-1]["mean_return"] > history.evaluations[0]["mean_return"] + 0.3

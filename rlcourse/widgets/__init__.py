@@ -66,6 +66,7 @@ from rlcourse.widgets.grpo import (
     draw_method_comparison,
     group_advantages_view,
     grpo_sweep_view,
+    load_grpo_continuation,
     load_grpo_data,
 )
 from rlcourse.widgets.importance import draw_importance_sampling, importance_sampling_view
@@ -161,6 +162,7 @@ __all__ = [  # the modules' __all__, in lecture order (written out so that linte
     "all_equal_fraction",
     "draw_group_advantages",
     "group_advantages_view",
+    "load_grpo_continuation",
     "load_grpo_data",
     "accuracy_curve",
     "draw_method_comparison",

@@ -31,6 +31,7 @@ __all__ = [
     "draw_group_advantages",
     "group_advantages_view",
     "load_grpo_data",
+    "load_grpo_continuation",
     "accuracy_curve",
     "draw_method_comparison",
     "draw_grpo_sweep",
@@ -152,6 +153,24 @@ def load_grpo_data(name: str) -> dict:
         raise ValueError(f"name={name!r} is not allowed: 'benchmark' or 'sweep'")
     text = resources.files("rlcourse").joinpath("data", f"grpo_{name}.json").read_text()
     return json.loads(text)
+
+
+def load_grpo_continuation() -> tuple[History, torch.nn.Module]:
+    """Notebook 08's section-5 run trained to its end (``python -m benchmarks grpo
+    --continuation``): its history and its trained policy. The notebook trains the first
+    iterations of the same run live and shows this one for the rest."""
+    from rlcourse.algos import grpo
+    from rlcourse.config import from_dict
+
+    data_dir = resources.files("rlcourse").joinpath("data")
+    data = json.loads(data_dir.joinpath("grpo_continuation.json").read_text())
+    history = History()
+    history.iterations = data["history"]["iterations"]
+    history.evaluations = data["history"]["evaluations"]
+    policy = grpo.make_agent(from_dict(grpo.Config, data["config"])).policy
+    with resources.as_file(data_dir.joinpath("grpo_continuation.pt")) as path:
+        policy.load_state_dict(torch.load(path, weights_only=True))
+    return history, policy
 
 
 def accuracy_curve(history: History) -> dict[str, list[float]]:
