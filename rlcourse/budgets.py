@@ -108,6 +108,10 @@ BUDGETS: dict[str, Budget] = {
     "02/episodes": Budget(4_000, 300, "sampled episodes per grid point: fewer, noisier variances"),
     "02/a2c_steps": Budget(150_000, 10_000, "A2C vs A2C + GAE on CartPole-v1: the A2C preset's"),
     "02/seeds": Budget([0, 1], [0], "seeds of the A2C comparison: two show the spread"),
+    "02/reinforce_steps": Budget(
+        200_000, 6_000, "REINFORCE with and without a baseline on CartPole-v1, each run"
+    ),
+    "02/reinforce_seeds": Budget([0, 1, 2, 3], [0], "seeds of the REINFORCE comparison"),
     # -- notebook 03: deterministic policy gradients
     "03/episodes": Budget(20_000, 2_000, "LQ episodes of the sampled DPG estimate"),
     "03/horizon": Budget(150, 100, "steps per LQ episode: gamma^150 is negligible at 0.9"),

@@ -126,6 +126,11 @@ SLIDE_MAP: list[tuple[str, str, tuple[str, ...]]] = [
         ("algos.common.gae_batch", "algos.a2c.train"),
     ),
     (
+        "REINFORCE, a row of the summary table (Williams, 1992)",
+        "02 · 7",
+        ("algos.reinforce.train", "advantages.returns_to_go"),
+    ),
+    (
         "Deterministic Policy Gradient Theorem",
         "03 · 1",
         ("lq.LQProblem.dpg_gradient", "lq.LQProblem.finite_difference_gradient"),
