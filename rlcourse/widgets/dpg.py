@@ -100,12 +100,10 @@ def _run_colors(runs: Sequence[FixesRun]) -> list:
     for run in runs:
         base = np.array(to_rgb(f"C{fixes_order.index(run.fixes) % 10}"))
         rank = next(k for k, s in enumerate(scales) if _same_noise(s, run.noise))
-        shade = (rank - (len(scales) - 1) / 2) / max(
-            len(scales) - 1, 1
-        )  # in [-1/2, 1/2]; 0: the base colour
-        mixed = base + 0.9 * abs(shade) * (
-            (1.0 if shade < 0 else 0.0) - base
-        )  # towards white or black
+        # in [-1/2, 1/2]; 0: the base colour
+        shade = (rank - (len(scales) - 1) / 2) / max(len(scales) - 1, 1)
+        # towards white or black
+        mixed = base + 0.9 * abs(shade) * ((1.0 if shade < 0 else 0.0) - base)
         colors.append(tuple(float(c) for c in mixed))
     return colors
 

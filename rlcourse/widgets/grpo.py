@@ -237,9 +237,8 @@ def draw_method_comparison(
 
 def _sweep_runs(sweep: Mapping, knob: str) -> list[Mapping]:
     runs = [r for r in sweep["runs"].values() if r["knob"] == knob]
-    order = sweep["sweep"][
-        knob
-    ]  # the sweep's own order (numbers ascending, the averagings as listed)
+    # the sweep's own order (numbers ascending, the averagings as listed)
+    order = sweep["sweep"][knob]
     return sorted(runs, key=lambda r: order.index(r["value"]))
 
 
@@ -312,9 +311,8 @@ def grpo_sweep_view(
     import ipywidgets as widgets
     import matplotlib.pyplot as plt
 
-    plt.close(
-        draw_grpo_sweep(sweep, clip_eps, group_size, kl_coef, aggregation)
-    )  # checks the values first
+    # checks the values first
+    plt.close(draw_grpo_sweep(sweep, clip_eps, group_size, kl_coef, aggregation))
     options = {
         knob: [(_value_label(knob, r["value"]), r["value"]) for r in _sweep_runs(sweep, knob)]
         for knob in KNOB_LABELS

@@ -100,9 +100,8 @@ def draw_importance_sampling(
     # top right: the histogram of the estimates
     est, mu, sd = grid.estimates[m], grid.mu[m], np.sqrt(grid.variance[m])
     lo, hi = _histogram_range(np.r_[est, grid.normalized[m]] if normalized else est, mu)
-    bins = np.linspace(
-        lo, hi, 41 if K <= 12 else 61
-    )  # a small support gives estimates on a lattice: fewer bins
+    # a small support gives estimates on a lattice: fewer bins
+    bins = np.linspace(lo, hi, 41 if K <= 12 else 61)
     ax_hist.hist(est, bins=bins, color="C0", alpha=0.6, label="importance-weighted")
     if normalized:
         ax_hist.hist(

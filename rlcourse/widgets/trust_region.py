@@ -75,9 +75,8 @@ def _objective_curves(
     shown = np.r_[grid.improvement[sel], grid.surrogate[sel], 0.0]
     top, bottom = shown.max(), shown.min()
     span = top - bottom if top > bottom else 1.0
-    ax.set_ylim(
-        bottom - 0.5 * span, top + 0.08 * span
-    )  # the lower bounds fall off a cliff: show where it starts
+    # the lower bounds fall off a cliff: show where it starts
+    ax.set_ylim(bottom - 0.5 * span, top + 0.08 * span)
     ax.set_xlim(steps[0], steps[-1])
     ax.set_ylabel("relative to J(π)")
     ax.grid(alpha=0.3)
@@ -145,9 +144,8 @@ def draw_trust_region(grid: TrustRegionPath, step: float, delta: float = 0.01, f
         steps[positive], grid.max_kl[positive], color="C0", ls=":", label="max over states of D_KL"
     )
     ax_kl.plot(steps[positive], grid.mean_tv[positive], color="C2", label="E[D_TV(π', π)]")
-    with np.errstate(
-        divide="ignore", invalid="ignore"
-    ):  # E[sqrt(KL/2)] = (surrogate - Pinsker bound) / C
+    # E[sqrt(KL/2)] = (surrogate - Pinsker bound) / C
+    with np.errstate(divide="ignore", invalid="ignore"):
         sqrt_half_kl = np.where(
             grid.penalty_coefficient > 0,
             (grid.surrogate - grid.pinsker_bound) / grid.penalty_coefficient,
@@ -179,9 +177,8 @@ def draw_trust_region(grid: TrustRegionPath, step: float, delta: float = 0.01, f
     )
     ax_kl.legend(fontsize="x-small", loc="lower right")
     ax_kl.grid(alpha=0.3)
-    fig.subplots_adjust(
-        left=0.05, right=0.99, bottom=0.13, top=0.85, wspace=0.22
-    )  # fixed: faster than tight_layout
+    # fixed: faster than tight_layout
+    fig.subplots_adjust(left=0.05, right=0.99, bottom=0.13, top=0.85, wspace=0.22)
     return fig
 
 
