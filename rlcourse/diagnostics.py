@@ -117,8 +117,10 @@ GLOSSARY: dict[str, Term] = {
         " left its trust region (fewer epochs, a smaller step or clip range)",
     ),
     "kl": Term(
-        "mean_t KL(pi_theta'(.|S_t) || pi_theta(.|S_t)), exact between the distributions over the"
-        " rollout's states (TRPO's constraint; PPO-KL's penalty; slide \"From TRPO to PPO\")",
+        "mean_t KL(pi_theta'(.|S_t) || pi_theta(.|S_t)), the updated policy pi_theta' first,"
+        " exact between the distributions over the rollout's states (TRPO's constraint; PPO-KL's"
+        " penalty, in the slide's direction, slide \"From TRPO to PPO\"; Schulman et al. 2017,"
+        " eq. 8, penalise the reverse), so the reverse of approx_kl's",
         "TRPO: at most delta, the line search enforces it (near delta = full steps); PPO-KL: the"
         " quantity lambda_k steers towards kl_target",
     ),

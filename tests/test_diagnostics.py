@@ -116,3 +116,49 @@ def test_the_glossary_entries_are_complete_and_in_the_module_docstring():
     for name, term in GLOSSARY.items():
         assert term.formula.strip() and term.meaning.strip(), name
         assert f"``{name}``" in diagnostics.__doc__
+
+
+def test_ppo_kl_logs_kl_new_old_and_approx_kl_old_new_of_one_update(monkeypatch):
+    """``kl`` is ``KL(pi_theta' || pi_theta)`` (the slide's penalty, new policy first) and
+    ``approx_kl`` estimates ``KL(pi_theta || pi_theta')``, both over the rollout's states and
+    recomputed here from the policies before and after the one update."""
+    import copy
+
+    from torch.distributions import kl_divergence
+
+    seen = {}
+    gae_batch, make_agent = ppo.gae_batch, ppo.make_agent
+
+    def record_agent(config, env_id):
+        seen["agent"] = make_agent(config, env_id)
+        return seen["agent"]
+
+    def record_rollout(critic, rollout, config):
+        # Called once the rollout is in, before the update: the policy is still pi_theta.
+        seen["old"] = copy.deepcopy(seen["agent"].policy)
+        seen["batch"] = gae_batch(critic, rollout, config)
+        return seen["batch"]
+
+    monkeypatch.setattr(ppo, "make_agent", record_agent)
+    monkeypatch.setattr(ppo, "gae_batch", record_rollout)
+    # One iteration with a large step, so that the two directions of the KL differ clearly.
+    agent, history = ppo.train(
+        "CartPole-v1",
+        objective="kl",
+        kl_coef=0.0,
+        actor_lr=0.05,
+        num_envs=2,
+        rollout_steps=64,
+        total_steps=128,
+        **TINY,
+    )
+    (row,) = history.iterations
+    states, actions, _, _ = seen["batch"]
+    with torch.no_grad():
+        old, new = seen["old"](states), agent.policy(states)
+        new_old = float(kl_divergence(new, old).mean())
+        old_new = float(kl_divergence(old, new).mean())
+        sampled = float(kl_k3(old.log_prob(actions), new.log_prob(actions)).mean())
+    assert abs(new_old - old_new) > 0.05 * new_old  # the directions are told apart
+    assert row["kl"] == pytest.approx(new_old, rel=1e-5)
+    assert row["approx_kl"] == pytest.approx(sampled, rel=1e-5)

@@ -10,7 +10,9 @@ pi_theta(A_t|S_t)``, the ratio of the policy being optimised to the one that col
 ``objective="kl"`` (the slides' "first possibility"): it maximises ``mean_t omega_t A_t - lambda_k
 mean_t KL(pi_theta'(.|S_t) || pi_theta(.|S_t))``, and after each iteration ``lambda_k`` is halved if
 the KL came out below ``kl_target / 1.5`` and doubled if above ``1.5 kl_target`` (the paper's
-heuristic).
+heuristic). The KL is the slide's, new policy first; the paper's eq. 8 penalises the reverse,
+``KL(pi_theta_old || pi_theta)``, old policy first (both are 0 exactly when the policy has not
+moved and agree to second order near it).
 
 The slide's box sums over the rollout (``L_actor = - sum_t ...``, ``L_critic = 1/2 sum_t ...``);
 by default the code averages over each minibatch (``reduction="mean"``), which only rescales the
