@@ -195,7 +195,8 @@ def sb3_figure(out: Path, command: str, results: Path = RESULTS / "sb3_compariso
     with open(out / "sb3_comparison.csv", "w", newline="") as f:
         writer = csv.writer(f)
         source = os.path.relpath(results, ROOT)
-        writer.writerow([f"# {command} (from {source}, made by benchmarks/compare_sb3.py)"])
+        made_by = "made by python -m benchmarks compare-sb3"
+        writer.writerow([f"# {command} (from {source}, {made_by})"])
         writer.writerow(["algorithm", "library", "metric", "median", "min", "max"])
         writer.writerows(rows)
     return "sb3_comparison"
@@ -400,7 +401,7 @@ def main(argv: list[str] | None = None, prog: str | None = None) -> None:
         made.append(
             (
                 "sb3_comparison",
-                "rlcourse against Stable-Baselines3 (from benchmarks/compare_sb3.py)",
+                "rlcourse against Stable-Baselines3 (from python -m benchmarks compare-sb3)",
             )
         )
     if want("mujoco"):

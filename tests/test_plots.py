@@ -1,4 +1,5 @@
-"""The seed band of the figures: median and range over seeds on a common grid; the figure script's output."""
+"""The seed band of the figures: median and range over seeds on a common grid; the figure
+script's output."""
 
 import csv
 import os
@@ -36,8 +37,10 @@ def test_seed_curve_prefers_greedy_evaluations():
 
 
 def test_seed_band_is_the_median_and_range_over_seeds():
-    runs = [_history([], [], evaluations=[(0, v0), (100, v1)]) for v0, v1 in [(0, 10), (0, 20), (0, 60)]]
-    runs.append(_history([], [], evaluations=[(0, 0.0), (50, 100.0)]))  # the shortest run ends at 50
+    ends = [(0, 10), (0, 20), (0, 60)]
+    runs = [_history([], [], evaluations=[(0, v0), (100, v1)]) for v0, v1 in ends]
+    # the shortest run ends at 50
+    runs.append(_history([], [], evaluations=[(0, 0.0), (50, 100.0)]))
     fig, data = seed_band({"a": runs}, threshold=5.0, points=3)
     d = data["a"]
     assert d["x"].tolist() == [0.0, 25.0, 50.0]  # up to where the shortest run ends
@@ -51,7 +54,9 @@ def test_seed_band_is_the_median_and_range_over_seeds():
 def test_the_figure_script_writes_png_and_csv_with_its_command(tmp_path):
     env = {**os.environ, "RLCOURSE_FAST": "1", "PYTHONPATH": str(ROOT)}
     done = subprocess.run(
-        [sys.executable, str(ROOT / "benchmarks" / "make_figures.py"), "--only", "grpo", "--out", str(tmp_path)],
+        # The documented command, from the repository root
+        [sys.executable, "-m", "benchmarks", "figures", "--only", "grpo", "--out", str(tmp_path)],
+        cwd=ROOT,
         capture_output=True,
         text=True,
         env=env,
@@ -66,7 +71,8 @@ def test_the_figure_script_writes_png_and_csv_with_its_command(tmp_path):
 
 
 def test_a_run_without_training_episodes_shows_its_evaluations():
-    # GRPO records no episodes while training: its curve is its greedy evaluations (held-out accuracy)
+    # GRPO records no episodes while training: its curve is its greedy evaluations (held-out
+    # accuracy)
     from rlcourse.plots import THRESHOLDS, learning_curve
 
     run = _history([], [], evaluations=[(0, 0.3), (256, 0.5), (512, 0.7)])
