@@ -174,8 +174,8 @@ over-estimation (as TD3) and fill the buffer with random actions first.
 
 def make_agent(config: Config, env_id: str) -> Agent:
     """Box: a tanh-Gaussian actor and critics ``q_w(s, a)``; Discrete: a categorical actor and
-    critics ``q_w(s, .)``. Two critics with ``twin=True`` (the default; the slide's minimum of two),
-    one without."""
+    critics ``q_w(s, .)``: two with ``twin=True`` (the default, as TD3: their minimum enters the
+    targets and the actor's loss), one with ``twin=False`` (the slide's box, :data:`SLIDE`)."""
     env = make_env(env_id)
     try:
         n, space = obs_dim(env.observation_space), env.action_space
