@@ -26,7 +26,8 @@ the computations from those modules, where the math is.
 from __future__ import annotations
 
 # The computations behind the views live on the math floors; re-exported here so that a view and
-# what it draws can be imported from one place (the widget tests do).
+# what it draws can be imported from one place (tests/test_widgets_grpo.py and
+# test_widgets_trust_region.py do; the notebooks import them from the math modules).
 from rlcourse.advantages import all_equal_fraction, sample_group
 from rlcourse.importance import ImportanceSamplingGrid, importance_sampling_grid
 from rlcourse.objectives import RatioEpochs, clip_objective, ratio_epochs, surrogate_ascent
