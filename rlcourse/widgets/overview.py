@@ -467,7 +467,7 @@ def train_view(
             )
         else:
             note = (
-                " The first GRPO run also warm-starts its reference policy (about 15 s)."
+                " The first GRPO run of a seed also warm-starts its reference policy."
                 if key[0] == "grpo"
                 else ""
             )
