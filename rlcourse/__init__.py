@@ -48,5 +48,9 @@ FLOORS: tuple[tuple[str, tuple[str, ...], bool], ...] = (
         False,
     ),
     ("registry", ("algos",), True),
-    ("top", ("", "plots", "catalog", "grading", "grading.*", "cli", "widgets", "widgets.*"), True),
+    (
+        "top",
+        ("", "plots", "slides", "catalog", "grading", "grading.*", "cli", "widgets", "widgets.*"),
+        True,
+    ),
 )

@@ -20,7 +20,7 @@ import dataclasses
 from dataclasses import dataclass
 from types import ModuleType
 
-__all__ = ["Row", "summary_table", "supports", "SLIDE_MAP", "NOTEBOOKS"]
+__all__ = ["Row", "Milestone", "summary_table", "supports", "SLIDE_MAP", "NOTEBOOKS", "TIMELINE"]
 
 
 @dataclass(frozen=True)
@@ -95,116 +95,74 @@ def summary_table() -> list[Row]:
     return [_row(m) for m in ALL_ALGORITHMS.values()]
 
 
-# The slides, in order: (slide titles, notebook and sections, the package functions that implement
-# them).
-SLIDE_MAP: list[tuple[str, str, tuple[str, ...]]] = [
-    ("A Brief History of Deep RL", "01 · 1", ("catalog.summary_table",)),
-    ("Advantage Estimation", "02 · 1", ("advantages.td_errors",)),
-    (
-        "Data collection of A2C",
-        "02 · 2, 4",
-        ("advantages.returns_to_go", "rollouts.collect_rollout"),
-    ),
-    (
-        "A2C",
-        "02 · 2, 6",
-        ("algos.a2c.train", "objectives.policy_gradient_loss", "objectives.critic_loss"),
-    ),
-    (
-        "On-Policy vs Off-Policy Deep RL",
-        "01 · 2",
-        ("algos.dqn.train", "algos.a2c.train", "buffers.ReplayBuffer"),
-    ),
-    (
-        "Generalized Advantage Estimation",
-        "02 · 3, 5",
-        ("advantages.kstep_returns", "advantages.lambda_returns", "advantages.gae"),
-    ),
-    (
-        "Data collection of A2C + GAE; A2C + GAE",
-        "02 · 3, 6",
-        ("algos.common.gae_batch", "algos.a2c.train"),
-    ),
-    (
-        "REINFORCE, a row of the summary table (Williams, 1992)",
-        "02 · 7",
-        ("algos.reinforce.train", "advantages.returns_to_go"),
-    ),
-    (
-        "Deterministic Policy Gradient Theorem",
-        "03 · 1",
-        ("lq.LQProblem.dpg_gradient", "lq.LQProblem.finite_difference_gradient"),
-    ),
-    (
-        "(Deep) Deterministic Policy Gradient; DDPG Algorithm",
-        "03 · 2-3",
-        ("algos.ddpg.train", "objectives.ddpg_target", "nets.polyak_update"),
-    ),
-    (
-        "Twin Delayed Deep Deterministic Policy Gradient (TD3)",
-        "03 · 4-7",
-        ("algos.td3.train", "objectives.td3_target", "diagnostics.q_overestimation"),
-    ),
-    (
-        "Entropy-Regularized RL",
-        "04 · 1-4, 6",
-        (
-            "tabular.entropy",
-            "tabular.FiniteMDP.soft_values",
-            "tabular.softmax_policy",
-            "tabular.softmax_value",
-        ),
-    ),
-    ("Policy Improvement Theorem (soft)", "04 · 5", ("tabular.FiniteMDP.soft_value_iteration",)),
-    (
-        "Soft Actor-Critic; Soft Actor-Critic Algorithm",
-        "04 · 7-8",
-        ("algos.sac.train", "objectives.soft_td_target"),
-    ),
-    (
-        "Importance Sampling",
-        "05 · 1-4",
-        (
-            "importance.importance_weighted_estimate",
-            "importance.self_normalized_estimate",
-            "importance.effective_sample_size",
-        ),
-    ),
-    ("Sample Reuse; True loss; Surrogate objective", "05 · 5", ("objectives.importance_weights",)),
-    (
-        "Performance Improvement; Surrogate Loss Construction",
-        "06 · 1-3",
-        (
-            "tabular.FiniteMDP.performance_difference_terms",
-            "tabular.FiniteMDP.surrogate",
-            "tabular.total_variation",
-        ),
-    ),
-    (
-        "Surrogate Loss; Towards TRPO",
-        "06 · 4-6",
-        ("tabular.FiniteMDP.penalised_surrogate", "tabular.kl_divergence"),
-    ),
-    (
-        "Trust Region Policy Optimization; TRPO Algorithm; Multi-Epoch TRPO",
-        "06 · 7",
-        ("algos.trpo.train", "algos.trpo.conjugate_gradient", "algos.trpo.line_search"),
-    ),
-    (
-        "From TRPO to PPO",
-        "07 · 1-3",
-        (
-            "objectives.importance_weights",
-            "objectives.clipped_surrogate",
-            "algos.ppo.adapt_kl_coef",
-        ),
-    ),
-    ("PPO Algorithm with Clipping", "07 · 4-6", ("algos.ppo.train",)),
-    ("RLHF", "08 · 1-2", ("qa.warm_start",)),
-    (
-        "Group Relative Policy Optimization (GRPO)",
-        "08 · 1-7",
-        ("advantages.group_relative_advantages", "objectives.kl_k3", "algos.grpo.train"),
-    ),
-    ("Summary table", "01 · 1", ("catalog.summary_table",)),
+@dataclass(frozen=True)
+class Milestone:
+    """One line of the slides' history timeline: the year the slide gives, the milestone, the
+    citation the slide gives, and the modules of this package it became (none: not in the code)."""
+
+    year: int
+    name: str
+    citation: str
+    modules: tuple[str, ...]
+
+
+# Slide "A Brief History of Deep RL", line by line; notebook 01, section 1, shows it as a table
+# (tests/test_catalog.py checks the two agree, and that each algorithm's module cites its paper).
+TIMELINE: list[Milestone] = [
+    Milestone(2013, "DQN", "Mnih et al., 2013, 2015", ("algos.dqn",)),
+    Milestone(2015, "DDPG", "Lillicrap et al., 2015", ("algos.ddpg",)),
+    Milestone(2015, "TRPO", "Schulman et al., 2015", ("algos.trpo",)),
+    Milestone(2016, "A3C", "Mnih et al., 2016", ("algos.a2c",)),  # A2C, its synchronous version
+    Milestone(2016, "AlphaGo", "Silver et al., 2016", ()),
+    Milestone(2017, "PPO", "Schulman et al., 2017", ("algos.ppo",)),
+    Milestone(2018, "SAC", "Haarnoja et al., 2018", ("algos.sac",)),
+    Milestone(2018, "TD3", "Fujimoto et al., 2018", ("algos.td3",)),
+    Milestone(2022, "RLHF", "Ouyang et al., 2022", ()),
+    # the slide's year; the paper is from 2024 (notebook 01 notes it)
+    Milestone(2023, "REINFORCE", "Ahmadian et al., 2024", ("algos.reinforce", "algos.grpo")),
+    Milestone(2024, "GRPO", "Shao et al., 2024", ("algos.grpo",)),
 ]
+
+
+# Each slide with something to implement, in order (consecutive slides of one title as one row):
+# (title, notebook and sections, the package functions), from rlcourse/data/slides.md.
+def _slide_map() -> list[tuple[str, str, tuple[str, ...]]]:
+    from rlcourse.slides import SLIDES
+
+    rows: list[tuple[str, list]] = []
+    for slide in SLIDES:
+        if not slide.items:
+            continue
+        if rows and rows[-1][0] == slide.title:
+            rows[-1][1].extend(slide.items)
+        else:
+            rows.append((slide.title, list(slide.items)))
+    return [(title, _sections(items), _functions(items)) for title, items in rows]
+
+
+def _sections(items) -> str:
+    """The sections of the first item's notebook that the items name, as ``"NN · 1-3, 5"``."""
+    notebook = items[0].section.split(" · ")[0]
+    numbers: set[int] = set()
+    for item in items:
+        number, _, parts = item.section.partition(" · ")
+        if number != notebook:
+            continue
+        for part in parts.replace(" ", "").split(","):
+            first, _, last = part.partition("-")
+            numbers.update(range(int(first), int(last or first) + 1))
+    ranges: list[list[int]] = []
+    for k in sorted(numbers):
+        if ranges and k == ranges[-1][1] + 1:
+            ranges[-1][1] = k
+        else:
+            ranges.append([k, k])
+    return f"{notebook} · " + ", ".join(f"{a}" if a == b else f"{a}-{b}" for a, b in ranges)
+
+
+def _functions(items) -> tuple[str, ...]:
+    return tuple(dict.fromkeys(name for item in items for name in item.code))
+
+
+SLIDE_MAP: list[tuple[str, str, tuple[str, ...]]] = _slide_map()
+"""(slide title, notebook and sections, package functions) per slide, for notebook 01's table."""

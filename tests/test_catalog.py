@@ -1,11 +1,10 @@
-"""The summary table built from the code agrees with the slide's, and the slide map points at real
-code."""
+"""The summary table built from the code agrees with the slide's, the timeline with the slide's and
+notebook 01's, and the slide map is built from rlcourse/data/slides.md."""
 
 import importlib
 import json
+import re
 from pathlib import Path
-
-import pytest
 
 from rlcourse.catalog import NOTEBOOKS, SLIDE_MAP, summary_table
 
@@ -64,33 +63,54 @@ def test_every_row_links_an_existing_notebook():
         assert (root / notebook).exists(), notebook
 
 
-@pytest.mark.parametrize("title, section, functions", SLIDE_MAP)
-def test_slide_map_points_at_real_sections_and_functions(title, section, functions):
-    root = Path(__file__).resolve().parents[1] / "notebooks"
-    number = section.split(" · ")[0]
-    (notebook,) = sorted(root.glob(f"{number}_*.ipynb"))
-    headings = [
+def test_slide_map_is_the_slides_document_one_row_per_slide_title():
+    # The per-item checks (code, tests, sections exist) are tests/test_slides.py's; here: the rows of
+    # notebook 01's table are the slides with items, consecutive slides of one title merged.
+    from rlcourse.slides import SLIDES
+
+    titles = [s.title for s in SLIDES if s.items]
+    merged = [t for k, t in enumerate(titles) if k == 0 or t != titles[k - 1]]
+    assert [row[0] for row in SLIDE_MAP] == merged
+    for title, section, functions in SLIDE_MAP:
+        codes = [c for s in SLIDES if s.title == title for item in s.items for c in item.code]
+        assert set(functions) == set(codes) and len(functions) == len(set(functions))
+        first = next(i for s in SLIDES if s.title == title for i in s.items)
+        assert section.startswith(first.section[:2] + " · ")
+
+
+def test_the_timeline_is_the_slides_and_notebook_01s():
+    from rlcourse.catalog import TIMELINE
+
+    # The slide's timeline: years in order, and each algorithm's own module cites the paper the
+    # slide cites for it (REINFORCE's comeback is another paper than Williams', 1992).
+    years = [m.year for m in TIMELINE]
+    assert years == sorted(years) and (years[0], years[-1]) == (2013, 2024)
+    assert [m.name for m in TIMELINE] == [
+        "DQN", "DDPG", "TRPO", "A3C", "AlphaGo", "PPO", "SAC", "TD3", "RLHF", "REINFORCE", "GRPO"
+    ]  # fmt: skip
+    for milestone in TIMELINE:
+        for path in milestone.modules:
+            module = importlib.import_module(f"rlcourse.{path}")
+            own = module.NAME == milestone.name.lower() or (milestone.name, path) == (
+                "A3C",
+                "algos.a2c",
+            )
+            if own and milestone.name != "REINFORCE":  # its comeback is not Williams' paper
+                author = milestone.citation.split(",")[0]
+                year = re.search(r"\((\d{4})\)", module.REFERENCE).group(1)
+                assert module.REFERENCE.startswith(author) and year in milestone.citation
+    # Notebook 01, section 1, shows it as a table: the same rows, and the same modules.
+    notebook = Path(__file__).resolve().parents[1] / "notebooks" / "01_overview.ipynb"
+    rows = [
         line
         for cell in json.loads(notebook.read_text())["cells"]
         if cell["cell_type"] == "markdown"
         for line in "".join(cell["source"]).splitlines()
-        if line.startswith("## ")
+        if re.match(r"\| \d{4} \|", line)
     ]
-    if " · " in section:
-        for part in section.split(" · ")[1].replace(" ", "").split(","):
-            first, _, last = part.partition("-")
-            for k in range(int(first), int(last or first) + 1):
-                assert any(h.startswith(f"## {k} · ") for h in headings), (notebook.name, k)
-    for path in functions:
-        parts = ["rlcourse", *path.split(".")]
-        for cut in range(len(parts), 0, -1):  # the longest importable prefix, then attributes
-            try:
-                obj = importlib.import_module(".".join(parts[:cut]))
-            except ModuleNotFoundError:
-                continue
-            for attr in parts[cut:]:
-                obj = getattr(
-                    obj, attr
-                )  # AttributeError: the map names something that does not exist
-            break
-        assert callable(obj), path
+    assert len(rows) == len(TIMELINE)
+    for row, milestone in zip(rows, TIMELINE, strict=True):
+        year, name, _, here = (c.strip() for c in row.strip("|").split("|"))
+        assert int(year) == milestone.year
+        assert name.startswith(f"**{milestone.name}**") and f"({milestone.citation})" in name
+        assert tuple(re.findall(r"`([^`]+)`", here)) == milestone.modules

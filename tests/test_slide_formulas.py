@@ -1,6 +1,8 @@
-"""Slide formulas of the off-policy boxes, each against its definition written out here: the DDPG
-target, the exploration rule A = mu(S) + epsilon, TD3's delayed updates, SAC's actor step as a KL to
-the softmax of q, and discrete SAC's exact expectation over the next action."""
+"""Slide formulas, each against its definition written out here: the policy gradient theorem (with
+Q and with the advantage) and E[delta | S, A] = A on exact tabular MDPs, TRPO's g, the DDPG target,
+the exploration rule A = mu(S) + epsilon, TD3's delayed updates, SAC's actor step as a KL to the
+softmax of q, and discrete SAC's exact expectation over the next action. rlcourse/data/slides.md
+names each of them for its slide."""
 
 from __future__ import annotations
 
@@ -11,10 +13,78 @@ import pytest
 import torch
 from torch.distributions import Categorical, kl_divergence
 
-from rlcourse.algos import offpolicy, sac, td3
+from rlcourse.advantages import td_errors
+from rlcourse.algos import offpolicy, sac, td3, trpo
 from rlcourse.buffers import Batch
 from rlcourse.nets import CategoricalPolicy, DeterministicPolicy, QEnsemble
 from rlcourse.objectives import ddpg_target
+from rlcourse.tabular import random_mdp, random_walk, softmax_policy
+
+
+@pytest.mark.parametrize("seed", range(3))
+def test_policy_gradient_theorem_with_q_and_with_the_advantage(seed):
+    # Slides "Advantage Estimation" and "Deterministic Policy Gradient Theorem": for a softmax
+    # policy with a logit theta[s, b] per pair, grad J = 1/(1-gamma) sum_s d(s) sum_a pi(a|s)
+    # grad log pi(a|s) Q(s, a), and the same with A = Q - V in place of Q; d is normalised. Both
+    # against central finite differences of the exact J.
+    mdp = random_mdp(4, 3, gamma=0.8, seed=seed)
+    theta = np.random.default_rng(seed).standard_normal((4, 3))
+    pi = softmax_policy(theta, 1.0)
+    eps, fd = 1e-6, np.zeros_like(theta)
+    for idx in np.ndindex(*theta.shape):
+        bump = np.zeros_like(theta)
+        bump[idx] = eps
+        plus = mdp.expected_return(softmax_policy(theta + bump, 1.0))
+        minus = mdp.expected_return(softmax_policy(theta - bump, 1.0))
+        fd[idx] = (plus - minus) / (2 * eps)
+    d, q, adv = mdp.state_distribution(pi), mdp.q_values(pi), mdp.advantages(pi)
+    # score[s, a, b] = d log pi(a|s) / d theta[s, b] = 1[a = b] - pi(b|s)
+    score = np.eye(3)[None] - pi[:, None, :]
+    for critic in (q, adv):
+        grad = np.einsum("s,sa,sab,sa->sb", d, pi, score, critic) / (1 - mdp.gamma)
+        np.testing.assert_allclose(grad, fd, atol=1e-7)
+
+
+@pytest.mark.parametrize("mdp", [random_mdp(5, 3, seed=4), random_walk(7, gamma=0.9)])
+def test_the_expected_td_error_is_the_advantage(mdp):
+    # Slide "Advantage Estimation": E[delta_t | S_t, A_t] = A^pi(S_t, A_t) for the true V^pi. Every
+    # transition (s, a, s') goes through rlcourse.advantages.td_errors, weighted by P(s'|s, a); a
+    # terminal s' takes the slide's other case, R - V(s).
+    S, A = mdp.num_states, mdp.num_actions
+    pi = softmax_policy(np.random.default_rng(0).standard_normal((S, A)), 1.0)
+    v = mdp.values(pi)
+    s, a, s_next = (x.ravel() for x in np.meshgrid(range(S), range(A), range(S), indexing="ij"))
+    delta = td_errors(
+        torch.as_tensor(mdp.R[s, a]),
+        torch.as_tensor(v[s]),
+        torch.as_tensor(v[s_next]),
+        torch.as_tensor(mdp.terminal[s_next]),
+        mdp.gamma,
+    ).numpy()
+    expected = (delta * mdp.P[s, a, s_next]).reshape(S, A, S).sum(-1)
+    acting = ~mdp.terminal
+    np.testing.assert_allclose(expected[acting], mdp.advantages(pi)[acting], atol=1e-10)
+
+
+def test_trpo_g_is_the_sum_of_score_times_advantage():
+    # Slide "TRPO Algorithm": g = sum_t grad log pi_theta(A_t|S_t) A_t. trpo.surrogate_and_kl's
+    # surrogate, a mean of omega_t A_t, times T has exactly that gradient at theta' = theta, where
+    # the KL is 0.
+    torch.manual_seed(0)
+    policy = CategoricalPolicy(4, 3, (16,))
+    states, actions, adv = torch.randn(64, 4), torch.randint(0, 3, (64,)), torch.randn(64)
+    with torch.no_grad():
+        old_pi = policy(states)
+        old_pi = Categorical(logits=old_pi.logits.clone())
+    old_log_prob = old_pi.log_prob(actions)
+    surrogate, kl = trpo.surrogate_and_kl(policy, old_pi, states, actions, old_log_prob, adv)
+    g = torch.autograd.grad(64 * surrogate, list(policy.parameters()))
+    by_hand = torch.autograd.grad(
+        (policy(states).log_prob(actions) * adv).sum(), list(policy.parameters())
+    )
+    for mine, theirs in zip(g, by_hand, strict=True):
+        torch.testing.assert_close(mine, theirs)
+    assert float(kl.detach()) == pytest.approx(0.0, abs=1e-7)
 
 
 @pytest.mark.parametrize("seed", range(3))
@@ -133,7 +203,8 @@ def test_discrete_sac_actor_loss_is_the_kl_to_the_softmax_of_q(seed, alpha):
     target = Categorical(logits=q / alpha)
     kl = kl_divergence(Categorical(probs=pi.probs), target)
     log_z = torch.logsumexp(q / alpha, dim=-1)
-    assert float(loss) == pytest.approx(float((alpha * kl - alpha * log_z).mean()), rel=1e-5)
+    expected = float((alpha * kl - alpha * log_z).mean().detach())
+    assert float(loss.detach()) == pytest.approx(expected, rel=1e-5)
     params = list(learner.actor.parameters())
     grad_loss = torch.autograd.grad(loss, params, retain_graph=True)
     grad_kl = torch.autograd.grad(alpha * kl.mean(), params)

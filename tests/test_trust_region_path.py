@@ -159,3 +159,39 @@ def test_bad_steps_are_refused(mdp_and_policy):
         trust_region_path(mdp, pi, [])
     with pytest.raises(ValueError, match="step"):
         trust_region_path(mdp, pi, [0.0, 2.0], path="mixture")
+
+
+@pytest.mark.parametrize("seed", range(4))
+def test_the_exact_trust_region_step_is_the_best_in_the_ball_and_never_lowers_j(seed):
+    # Notebook 06, section 5: with exact advantages, the policy with the largest surrogate among
+    # all pi' with E_{d_pi}[KL(pi' || pi)] <= delta is on the softmax path pi' ~ pi exp(eta A^pi)
+    # (a linear objective under a convex constraint), and every policy on that path has
+    # E_{pi'}[A^pi(s, .)] >= 0 in every state, so V^pi' >= V^pi everywhere. Checked against random
+    # policies scaled into the same ball, and against the path's own values.
+    rng = np.random.default_rng(seed)
+    mdp = random_mdp(5, 4, gamma=0.9, seed=seed)
+    pi = softmax_policy(rng.standard_normal((5, 4)), 1.0)
+    adv, d = mdp.advantages(pi), mdp.state_distribution(pi)
+
+    def mean_kl(pi_new):
+        return d @ kl_divergence(pi_new, pi)
+
+    for eta in (0.05, 0.3, 1.0, 5.0):
+        best = policy_path(pi, adv, eta)
+        assert ((best * adv).sum(-1) >= -1e-12).all()
+        assert (mdp.values(best) >= mdp.values(pi) - 1e-10).all()
+        delta, surrogate = mean_kl(best), mdp.surrogate(pi, best)
+        for _ in range(100):
+            # a random direction in the logits, and around the optimum, scaled onto the ball
+            centre = np.log(best) if rng.random() < 0.5 else np.log(pi)
+            direction = rng.standard_normal((5, 4))
+            lo, hi = 0.0, 1.0
+            while mean_kl(softmax_policy(centre + hi * direction, 1.0)) <= delta and hi < 1e3:
+                hi *= 2
+            for _ in range(50):  # bisection for the largest scale still inside the ball
+                mid = (lo + hi) / 2
+                inside = mean_kl(softmax_policy(centre + mid * direction, 1.0)) <= delta
+                lo, hi = (mid, hi) if inside else (lo, mid)
+            other = softmax_policy(centre + lo * direction, 1.0)
+            if mean_kl(other) <= delta:
+                assert mdp.surrogate(pi, other) <= surrogate + 1e-10
