@@ -1,15 +1,21 @@
 """What the benchmark commands share.
 
-The median over seeds, Stable-Baselines3's stop-at-threshold callback, and the timings of a bare
-environment, of rlcourse's rollout collection and of one step by difference.
+The median over seeds, Stable-Baselines3's stop-at-threshold callback, the timings of a bare
+environment, of rlcourse's rollout collection and of one step by difference, and the machine and
+versions a stored result was measured with.
 """
 
 from __future__ import annotations
 
+import datetime
 import math
+import os
+import platform
 import statistics
 import time
 from collections.abc import Callable
+from importlib.metadata import version
+from pathlib import Path
 
 import numpy as np
 
@@ -159,3 +165,29 @@ def rollout_us(algo: str, env_id: str, config, env_steps: int) -> float:
     while tracker.env_steps < env_steps:
         _, obs = collect_rollout(envs, policy, obs, tracker, rng, num_steps=config.rollout_steps)
     return 1e6 * (time.perf_counter() - start) / tracker.env_steps
+
+
+def machine_info(sb3: bool = True) -> dict:
+    """Date, CPU, core count and the versions behind a measurement (Stable-Baselines3's too unless
+    ``sb3=False``), for the header of a stored result."""
+    import torch
+
+    cpu = platform.processor() or platform.machine()
+    try:
+        for line in Path("/proc/cpuinfo").read_text().splitlines():
+            if line.startswith("model name"):
+                cpu = line.split(":", 1)[1].strip()
+                break
+    except OSError:
+        pass
+    info = {
+        "date": datetime.date.today().isoformat(),
+        "cpu": cpu,
+        "cores": os.cpu_count(),
+        "python": platform.python_version(),
+        "torch": torch.__version__,
+        "gymnasium": version("gymnasium"),
+    }
+    if sb3:
+        info.update(sb3=version("stable-baselines3"), sb3_contrib=version("sb3-contrib"))
+    return info

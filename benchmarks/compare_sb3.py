@@ -35,20 +35,22 @@ sb3_comparison`` (``make bench`` does both). A full run takes about half an hour
 from __future__ import annotations
 
 import argparse
-import datetime
 import json
-import os
-import platform
 import time
 from collections.abc import Callable
 from dataclasses import dataclass
-from importlib.metadata import version
 from pathlib import Path
 
 import torch
 
 from benchmarks import a2c_cartpole, offpolicy, trust_region
-from benchmarks.benchlib import bare_env_us, median, per_step_by_difference, rollout_us
+from benchmarks.benchlib import (
+    bare_env_us,
+    machine_info,
+    median,
+    per_step_by_difference,
+    rollout_us,
+)
 from rlcourse.algos import ALGORITHMS
 
 MARKERS = ("<!-- sb3-comparison:start -->", "<!-- sb3-comparison:end -->")
@@ -299,27 +301,6 @@ def replace_block(path: Path, block: str) -> None:
     head, rest = text.split(start)
     _, tail = rest.split(end)
     path.write_text(f"{head}{start}\n{block}{end}{tail}", encoding="utf-8")
-
-
-def machine_info() -> dict:
-    cpu = platform.processor() or platform.machine()
-    try:
-        for line in Path("/proc/cpuinfo").read_text().splitlines():
-            if line.startswith("model name"):
-                cpu = line.split(":", 1)[1].strip()
-                break
-    except OSError:
-        pass
-    return {
-        "date": datetime.date.today().isoformat(),
-        "cpu": cpu,
-        "cores": os.cpu_count(),
-        "python": platform.python_version(),
-        "torch": torch.__version__,
-        "sb3": version("stable-baselines3"),
-        "sb3_contrib": version("sb3-contrib"),
-        "gymnasium": version("gymnasium"),
-    }
 
 
 def write(out: Path, record: dict, table: str | None) -> None:

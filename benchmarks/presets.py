@@ -1,78 +1,169 @@
-"""Check that every preset in the package solves its environment, for several seeds.
+"""Train every preset on its environments for several seeds; store the results, fail on a miss.
 
-    python -m benchmarks presets [--seeds 3] [--algo a2c]
+    python -m benchmarks presets [--seeds 3] [--algo a2c] [--out benchmarks/results]
 
-For each algorithm and each environment it has a preset for, trains with seeds 0..N-1 (one torch
-thread) and prints the env steps and wall seconds at which the criterion is first met:
+Every preset of the package: each algorithm's ``PRESETS`` (one per environment), PPO's adaptive-KL
+presets (``PRESETS_KL``, as ``ppo-kl``) and GRPO's three methods on its question-answer task. Each
+trains its full budget with seeds 0..N-1, one torch thread, and is judged by its criterion:
 
-- presets that evaluate the greedy policy during training (``eval_every > 0``; the off-policy
-  methods, whose training returns include exploration): a greedy evaluation reaches the threshold;
-  the evaluation of the final policy is reported next to it, and for DQN on CartPole (whose
-  criterion includes "no collapse at the end") a final policy below the threshold counts as not
-  solved;
-- the others: the mean return of the last training episodes (20 on CartPole, 10 on Pendulum).
+- presets that evaluate the greedy policy during training (``eval_every > 0``: the off-policy
+  methods whose training returns include exploration, and GRPO, whose evaluation is the held-out
+  accuracy): the first greedy evaluation that reaches the threshold; for DQN on CartPole-v1 the
+  final greedy evaluation must reach it too (no collapse at the end);
+- the others: the mean return of the last training episodes (20 on CartPole-v1, 10 elsewhere).
+
+A preset passes when every seed meets its criterion. The command writes
+``presets.json`` (every run: env steps and wall seconds to the criterion, the final greedy return
+where there is one) and ``presets.md`` under ``--out``; a run of some presets (``--algo``) replaces
+their entries and keeps the others. It exits with status 1 when a preset it ran missed.
 """
 
 from __future__ import annotations
 
 import argparse
+import json
 import statistics
+import sys
+import time
+from pathlib import Path
+from typing import Any
 
 import torch
 
-from rlcourse.algos import ALGORITHMS
+from benchmarks.benchlib import machine_info
+from rlcourse.algos import ALGORITHMS, grpo, ppo
 from rlcourse.plots import THRESHOLDS
 
-# How many of the last training episodes the threshold is averaged over (the issues' criteria).
-WINDOWS = {"CartPole-v1": 20, "Pendulum-v1": 10}  # training-return criteria only
-FINAL_REQUIRED = {
-    ("dqn", "CartPole-v1")
-}  # the final greedy evaluation must also reach the threshold
+# How many of the last training episodes the threshold is averaged over (training-return criteria).
+WINDOWS = {"CartPole-v1": 20}
+DEFAULT_WINDOW = 10
+# The final greedy evaluation must also reach the threshold.
+FINAL_REQUIRED = {("dqn", "CartPole-v1")}
+COMMAND = "python -m benchmarks presets"
+
+
+def all_presets() -> list[tuple[str, str, Any]]:
+    """(label, environment or GRPO method, config) for every preset, in the summary table's order;
+    the label is the algorithm's name (``ppo-kl`` for PPO's adaptive-KL presets)."""
+    found = []
+    for name, module in ALGORITHMS.items():
+        found += [(name, env_id, config) for env_id, config in module.PRESETS.items()]
+        if module is ppo:
+            found += [("ppo-kl", env_id, config) for env_id, config in ppo.PRESETS_KL.items()]
+    found += [("grpo", method, config) for method, config in grpo.PRESETS.items()]
+    return found
+
+
+def criterion(label: str, env: str, config: Any) -> str:
+    """The preset's criterion in words."""
+    if label == "grpo":
+        return f"held-out accuracy {THRESHOLDS[grpo.TASK]:.0%} (every {config.eval_every} its)"
+    threshold = THRESHOLDS[env]
+    if config.eval_every > 0:
+        text = f"greedy {threshold:g} (every {config.eval_every:,} steps)"
+        return text + (f", final >= {threshold:g}" if (label, env) in FINAL_REQUIRED else "")
+    return f"last {WINDOWS.get(env, DEFAULT_WINDOW)} training episodes {threshold:g}"
+
+
+def run_one(label: str, env: str, config: Any, seed: int) -> dict:
+    """Train one preset with one seed; where and whether it met its criterion."""
+    start = time.perf_counter()
+    if label == "grpo":
+        _, history = grpo.train(config, seed=seed, progress=False)
+        threshold = THRESHOLDS[grpo.TASK]
+    else:
+        module = ALGORITHMS["ppo" if label == "ppo-kl" else label]
+        _, history = module.train(env, config, progress=False, seed=seed)
+        threshold = THRESHOLDS[env]
+    final = history.evaluations[-1]["mean_return"] if history.evaluations else None
+    if label == "grpo" or config.eval_every > 0:
+        hit = history.first_evaluation_reaching(threshold)
+        if (label, env) in FINAL_REQUIRED and (final is None or final < threshold):
+            hit = None
+    else:
+        hit = history.first_reaching(threshold, WINDOWS.get(env, DEFAULT_WINDOW))
+    return {
+        "seed": seed,
+        "solved": hit is not None,
+        "env_step": int(hit["env_step"]) if hit else None,  # GRPO: answers sampled
+        "wall_time": round(hit["wall_time"], 1) if hit else None,
+        "final_greedy": None if final is None else round(float(final), 3),
+        "run_seconds": round(time.perf_counter() - start, 1),
+    }
+
+
+def markdown(record: dict) -> str:
+    m = record["machine"]
+    lines = [
+        f"Every preset, its full budget, seeds {record['seeds']}, one torch thread; last run on "
+        f"{m['date']} on {m['cpu']} ({m['cores']} cores), torch {m['torch']}, gymnasium "
+        f"{m['gymnasium']} (`{COMMAND}`). GRPO's steps are answers sampled.",
+        "",
+        "| preset | environment | criterion | solved | env steps to it (per seed) | median "
+        "| wall seconds (per seed) | final greedy (per seed) |",
+        "|---|---|---|---|---|---|---|---|",
+    ]
+    for entry in record["presets"].values():
+        runs = entry["runs"]
+        steps = [r["env_step"] for r in runs]
+        found = [s for s in steps if s is not None]
+        med = f"{statistics.median(found):,.0f}" if found else "-"
+        finals = [r["final_greedy"] for r in runs]
+        lines.append(
+            f"| {entry['label']} | {entry['env']} | {entry['criterion']} "
+            f"| {sum(r['solved'] for r in runs)}/{len(runs)} "
+            f"| {', '.join('-' if s is None else f'{s:,}' for s in steps)} | {med} "
+            f"| {', '.join('-' if r['wall_time'] is None else str(r['wall_time']) for r in runs)} "
+            f"| {'-' if all(f is None for f in finals) else ', '.join(map(str, finals))} |"
+        )
+    return "\n".join(lines) + "\n"
 
 
 def main(argv: list[str] | None = None, prog: str | None = None) -> None:
     parser = argparse.ArgumentParser(
         prog=prog, description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
     )
-    parser.add_argument("--seeds", type=int, default=3)
-    parser.add_argument("--algo", choices=list(ALGORITHMS), action="append")
+    parser.add_argument("--seeds", type=int, default=3, help="seeds 0..N-1 (default 3)")
+    labels = sorted({label for label, _, _ in all_presets()})
+    parser.add_argument("--algo", choices=labels, action="append", help="only these (repeatable)")
+    parser.add_argument("--out", type=Path, default=Path("benchmarks/results"))
     args = parser.parse_args(argv)
+    if args.seeds < 1:
+        parser.error(f"--seeds {args.seeds}: at least 1")
     torch.set_num_threads(1)
-    print(
-        "| algorithm | environment | criterion | solved | env steps (per seed) | wall seconds "
-        "| final greedy |"
-    )
-    print("|---|---|---|---|---|---|---|")
-    for name in args.algo or ALGORITHMS:
-        module = ALGORITHMS[name]
-        for env_id, config in module.PRESETS.items():
-            threshold = THRESHOLDS[env_id]
-            greedy = config.eval_every > 0
-            window = WINDOWS.get(env_id, 20)
-            steps, seconds, finals = [], [], []
-            for seed in range(args.seeds):
-                _, history = module.train(env_id, config, progress=False, seed=seed)
-                if greedy:
-                    hit = history.first_evaluation_reaching(threshold)
-                    finals.append(round(history.evaluations[-1]["mean_return"], 1))
-                    if (name, env_id) in FINAL_REQUIRED and finals[-1] < threshold:
-                        hit = None
-                else:
-                    hit = history.first_reaching(threshold, window)
-                steps.append(int(hit["env_step"]) if hit else None)
-                seconds.append(round(hit["wall_time"], 1) if hit else None)
-            solved = sum(s is not None for s in steps)
-            found = [s for s in steps if s is not None]
-            med = f", median {statistics.median(found):,.0f}" if found else ""
-            criterion = f"last {window} training episodes {threshold:g}"
-            if greedy:
-                criterion = f"greedy {threshold:g} (every {config.eval_every:,} steps)"
-                criterion += f", final >= {threshold:g}" if (name, env_id) in FINAL_REQUIRED else ""
-            print(
-                f"| {name} | {env_id} | {criterion} | {solved}/{args.seeds} | {steps}{med} "
-                f"| {seconds} | {finals or '-'} |",
-                flush=True,
-            )
+    path = args.out / "presets.json"
+    record = json.loads(path.read_text()) if path.exists() else {"presets": {}}
+    record.update(machine=machine_info(sb3=False), seeds=list(range(args.seeds)))
+    missed = []
+    for label, env, config in all_presets():
+        if args.algo and label not in args.algo:
+            continue
+        runs = []
+        for seed in range(args.seeds):
+            runs.append(run_one(label, env, config, seed))
+            print(f"{label} {env} seed {seed}: {runs[-1]}", flush=True)
+        key = f"{label}/{env}"
+        record["presets"][key] = {
+            "label": label,
+            "env": env,
+            "criterion": criterion(label, env, config),
+            "total_steps": getattr(config, "total_steps", None) or config.iterations,
+            "runs": runs,
+            "passed": all(r["solved"] for r in runs),
+        }
+        if not record["presets"][key]["passed"]:
+            missed.append(key)
+        order = [f"{lab}/{e}" for lab, e, _ in all_presets()]
+        rank = {k: order.index(k) if k in order else len(order) for k in record["presets"]}
+        record["presets"] = dict(sorted(record["presets"].items(), key=lambda kv: rank[kv[0]]))
+        args.out.mkdir(parents=True, exist_ok=True)  # after each preset: a late error loses nothing
+        path.write_text(json.dumps(record, indent=2) + "\n", encoding="utf-8")
+        (args.out / "presets.md").write_text(markdown(record), encoding="utf-8")
+    print(markdown(record))
+    print(f"wrote {path} and {args.out / 'presets.md'}")
+    if missed:
+        print(f"missed their criterion: {', '.join(missed)}", file=sys.stderr)
+        sys.exit(1)
 
 
 if __name__ == "__main__":

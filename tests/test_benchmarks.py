@@ -177,3 +177,31 @@ def test_the_documentation_cites_the_entry_points_commands_only():
         assert command.startswith(f"{PROG} "), f"{where} cites {command!r}"
         known = {*COMMANDS, "-h"}
         assert command.removeprefix(f"{PROG} ") in known, f"{where} cites {command!r}"
+
+
+def test_presets_stores_every_run_and_exits_nonzero_on_a_miss(tmp_path, monkeypatch, capsys):
+    # Two short A2C runs stand in for the presets: judged by the same criterion code, the first
+    # with CartPole's real threshold (475: 3,000 steps cannot reach it), then with a threshold any
+    # run reaches. A miss exits 1 and is stored as such; a later pass replaces that entry only.
+    from dataclasses import replace
+
+    from benchmarks import presets
+    from rlcourse.algos import a2c
+
+    tiny = replace(a2c.PRESETS["CartPole-v1"], total_steps=3_000)
+    monkeypatch.setattr(presets, "all_presets", lambda: [("a2c", "CartPole-v1", tiny)])
+    with pytest.raises(SystemExit) as stop:
+        presets.main(["--seeds", "2", "--out", str(tmp_path)])
+    assert stop.value.code == 1 and "a2c/CartPole-v1" in capsys.readouterr().err
+    record = json.loads((tmp_path / "presets.json").read_text())
+    (entry,) = record["presets"].values()
+    assert entry["passed"] is False and [r["seed"] for r in entry["runs"]] == [0, 1]
+    assert not any(r["solved"] for r in entry["runs"]) and record["machine"]["torch"]
+    assert "| a2c | CartPole-v1 | last 20 training episodes 475 | 0/2 |" in (
+        tmp_path / "presets.md"
+    ).read_text()
+    monkeypatch.setitem(presets.THRESHOLDS, "CartPole-v1", 5.0)
+    presets.main(["--seeds", "1", "--out", str(tmp_path)])  # no SystemExit: it passed
+    (entry,) = json.loads((tmp_path / "presets.json").read_text())["presets"].values()
+    (run,) = entry["runs"]
+    assert entry["passed"] and run["solved"] and 0 < run["env_step"] <= 3_000
