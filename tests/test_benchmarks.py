@@ -205,3 +205,38 @@ def test_presets_stores_every_run_and_exits_nonzero_on_a_miss(tmp_path, monkeypa
     (entry,) = json.loads((tmp_path / "presets.json").read_text())["presets"].values()
     (run,) = entry["runs"]
     assert entry["passed"] and run["solved"] and 0 < run["env_step"] <= 3_000
+
+
+def test_the_readme_mujoco_table_is_the_stored_runs():
+    # Every number of the README's MuJoCo table comes from benchmarks/results/mujoco: the greedy
+    # returns at 50k..250k steps, the budget and where a stopped run ended.
+    runs = ROOT / "benchmarks" / "results" / "mujoco"
+    text = (ROOT / "README.md").read_text(encoding="utf-8")
+    rows = re.findall(r"^\| (\w+)-v5 \| (.+?) \| (.+?) \| (.+?) \| .*\|$", text, re.M)
+    folders = {
+        ("HalfCheetah", "rlcourse TD3"): "td3-HalfCheetah-v5-seed0",
+        ("HalfCheetah", "rlcourse SAC"): "sac-HalfCheetah-v5-seed0",
+        ("Hopper", "rlcourse TD3"): "td3-Hopper-v5-seed0",
+        ("Hopper", "Stable-Baselines3 TD3, trained here alike"): "sb3-td3-Hopper-v5-seed0",
+        ("Hopper", "rlcourse SAC"): "sac-Hopper-v5-seed0",
+        ("InvertedPendulum", "rlcourse PPO"): "ppo-InvertedPendulum-v5-seed0",
+    }
+    assert {(task, algo) for task, algo, _, _ in rows} == set(folders)
+    for task, algo, returns, end in rows:
+        folder = runs / folders[task, algo]
+        with open(folder / "evaluations.csv") as f:
+            evals = {int(float(r["env_step"])): float(r["mean_return"]) for r in csv.DictReader(f)}
+        config = json.loads((folder / "config.json").read_text())
+        budget, stopped = config["config"]["total_steps"], config.get("stopped_at")
+        assert end.startswith(f"{budget // 1000}k; ")
+        if stopped:
+            assert f"stopped at {stopped // 1000}k" in end
+        else:
+            assert "ran to the end" in end and max(evals) >= budget - config["config"]["eval_every"]
+        if task == "InvertedPendulum":
+            first = min(k for k, v in evals.items() if v >= 1000)
+            assert all(v >= 1000 for k, v in evals.items() if k >= first)
+            assert f"from {round(first, -4) // 1000}k steps on" in returns
+            continue
+        for k, cell in zip(range(50_000, 250_001, 50_000), returns.split(" / "), strict=True):
+            assert cell == ("-" if k not in evals else f"{evals[k]:,.0f}"), (folder.name, k)
