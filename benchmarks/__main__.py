@@ -16,6 +16,7 @@ from pathlib import Path
 # Command -> module of this package, in the order the README presents them.
 COMMANDS = {
     "compare-sb3": "compare_sb3",
+    "equal-settings": "equal_settings",
     "a2c-cartpole": "a2c_cartpole",
     "offpolicy": "offpolicy",
     "trust-region": "trust_region",

@@ -197,9 +197,10 @@ def test_presets_stores_every_run_and_exits_nonzero_on_a_miss(tmp_path, monkeypa
     (entry,) = record["presets"].values()
     assert entry["passed"] is False and [r["seed"] for r in entry["runs"]] == [0, 1]
     assert not any(r["solved"] for r in entry["runs"]) and record["machine"]["torch"]
-    assert "| a2c | CartPole-v1 | last 20 training episodes 475 | 0/2 |" in (
-        tmp_path / "presets.md"
-    ).read_text()
+    assert (
+        "| a2c | CartPole-v1 | last 20 training episodes 475 | 0/2 |"
+        in (tmp_path / "presets.md").read_text()
+    )
     monkeypatch.setitem(presets.THRESHOLDS, "CartPole-v1", 5.0)
     presets.main(["--seeds", "1", "--out", str(tmp_path)])  # no SystemExit: it passed
     (entry,) = json.loads((tmp_path / "presets.json").read_text())["presets"].values()
@@ -240,3 +241,65 @@ def test_the_readme_mujoco_table_is_the_stored_runs():
             continue
         for k, cell in zip(range(50_000, 250_001, 50_000), returns.split(" / "), strict=True):
             assert cell == ("-" if k not in evals else f"{evals[k]:,.0f}"), (folder.name, k)
+
+
+@pytest.mark.parametrize(
+    "algo, base, n", [("dqn", 1_024, 512), ("ddpg", 300, 20), ("td3", 300, 20), ("sac", 300, 20)]
+)
+def test_the_floors_arithmetic_is_what_torch_counts_in_the_real_update(algo, base, n):
+    # equal-settings' floor counts the matrix products of an update from the layer sizes; PyTorch's
+    # FlopCounterMode counts those the real training loop runs (every env step after the warm-up,
+    # by difference, so the warm-up and the model's construction cancel out).
+    import warnings
+
+    from torch.utils.flop_counter import FlopCounterMode
+
+    from benchmarks import equal_settings
+    from rlcourse.algos import ALGORITHMS
+
+    setting, module = equal_settings.SETTINGS[algo], ALGORITHMS[algo]
+    starts = base - 256 if algo == "dqn" else base  # DQN: a training phase every 256 env steps
+    config = {**setting.ours, "eval_every": 0, "learning_starts": starts}
+
+    def counted(total: int) -> int:
+        with FlopCounterMode(display=False) as flops, warnings.catch_warnings():
+            warnings.simplefilter("ignore")  # the base run of DDPG/TD3/SAC makes no update
+            module.train(setting.env_id, module.Config(**config, total_steps=total), progress=False)
+        return flops.get_total_flops()
+
+    per_step = (counted(base + n) - counted(base)) / n
+    assert per_step == pytest.approx(equal_settings.update_flops(algo), rel=0.01)
+
+
+def test_the_equal_settings_table_reads_the_stored_record(tmp_path):
+    from benchmarks import equal_settings
+
+    runs = {
+        "rlcourse": [{"seed": 0, "steps": 4_000, "seconds": 20.0}],
+        "sb3": [{"seed": 0, "steps": None, "seconds": None}],
+    }
+    record = {
+        "machine": {"date": "d", "cpu": "c", "cores": 2, "torch": "t", "sb3": "s",
+                    "sb3_contrib": "sc", "gymnasium": "g"},
+        "seeds": [0],
+        "gemm_gflops": 50.0,
+        "algorithms": {"sac": {
+            "floor": {"bare_env_us": 20.0, "arithmetic_us": 5_000.0, "floor_us": 5_020.0},
+            "cost_us": {"rlcourse": [6_000.0, 6_500.0], "sb3": [12_000.0, 11_000.0]},
+            "runs": runs,
+        }},
+    }  # fmt: skip
+    table = equal_settings.markdown(record)
+    row = next(line for line in table.splitlines() if line.startswith("| SAC |"))
+    cells = [c.strip() for c in row.strip("|").split("|")]
+    assert cells[2:] == [
+        "5020 (env 20 + arithmetic 5000)", "6000", "11000", "0.55", "1.20", "4,000 / -",
+        "20.0 / -",
+    ]  # fmt: skip
+    readme = tmp_path / "README.md"
+    readme.write_text(f"a\n{equal_settings.MARKERS[0]}\nold\n{equal_settings.MARKERS[1]}\nb\n")
+    equal_settings.replace_block(readme, table)
+    assert (
+        readme.read_text()
+        == f"a\n{equal_settings.MARKERS[0]}\n{table}{equal_settings.MARKERS[1]}\nb\n"
+    )

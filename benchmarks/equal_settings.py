@@ -1,0 +1,356 @@
+"""The code's own cost: rlcourse and Stable-Baselines3 with the same settings, beside the floor.
+
+    python -m benchmarks equal-settings [--seeds 3] [--algo sac ...] [--repeats 2]
+                                        [--out benchmarks/results] [--readme README.md]
+
+`compare-sb3` measures what a user gets: rlcourse's presets against rl-baselines3-zoo's settings,
+which differ (network sizes, warm-up, environment count). This command sets both libraries alike
+for each of the seven algorithms they share: the same network sizes and activations, batch, random
+warm-up, number of environments, rollout length, epochs and minibatches, gradient steps per env
+step, optimiser (Adam) and learning rates, on the environment of each preset (``SETTINGS`` below;
+the values are rl-zoo's for that environment, except where it schedules updates differently from
+what rlcourse offers: there both make one gradient step per env step). One torch thread each,
+libraries alternating which goes first. Reported:
+
+- the cost per env step with its updates: (time of ``base + n`` steps - time of ``base``) / ``n``,
+  so that building the model and, off-policy, the random warm-up cancel out; the fastest of
+  ``--repeats`` measurements per library;
+- the floor of that step on this machine: the bare environment (rlcourse's vector env with random
+  actions) plus, for the off-policy algorithms, the step's arithmetic (the matrix products of its
+  forward and backward passes, counted from the layer sizes) at the measured one-thread GEMM rate;
+- the env steps and wall seconds to the criterion of ``compare-sb3`` with these settings, seeds
+  0..N-1, median over seeds (a seed that never gets there counts as infinitely slow).
+
+Writes ``<out>/equal_settings.json`` and ``.md``; with ``--readme`` also replaces the block between
+``<!-- equal-settings:start -->`` and ``<!-- equal-settings:end -->``.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import time
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import torch
+
+from benchmarks.benchlib import (
+    bare_env_us,
+    machine_info,
+    median,
+    per_step_by_difference,
+    stop_at_threshold,
+)
+from rlcourse.algos import ALGORITHMS
+
+MARKERS = ("<!-- equal-settings:start -->", "<!-- equal-settings:end -->")
+DQN_EVAL_EVERY, DQN_EVAL_EPISODES = 2_000, 10
+
+
+@dataclass(frozen=True)
+class Setting:
+    """One algorithm's shared settings: rlcourse's config overrides, SB3's constructor arguments,
+    the criterion (threshold, window of training episodes; window 0: greedy evaluations), the
+    budget of a criterion run, the cost measurement's base and n, and the words for the table."""
+
+    env_id: str
+    ours: dict
+    sb3: dict
+    threshold: float
+    window: int
+    budget: int
+    base: int
+    n: int
+    words: str
+
+
+def _adam(eps: float) -> dict:
+    return dict(optimizer_class=torch.optim.Adam, optimizer_kwargs=dict(eps=eps))
+
+
+ON_POLICY_NET = dict(net_arch=dict(pi=[64, 64], vf=[64, 64]), activation_fn=torch.nn.Tanh)
+SETTINGS: dict[str, Setting] = {
+    "a2c": Setting(
+        "CartPole-v1",
+        dict(advantage="gae", gae_lambda=1.0, num_envs=8, rollout_steps=5, actor_lr=7e-4,
+             critic_lr=7e-4, normalize_advantages=False, ent_coef=0.0, max_grad_norm=0.5),
+        dict(n_envs=8, n_steps=5, gae_lambda=1.0, learning_rate=7e-4, ent_coef=0.0,
+             normalize_advantage=False, max_grad_norm=0.5,
+             policy_kwargs={**ON_POLICY_NET, **_adam(1e-8)}),
+        475.0, 20, 300_000, 10_240, 20_480,
+        "8 envs x 5 steps, [64, 64] tanh actor and critic, Adam 7e-4, n-step returns",
+    ),
+    "ppo": Setting(
+        "CartPole-v1",
+        dict(num_envs=8, rollout_steps=32, epochs=20, minibatches=1, gamma=0.98, gae_lambda=0.8,
+             actor_lr=1e-3, critic_lr=1e-3, clip_eps=0.2, adam_eps=1e-5, ent_coef=0.0,
+             max_grad_norm=0.5),
+        dict(n_envs=8, n_steps=32, batch_size=256, n_epochs=20, gamma=0.98, gae_lambda=0.8,
+             learning_rate=1e-3, clip_range=0.2, ent_coef=0.0, max_grad_norm=0.5,
+             policy_kwargs={**ON_POLICY_NET, **_adam(1e-5)}),
+        475.0, 20, 100_000, 10_240, 20_480,
+        "8 envs x 32 steps, 20 epochs of one 256-minibatch, [64, 64] tanh, Adam 1e-3",
+    ),
+    "trpo": Setting(
+        "CartPole-v1",
+        dict(num_envs=2, rollout_steps=512, delta=0.01, cg_iters=15, cg_damping=0.1,
+             backtrack_ratio=0.8, max_backtracks=10, gamma=0.99, gae_lambda=0.98,
+             critic_lr=1e-3, critic_epochs=20, critic_minibatches=2),
+        dict(n_envs=2, n_steps=512, batch_size=512, gamma=0.99, gae_lambda=0.98,
+             learning_rate=1e-3, n_critic_updates=20, cg_max_steps=15, cg_damping=0.1,
+             target_kl=0.01, line_search_shrinking_factor=0.8, line_search_max_iter=10,
+             policy_kwargs={**ON_POLICY_NET, **_adam(1e-8)}),
+        475.0, 20, 100_000, 10_240, 20_480,
+        "2 envs x 512 steps, KL 0.01, 15 CG steps, critic 20 epochs of 512, [64, 64] tanh",
+    ),
+    "dqn": Setting(
+        "CartPole-v1",
+        dict(lr=2.3e-3, batch_size=64, buffer_size=100_000, learning_starts=1_000,
+             train_every=256, gradient_steps=128, target_update_every=128, gamma=0.99,
+             exploration_fraction=0.16, epsilon_end=0.04, hidden=(256, 256), double=False,
+             max_grad_norm=10.0, eval_every=DQN_EVAL_EVERY, eval_episodes=DQN_EVAL_EPISODES),
+        dict(learning_rate=2.3e-3, batch_size=64, buffer_size=100_000, learning_starts=1_000,
+             train_freq=256, gradient_steps=128, target_update_interval=10, gamma=0.99,
+             exploration_fraction=0.16, exploration_final_eps=0.04,
+             policy_kwargs=dict(net_arch=[256, 256], **_adam(1e-8))),
+        475.0, 0, 50_000, 2_024, 10_240,
+        "batch 64, 128 gradient steps every 256 env steps, [256, 256] ReLU, Adam 2.3e-3",
+    ),
+    "ddpg": Setting(
+        "Pendulum-v1",
+        dict(hidden=(400, 300), batch_size=256, learning_starts=10_000, buffer_size=200_000,
+             gamma=0.98, actor_lr=1e-3, critic_lr=1e-3, exploration_noise=0.1, rho=0.995),
+        dict(net_arch=[400, 300], batch_size=256, learning_starts=10_000, buffer_size=200_000,
+             gamma=0.98, learning_rate=1e-3, noise=0.1, tau=0.005),
+        -200.0, 10, 20_000, 11_000, 2_000,
+        "[400, 300] ReLU, batch 256, 10,000 random steps, 1 gradient step per env step",
+    ),
+    "td3": Setting(
+        "Pendulum-v1",
+        dict(hidden=(400, 300), batch_size=256, learning_starts=10_000, buffer_size=200_000,
+             gamma=0.98, actor_lr=1e-3, critic_lr=1e-3, exploration_noise=0.1, rho=0.995,
+             policy_delay=2, target_noise=0.2, target_noise_clip=0.5),
+        dict(net_arch=[400, 300], batch_size=256, learning_starts=10_000, buffer_size=200_000,
+             gamma=0.98, learning_rate=1e-3, noise=0.1, tau=0.005, policy_delay=2,
+             target_policy_noise=0.2, target_noise_clip=0.5),
+        -200.0, 10, 20_000, 11_000, 2_000,
+        "[400, 300] ReLU, batch 256, 10,000 random steps, 1 gradient step per env step, delay 2",
+    ),
+    "sac": Setting(
+        "Pendulum-v1",
+        dict(hidden=(256, 256), batch_size=256, learning_starts=100, buffer_size=1_000_000,
+             gamma=0.99, actor_lr=1e-3, critic_lr=1e-3, alpha_lr=1e-3, rho=0.995),
+        dict(net_arch=[256, 256], batch_size=256, learning_starts=100, buffer_size=1_000_000,
+             gamma=0.99, learning_rate=1e-3, tau=0.005),
+        -200.0, 10, 20_000, 1_100, 1_000,
+        "[256, 256] ReLU, batch 256, 100 random steps, 1 gradient step per env step",
+    ),
+}  # fmt: skip
+
+
+def sb3_model(algo: str, seed: int, envs: Any | None = None):
+    """Stable-Baselines3's (sb3-contrib's for TRPO) model with the shared settings."""
+    from sb3_contrib import TRPO
+    from stable_baselines3 import A2C, DDPG, DQN, PPO, SAC, TD3
+    from stable_baselines3.common.env_util import make_vec_env
+    from stable_baselines3.common.noise import NormalActionNoise
+
+    setting = SETTINGS[algo]
+    kwargs = dict(setting.sb3)
+    n_envs = kwargs.pop("n_envs", 1)
+    envs = envs or make_vec_env(setting.env_id, n_envs=n_envs, seed=seed)
+    if algo in ("ddpg", "td3", "sac"):
+        kwargs["policy_kwargs"] = dict(net_arch=kwargs.pop("net_arch"), **_adam(1e-8))
+        kwargs.update(train_freq=1, gradient_steps=1)
+    if "noise" in kwargs:  # on SB3's actions scaled to [-1, 1]: rlcourse's noise x half-width
+        kwargs["action_noise"] = NormalActionNoise(np.zeros(1), kwargs.pop("noise") * np.ones(1))
+    cls = dict(a2c=A2C, ppo=PPO, trpo=TRPO, dqn=DQN, ddpg=DDPG, td3=TD3, sac=SAC)[algo]
+    return cls("MlpPolicy", envs, seed=seed, device="cpu", **kwargs)
+
+
+def train_ours(algo: str, seed: int, total: int):
+    setting = SETTINGS[algo]
+    module = ALGORITHMS[algo]
+    config = module.Config(**{**setting.ours, "total_steps": total, "seed": seed})
+    return module.train(setting.env_id, config, progress=False)
+
+
+def criterion_run(lib: str, algo: str, seed: int) -> dict:
+    """Env steps and wall seconds to the criterion (None, None if the budget ran out)."""
+    setting = SETTINGS[algo]
+    if lib == "rlcourse":
+        _, history = train_ours(algo, seed, setting.budget)
+        if setting.window:
+            hit = history.first_reaching(setting.threshold, setting.window)
+        else:  # DQN: a greedy evaluation reaches it, and the final one still does
+            hit = history.first_evaluation_reaching(setting.threshold)
+            if history.evaluations[-1]["mean_return"] < setting.threshold:
+                hit = None
+        return {"steps": hit and int(hit["env_step"]), "seconds": hit and hit["wall_time"]}
+    if not setting.window:
+        from benchmarks import offpolicy
+
+        r = offpolicy.sb3("dqn", seed)  # the same settings: rl-zoo's, as in SETTINGS above
+        return {"steps": r["steps"], "seconds": r["seconds"]}
+    model = sb3_model(algo, seed)
+    stop = stop_at_threshold(setting.threshold, setting.window)
+    model.learn(setting.budget, callback=stop)
+    hit = stop.hit
+    return {"steps": hit and hit["env_step"], "seconds": hit and hit["wall_time"]}
+
+
+def step_cost_us(lib: str, algo: str) -> float:
+    """Microseconds per env step with its updates, by difference."""
+    setting = SETTINGS[algo]
+
+    def run(total: int) -> None:
+        if lib == "rlcourse":
+            config = {**setting.ours, "eval_every": 0}
+            module = ALGORITHMS[algo]
+            module.train(setting.env_id, module.Config(**config, total_steps=total), progress=False)
+        else:
+            sb3_model(algo, 0).learn(total)
+
+    return 1e6 * per_step_by_difference(run, setting.base, setting.base + setting.n)
+
+
+# -- the floor: the bare environment and, off-policy, the arithmetic of the updates
+
+
+def gemm_rate(batch: int, width: int, repeats: int = 2_000) -> float:
+    """Measured FLOP/s of one ``(batch, width) @ (width, width)`` product with bias, one thread."""
+    x, w, b = torch.randn(batch, width), torch.randn(width, width), torch.randn(width)
+    for _ in range(50):
+        torch.nn.functional.linear(x, w, b)
+    start = time.perf_counter()
+    for _ in range(repeats):
+        torch.nn.functional.linear(x, w, b)
+    return 2 * batch * width * width * repeats / (time.perf_counter() - start)
+
+
+def mlp_flops(sizes: list[int], batch: int) -> int:
+    """Multiply-adds x 2 of one forward pass of an MLP with these layer sizes."""
+    return 2 * batch * sum(a * b for a, b in zip(sizes[:-1], sizes[1:], strict=False))
+
+
+def update_flops(algo: str) -> float:
+    """FLOPs of the updates per env step (off-policy), counted in forward passes of each network at
+    the batch size: a backward pass costs two forward passes, one through frozen weights (the actor
+    step through the critics) one."""
+    s = SETTINGS[algo].ours
+    if algo == "dqn":
+        q = mlp_flops([4, *s["hidden"], 2], s["batch_size"])
+        # per gradient step: the target network forward, the online forward and backward
+        return 4 * q * s["gradient_steps"] / s["train_every"]
+    obs, act, batch = 3, 1, s["batch_size"]
+    actor_out = 2 * act if algo == "sac" else act
+    actor = mlp_flops([obs, *s["hidden"], actor_out], batch)
+    critic = mlp_flops([obs + act, *s["hidden"], 1], batch)
+    if algo == "ddpg":  # target actor + critic; critic fwd+bwd; actor fwd+bwd through the critic
+        return actor * (1 + 3) + critic * (1 + 3 + 2)
+    if algo == "td3":  # two critics; the actor and the targets every second step
+        return actor * (1 + 3 / 2) + critic * (2 + 2 * 3 + 2 / 2)
+    # SAC: actor at S' and S; two target critics, two critics fwd+bwd, two through the actor step
+    return actor * (1 + 3) + critic * (2 + 2 * 3 + 2 * 2)
+
+
+def floor_us(algo: str, rate: float) -> dict:
+    setting = SETTINGS[algo]
+    envs = setting.ours.get("num_envs", 1)
+    env_us = bare_env_us(setting.env_id, envs, 20_000)
+    arithmetic = 1e6 * update_flops(algo) / rate if algo in ("dqn", "ddpg", "td3", "sac") else 0.0
+    return {"bare_env_us": env_us, "arithmetic_us": arithmetic, "floor_us": env_us + arithmetic}
+
+
+# -- tables
+
+
+def markdown(record: dict) -> str:
+    m = record["machine"]
+    lines = [
+        f"Measured on {m['date']} on {m['cpu']} ({m['cores']} cores), one torch thread per run, "
+        f"torch {m['torch']}, Stable-Baselines3 {m['sb3']}, sb3-contrib {m['sb3_contrib']}, "
+        f"gymnasium {m['gymnasium']}; GEMM rate {record['gemm_gflops']:.1f} GFLOP/s (one "
+        f"thread, 256 x 256 x 256); seeds {record['seeds']} (`python -m benchmarks "
+        "equal-settings`).",
+        "",
+        "| algorithm | environment, shared settings | floor (µs/step) | rlcourse (µs/step) "
+        "| SB3 (µs/step) | rlcourse / SB3 | rlcourse / floor | env steps to criterion "
+        "(rlcourse / SB3) | wall seconds (rlcourse / SB3) |",
+        "|---|---|---|---|---|---|---|---|---|",
+    ]
+    for algo, r in record["algorithms"].items():
+        setting = SETTINGS[algo]
+        ours, sb3 = min(r["cost_us"]["rlcourse"]), min(r["cost_us"]["sb3"])
+        f = r["floor"]
+        floor = f"{f['floor_us']:.0f} (env {f['bare_env_us']:.0f}"
+        floor += f" + arithmetic {f['arithmetic_us']:.0f})" if f["arithmetic_us"] else ")"
+
+        def med(lib: str, key: str, fmt: str, runs: dict = r["runs"]) -> str:
+            value = median([run[key] for run in runs[lib]])
+            return "-" if value is None else format(value, fmt)
+
+        lines.append(
+            f"| {algo.upper()} | {setting.env_id}: {setting.words} | {floor} | {ours:.0f} "
+            f"| {sb3:.0f} | {ours / sb3:.2f} | {ours / f['floor_us']:.2f} "
+            f"| {med('rlcourse', 'steps', ',.0f')} / {med('sb3', 'steps', ',.0f')} "
+            f"| {med('rlcourse', 'seconds', '.1f')} / {med('sb3', 'seconds', '.1f')} |"
+        )
+    return "\n".join(lines) + "\n"
+
+
+def replace_block(path: Path, block: str) -> None:
+    text = path.read_text(encoding="utf-8")
+    start, end = MARKERS
+    if text.count(start) != 1 or text.count(end) != 1 or text.index(start) > text.index(end):
+        raise SystemExit(f"{path} needs exactly one {start} followed by one {end}; left unchanged")
+    head, rest = text.split(start)
+    _, tail = rest.split(end)
+    path.write_text(f"{head}{start}\n{block}{end}{tail}", encoding="utf-8")
+
+
+def main(argv: list[str] | None = None, prog: str | None = None) -> None:
+    parser = argparse.ArgumentParser(
+        prog=prog, description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
+    )
+    parser.add_argument("--seeds", type=int, default=3, help="seeds 0..N-1 (default 3)")
+    parser.add_argument("--algo", choices=list(SETTINGS), action="append")
+    parser.add_argument("--repeats", type=int, default=2, help="cost measurements per library")
+    parser.add_argument("--out", type=Path, default=Path("benchmarks/results"))
+    parser.add_argument("--readme", type=Path, help="replace the README's equal-settings block")
+    args = parser.parse_args(argv)
+    torch.set_num_threads(1)
+    path = args.out / "equal_settings.json"
+    record = json.loads(path.read_text()) if path.exists() else {"algorithms": {}}
+    record.update(machine=machine_info(), seeds=list(range(args.seeds)))
+    record["gemm_gflops"] = gemm_rate(256, 256) / 1e9
+    for algo in args.algo or SETTINGS:
+        r = {"floor": floor_us(algo, 1e9 * record["gemm_gflops"])}
+        r["cost_us"] = {"rlcourse": [], "sb3": []}
+        for k in range(args.repeats):
+            for lib in ("rlcourse", "sb3") if k % 2 == 0 else ("sb3", "rlcourse"):
+                r["cost_us"][lib].append(round(step_cost_us(lib, algo), 1))
+        r["runs"] = {"rlcourse": [], "sb3": []}
+        for seed in range(args.seeds):
+            for lib in ("rlcourse", "sb3") if seed % 2 == 0 else ("sb3", "rlcourse"):
+                r["runs"][lib].append({"seed": seed, **criterion_run(lib, algo, seed)})
+        print(f"{algo}: {json.dumps(r)}", flush=True)
+        record["algorithms"][algo] = r
+        record["algorithms"] = {
+            a: record["algorithms"][a] for a in SETTINGS if a in record["algorithms"]
+        }
+        args.out.mkdir(parents=True, exist_ok=True)
+        path.write_text(json.dumps(record, indent=2) + "\n", encoding="utf-8")
+    table = markdown(record)
+    (args.out / "equal_settings.md").write_text(table, encoding="utf-8")
+    print(table)
+    if args.readme:
+        replace_block(args.readme, table)
+        print(f"replaced the equal-settings block of {args.readme}")
+
+
+if __name__ == "__main__":
+    main()
