@@ -291,11 +291,11 @@ def markdown(summary: dict, overheads: dict, seeds: int, machine: dict) -> str:
     return "\n".join(lines) + "\n"
 
 
-def replace_block(path: Path, block: str) -> None:
-    """Put ``block`` between the two markers of ``path``; refuse (and change nothing) if they are
-    missing."""
+def replace_block(path: Path, block: str, markers: tuple[str, str] = MARKERS) -> None:
+    """Put ``block`` between the two ``markers`` of ``path`` (by default this command's); refuse
+    (and change nothing) if they are missing."""
     text = path.read_text(encoding="utf-8")
-    start, end = MARKERS
+    start, end = markers
     if text.count(start) != 1 or text.count(end) != 1 or text.index(start) > text.index(end):
         raise SystemExit(f"{path} needs exactly one {start} followed by one {end}; left unchanged")
     head, rest = text.split(start)

@@ -44,6 +44,7 @@ from benchmarks.benchlib import (
     per_step_by_difference,
     stop_at_threshold,
 )
+from benchmarks.compare_sb3 import replace_block
 from rlcourse.algos import ALGORITHMS
 
 MARKERS = ("<!-- equal-settings:start -->", "<!-- equal-settings:end -->")
@@ -302,16 +303,6 @@ def markdown(record: dict) -> str:
     return "\n".join(lines) + "\n"
 
 
-def replace_block(path: Path, block: str) -> None:
-    text = path.read_text(encoding="utf-8")
-    start, end = MARKERS
-    if text.count(start) != 1 or text.count(end) != 1 or text.index(start) > text.index(end):
-        raise SystemExit(f"{path} needs exactly one {start} followed by one {end}; left unchanged")
-    head, rest = text.split(start)
-    _, tail = rest.split(end)
-    path.write_text(f"{head}{start}\n{block}{end}{tail}", encoding="utf-8")
-
-
 def main(argv: list[str] | None = None, prog: str | None = None) -> None:
     parser = argparse.ArgumentParser(
         prog=prog, description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
@@ -348,7 +339,7 @@ def main(argv: list[str] | None = None, prog: str | None = None) -> None:
     (args.out / "equal_settings.md").write_text(table, encoding="utf-8")
     print(table)
     if args.readme:
-        replace_block(args.readme, table)
+        replace_block(args.readme, table, MARKERS)
         print(f"replaced the equal-settings block of {args.readme}")
 
 

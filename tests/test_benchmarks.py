@@ -298,7 +298,7 @@ def test_the_equal_settings_table_reads_the_stored_record(tmp_path):
     ]  # fmt: skip
     readme = tmp_path / "README.md"
     readme.write_text(f"a\n{equal_settings.MARKERS[0]}\nold\n{equal_settings.MARKERS[1]}\nb\n")
-    equal_settings.replace_block(readme, table)
+    compare_sb3.replace_block(readme, table, equal_settings.MARKERS)
     assert (
         readme.read_text()
         == f"a\n{equal_settings.MARKERS[0]}\n{table}{equal_settings.MARKERS[1]}\nb\n"
