@@ -173,9 +173,11 @@ class QNetwork(nn.Module):
         q = NumpyMLP(self.q)
 
         def act(obs: np.ndarray, epsilon: float = 0.0) -> np.ndarray:
-            greedy = q(obs).argmax(-1)
             explore = rng.random(len(obs)) < epsilon
-            return np.where(explore, rng.integers(self.n_actions, size=len(obs)), greedy)
+            random_actions = rng.integers(self.n_actions, size=len(obs))
+            if explore.all():  # no greedy action needed (early on, most steps): skip the network
+                return random_actions
+            return np.where(explore, random_actions, q(obs).argmax(-1))
 
         return act
 
