@@ -305,6 +305,14 @@ class TokenPolicy(nn.Module):
         mask[PAD] = True
         return mask
 
+    def _read_prompts(self, prompts: Tensor) -> tuple[Tensor, Tensor]:
+        """The GRU over the prompts: the top layer's last output ``(n, hidden)`` and the hidden
+        state of every layer ``(layers, n, hidden)``. Each run of equal consecutive prompts (a
+        group's G answers to one question) is read once and its result shared by its rows."""
+        unique, index = torch.unique_consecutive(prompts, dim=0, return_inverse=True)
+        out, h = self.gru(self.embed(unique))
+        return out[:, -1][index], h[:, index]
+
     def score(
         self, prompts: Tensor, tokens: Tensor, mask: Tensor
     ) -> tuple[Tensor, Tensor, Tensor | None]:
@@ -313,9 +321,11 @@ class TokenPolicy(nn.Module):
         Returns ``log_prob, entropy, values`` of shape ``(n, L)``, 0 where ``mask`` is 0.
         """
         # The input at answer step t is the previous token: the prompt's last one ("=") for t = 0.
-        inputs = torch.cat([prompts, tokens[:, :-1]], dim=1)
-        out, _ = self.gru(self.embed(inputs))
-        h = out[:, prompts.shape[1] - 1 :]  # the states that choose answer tokens 0 .. L-1
+        last, state = self._read_prompts(prompts)
+        h = last.unsqueeze(1)  # the states that choose answer tokens 0 .. L-1
+        if tokens.shape[1] > 1:
+            out, _ = self.gru(self.embed(tokens[:, :-1]), state)
+            h = torch.cat([h, out], dim=1)
         log_p = F.log_softmax(self._logits(h), dim=-1)
         # torch.where, not a product: PAD's log-probability is -inf and -inf * 0 is nan.
         log_prob = torch.where(mask.bool(), log_p.gather(-1, tokens.unsqueeze(-1)).squeeze(-1), 0.0)
@@ -336,8 +346,7 @@ class TokenPolicy(nn.Module):
         one, ``greedy=True``) until the end token or ``max_length`` tokens."""
         n = prompts.shape[0]
         device = prompts.device
-        out, h = self.gru(self.embed(prompts))
-        state = out[:, -1]
+        state, h = self._read_prompts(prompts)
         tokens = torch.full((n, max_length), PAD, dtype=torch.long, device=device)
         log_probs = torch.zeros(n, max_length, device=device)
         mask = torch.zeros(n, max_length, device=device)
@@ -398,7 +407,7 @@ def warm_start(
     rng = np.random.default_rng([seed, 1])
     questions, targets = task.examples(examples, rng)
     mask = (torch.cumsum((targets == EOS).long(), dim=1) - (targets == EOS).long() == 0).float()
-    optimizer = torch.optim.Adam(policy.parameters(), lr=lr)
+    optimizer = torch.optim.Adam(policy.parameters(), lr=lr, fused=True)
     for _ in range(steps):
         rows = torch.as_tensor(rng.integers(0, examples, size=min(batch_size, examples)))
         log_prob, _, _ = policy.score(questions.prompts[rows], targets[rows], mask[rows])

@@ -304,6 +304,32 @@ def test_generation_log_probs_equal_a_separate_forward_pass(small_policy):
         assert EOS not in row[: n - 1].tolist()
 
 
+def test_a_groups_shared_prompt_is_read_once_with_the_same_results(small_policy):
+    # score() and generate() read each run of equal consecutive prompts (a group's G answers) once
+    # and share the GRU's state: the log-probabilities, entropies, values and the gradient are those
+    # of reading every row's prompt on its own (one row per call).
+    task, policy = small_policy
+    questions = task.sample(8, np.random.default_rng(3)).repeat(4)  # 8 groups of 4 answers
+    answers = policy.generate(
+        questions.prompts, task.max_answer_length, generator=torch.Generator().manual_seed(1)
+    )
+    shared = policy.score(questions.prompts, answers.tokens, answers.mask)
+    rows = [
+        policy.score(
+            questions.prompts[i : i + 1], answers.tokens[i : i + 1], answers.mask[i : i + 1]
+        )
+        for i in range(len(answers.tokens))
+    ]
+    for k, together in enumerate(shared):
+        torch.testing.assert_close(together, torch.cat([r[k] for r in rows]), atol=1e-6, rtol=1e-5)
+    torch.testing.assert_close(shared[0], answers.log_probs, atol=1e-5, rtol=1e-5)
+    params = [p for name, p in policy.named_parameters() if not name.startswith("value")]
+    grad_shared = torch.autograd.grad(shared[0].sum(), params)
+    grad_rows = torch.autograd.grad(sum(r[0].sum() for r in rows), params)
+    for a, b in zip(grad_shared, grad_rows, strict=True):
+        torch.testing.assert_close(a, b, atol=1e-5, rtol=1e-4)
+
+
 def test_greedy_decoding_takes_the_most_likely_token(small_policy):
     task, policy = small_policy
     questions = task.sample(32, np.random.default_rng(1))
@@ -544,12 +570,14 @@ def test_the_same_seed_gives_the_same_numbers_as_before_the_rewrite(name):
 @pytest.mark.parametrize("seed", [0, 1, 2])
 def test_the_slide_exact_configuration_trains(seed):
     # grpo.SLIDE (summed loss, full batch, no gradient clipping) on the preset's task and warm
-    # start, with a small budget: 150 iterations of 16 questions. Its greedy held-out accuracy
-    # must rise clearly above the reference's, on every seed.
-    config = replace(grpo.SLIDE, iterations=150, questions=16, eval_every=150, seed=seed)
+    # start: 400 iterations of 16 questions (two full-batch steps each). Its greedy held-out
+    # accuracy (500 questions: a standard error of about 0.02) must rise by at least 0.04 above
+    # the reference's. Measured on seeds 0-3 in fast mode: +0.12, +0.11, +0.09, +0.06; 150
+    # iterations gave -0.01 to +0.06, too few to tell learning from noise.
+    config = replace(grpo.SLIDE, iterations=400, questions=16, eval_every=400, seed=seed)
     _, history = grpo.train(config, progress=False)
     start, end = history.column("mean_return", "evaluations")[[0, -1]]  # the reference's first
-    assert end >= start + 0.03, (seed, start, end)
+    assert end >= start + 0.04, (seed, start, end)
 
 
 def test_minibatches_of_whole_groups_cover_the_questions_once(monkeypatch):

@@ -497,7 +497,7 @@ def train(
     policy = agent.policy
     policy.load_state_dict(pi_ref.state_dict(), strict=False)
     policy.to(device)
-    optimizer = torch.optim.Adam(policy.parameters(), lr=config.lr)
+    optimizer = torch.optim.Adam(policy.parameters(), lr=config.lr, fused=True)
     held_out = task.held_out_set()
     held_out.prompts = held_out.prompts.to(device)
     history = History()
