@@ -13,7 +13,7 @@ machine's drift hits both alike; all in one run. The criteria are those of issue
   within 20k env steps. SB3 stops at the threshold; rlcourse's run is cut at ``--cap`` steps (its
   schedules do not depend on the run's length, so the cut changes nothing before it).
 - SAC on InvertedPendulum-v5 (ours only; SB3 has no rl-zoo setting for it): a greedy evaluation (10
-  episodes, every 1,000 steps) reaches 1000 within 10k env steps.
+  episodes, every 1,000 steps) reaches 1000 within its preset's budget (15k env steps).
 
 Then the cost of one env step with one gradient step for SAC and TD3 at the same sizes in both
 libraries (two [256, 256] networks, batch 256): (time of 1k warm-up + N learning steps - time of

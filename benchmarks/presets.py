@@ -1,6 +1,7 @@
 """Train every preset on its environments for several seeds; store the results, fail on a miss.
 
-    python -m benchmarks presets [--seeds 3] [--algo a2c] [--out benchmarks/results]
+    python -m benchmarks presets [--seeds 3] [--algo a2c] [--env CartPole-v1]
+                                 [--out benchmarks/results]
 
 Every preset of the package: each algorithm's ``PRESETS`` (one per environment), PPO's adaptive-KL
 presets (``PRESETS_KL``, as ``ppo-kl``) and GRPO's three methods on its question-answer task. Each
@@ -14,8 +15,9 @@ trains its full budget with seeds 0..N-1, one torch thread, and is judged by its
 
 A preset passes when every seed meets its criterion. The command writes
 ``presets.json`` (every run: env steps and wall seconds to the criterion, the final greedy return
-where there is one) and ``presets.md`` under ``--out``; a run of some presets (``--algo``) replaces
-their entries and keeps the others. It exits with status 1 when a preset it ran missed.
+where there is one) and ``presets.md`` under ``--out``; a run of some presets (``--algo``,
+``--env``) replaces their entries and keeps the others. It exits with status 1 when a preset it
+ran missed.
 """
 
 from __future__ import annotations
@@ -126,6 +128,7 @@ def main(argv: list[str] | None = None, prog: str | None = None) -> None:
     parser.add_argument("--seeds", type=int, default=3, help="seeds 0..N-1 (default 3)")
     labels = sorted({label for label, _, _ in all_presets()})
     parser.add_argument("--algo", choices=labels, action="append", help="only these (repeatable)")
+    parser.add_argument("--env", action="append", help="only these environments (repeatable)")
     parser.add_argument("--out", type=Path, default=Path("benchmarks/results"))
     args = parser.parse_args(argv)
     if args.seeds < 1:
@@ -136,7 +139,7 @@ def main(argv: list[str] | None = None, prog: str | None = None) -> None:
     record.update(machine=machine_info(sb3=False), seeds=list(range(args.seeds)))
     missed = []
     for label, env, config in all_presets():
-        if args.algo and label not in args.algo:
+        if (args.algo and label not in args.algo) or (args.env and env not in args.env):
             continue
         runs = []
         for seed in range(args.seeds):

@@ -137,7 +137,8 @@ class Config:
 # CartPole-v1 (discrete SAC): judged by greedy evaluations (10 episodes, every 2,000 steps).
 # InvertedPendulum-v5 (MuJoCo): judged by greedy evaluations (every 1,000 steps). Here the tuned
 #   temperature was slow: with the default entropy target some seeds balanced the pole only near
-#   the end of the budget; a small fixed alpha and larger steps get there sooner.
+#   the end of the budget; a small fixed alpha and larger steps get there sooner. The budget leaves
+#   room for the slower seeds (benchmarks/results/presets.md has each seed's step).
 PRESETS: dict[str, Config] = {
     "Pendulum-v1": Config(
         hidden=(64, 64),
