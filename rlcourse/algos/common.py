@@ -93,13 +93,25 @@ def make_optimizer(agent: Agent, config: Any, eps: float = 1e-8) -> torch.optim.
     return torch.optim.Adam(groups, eps=eps, fused=True)
 
 
+@torch.no_grad()
 def clip_grad_norms(agent: Agent, max_grad_norm: float) -> Tensor:
     """Clip the actor's and the critic's gradient norms to ``max_grad_norm`` each (not on the
-    slides; ``inf`` leaves them as they are); return the actor's norm before clipping."""
-    grad_norm = torch.nn.utils.clip_grad_norm_(agent.policy.parameters(), max_grad_norm)
-    if agent.critic is not None:
-        torch.nn.utils.clip_grad_norm_(agent.critic.parameters(), max_grad_norm)
-    return grad_norm
+    slides; ``inf`` leaves them as they are); return the actor's norm before clipping.
+
+    The same arithmetic as ``torch.nn.utils.clip_grad_norm_`` on each network (the 2-norm of the
+    per-tensor norms; every gradient times ``min(1, max / (norm + 1e-6))``), with the per-tensor
+    norms of both networks from one call: a minibatch step of small networks is mostly overhead.
+    """
+    nets = [agent.policy] + ([agent.critic] if agent.critic is not None else [])
+    groups = [[p.grad for p in net.parameters() if p.grad is not None] for net in nets]
+    norms = torch._foreach_norm([g for group in groups for g in group])
+    totals, start = [], 0
+    for group in groups:
+        totals.append(torch.linalg.vector_norm(torch.stack(norms[start : start + len(group)])))
+        start += len(group)
+    for group, total in zip(groups, totals, strict=True):
+        torch._foreach_mul_(group, torch.clamp(max_grad_norm / (total + 1e-6), max=1.0))
+    return totals[0]
 
 
 @torch.no_grad()

@@ -39,6 +39,7 @@ from torch.distributions import kl_divergence
 
 from rlcourse.algos.common import (
     check_on_policy_config,
+    clip_grad_norms,
     gae_batch,
     loss_scale,
     make_actor_critic,
@@ -304,12 +305,7 @@ def train(
                     # Minimize L_actor(theta') + L_critic(w) w.r.t. theta' and w (a step of Adam)
                     optimizer.zero_grad(set_to_none=True)
                     (actor_loss + value_loss).backward()
-                    grad_norm = nn.utils.clip_grad_norm_(
-                        policy.parameters(), config.max_grad_norm, foreach=True
-                    )
-                    nn.utils.clip_grad_norm_(
-                        critic.parameters(), config.max_grad_norm, foreach=True
-                    )
+                    grad_norm = clip_grad_norms(agent, config.max_grad_norm)
                     optimizer.step()
                     clipped.append(((ratio.detach() - 1).abs() > config.clip_eps).float().mean())
 
