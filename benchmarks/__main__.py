@@ -21,6 +21,7 @@ COMMANDS = {
     "offpolicy": "offpolicy",
     "trust-region": "trust_region",
     "presets": "presets",
+    "learning-tests": "learning_tests",
     "grpo": "grpo",
     "mujoco": "mujoco_runs",
     "gpu-speed": "gpu_speed",

@@ -5,26 +5,19 @@ import numpy as np
 import pytest
 import torch
 
+from benchmarks.learning_tests import assert_learned, stored
+from benchmarks.learning_tests import train as train_config
 from rlcourse.algos import ppo
-from rlcourse.training import evaluate
 
-RANDOM_CARTPOLE = 22.0  # mean return of uniformly random actions
+# What "learns" means: benchmarks/learning_tests.py (the configuration and its stored seeds).
+RANDOM_CARTPOLE = stored()["random"]["CartPole-v1"]  # mean return of uniformly random actions
 
 
 @pytest.mark.parametrize("objective", ["clip", "kl"])
 def test_ppo_learns_cartpole_within_seconds(objective):
-    agent, history = ppo.train(
-        "CartPole-v1",
-        progress=False,
-        seed=1,
-        total_steps=30_000,
-        objective=objective,
-        epochs=10,
-        actor_lr=3e-4,
-    )
+    agent, history = train_config(f"ppo-{objective}", seed=1)
     assert np.mean(history.column("return")[:20]) < 2 * RANDOM_CARTPOLE
-    assert history.mean_return() > 6 * RANDOM_CARTPOLE, history.mean_return()
-    assert evaluate(agent, episodes=5).mean() > 6 * RANDOM_CARTPOLE
+    assert_learned(f"ppo-{objective}", agent)
     last = history.iterations[-1]
     assert {"approx_kl", "clip_fraction", "entropy", "explained_variance", "critic_loss"} <= set(
         last
