@@ -43,7 +43,24 @@ def _runs(ours: list, sb3: list) -> tuple[list, list]:
     ]
 
 
-def test_the_target_needs_half_the_wall_time_and_no_more_env_steps():
+def test_the_target_needs_a_third_of_the_wall_time_and_no_more_env_steps_sac_fewer():
+    # issue 20: at most 1/3 of SB3's wall seconds, no more env steps; SAC must take fewer.
+    assert compare_sb3.target_met("ppo", 1 / 3, 1.0)
+    assert not compare_sb3.target_met("ppo", 0.34, 0.5)
+    assert not compare_sb3.target_met("ppo", 0.2, 1.01)
+    assert not compare_sb3.target_met("sac", 0.2, 1.0) and compare_sb3.target_met("sac", 0.2, 0.99)
+    overheads = {
+        "dqn": {"env_id": "CartPole-v1", "num_envs": 1, "sb3_num_envs": 1, "bare_env_us": 15.0,
+                "rlcourse_loop_us": 50.0, "sb3_loop_us": 54.0},
+    }
+    assert "DQN's loop 50.0 against SB3's 54.0 µs per env step: no slower (target met)" in (
+        compare_sb3.loop_verdict(overheads, ["dqn"])
+    )
+    overheads["dqn"]["rlcourse_loop_us"] = 75.6
+    assert "slower (target missed)" in compare_sb3.loop_verdict(overheads, ["dqn"])
+
+
+def test_the_verdict_rows_of_the_presets_table():
     fast_and_frugal = dict(
         zip(("rlcourse", "sb3"), _runs([1000, 2000, 3000], [2000, 2000, 2000]), strict=True)
     )
