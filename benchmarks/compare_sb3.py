@@ -29,7 +29,8 @@ DQN loop without learning is to be no slower than SB3's (:data:`LOOP_TARGET`).
 Then the training loop's own cost: microseconds per env step of the bare vector environment (random
 actions, nothing else) against each library's loop with learning switched off (on-policy: collecting
 rollouts with the policy in the loop; off-policy: the steps before learning starts, replay buffer
-included, random actions except in rlcourse's DQN, which is epsilon-greedy from the first step).
+included, random actions on both sides: rlcourse's DQN, epsilon-greedy from the first step, with
+epsilon held at 1, as SB3 takes random actions before learning starts).
 
 Writes ``<out>/sb3_comparison.json`` (every run) and ``<out>/sb3_comparison.md`` (the tables, with
 date, machine and versions); with ``--readme`` it also replaces the block between the markers
@@ -122,7 +123,11 @@ def ours_loop_us(algo: str, env_id: str, env_steps: int) -> float:
     if algo in ON_POLICY:  # the rollouts that feed the updates: the policy acts in the loop
         return rollout_us(algo, env_id, config, env_steps)
 
-    # off-policy: the steps before learning starts, stored in the replay buffer; no gradient step
+    # off-policy: the steps before learning starts, stored in the replay buffer; no gradient step.
+    # Random actions, as SB3 takes before learning starts: rlcourse's DQN acts epsilon-greedily from
+    # the first step, so here its epsilon stays 1 (every action random, the network not asked).
+    random_actions = dict(epsilon_start=1.0, epsilon_end=1.0) if algo == "dqn" else {}
+
     def run(total: int) -> None:
         module.train(
             env_id,
@@ -131,6 +136,7 @@ def ours_loop_us(algo: str, env_id: str, env_steps: int) -> float:
             total_steps=total,
             learning_starts=env_steps + 1,
             eval_every=0,
+            **random_actions,
         )
 
     return 1e6 * per_step_by_difference(run, WARMUP_BASE, env_steps)
@@ -282,9 +288,9 @@ def markdown(summary: dict, overheads: dict, seeds: int, machine: dict) -> str:
             "also computes the values there; rlcourse's after the rollout, in the update). "
             "Off-policy loops: the steps before learning starts, replay buffer included, timed by "
             f"difference (N minus {WARMUP_BASE:,} steps) so that building the model is not "
-            "counted; random actions, except rlcourse's DQN, which is epsilon-greedy from the "
-            "first step (the "
-            "Q-network acts)."
+            "counted; random actions on both sides (rlcourse's DQN, which acts epsilon-greedily "
+            "from the first step, with epsilon held at 1 here, as SB3 acts before learning "
+            "starts)."
             + (
                 f" Loops measured again on {machine['overhead_date']}."
                 if "overhead_date" in machine
