@@ -75,7 +75,7 @@ test: $(BIN)/.rlcourse-installed
 	RLCOURSE_FAST=1 $(BIN)/python -m pytest $(PYTEST_ARGS) -p no:cacheprovider
 
 bench: $(BIN)/.rlcourse-bench-installed
-	$(BIN)/python -m benchmarks compare-sb3 --readme README.md
+	$(BIN)/python -m benchmarks compare-sb3 --equal-settings --readme README.md
 	$(BIN)/python -m benchmarks figures --only sb3_comparison
 
 # A JupyterHub on this machine with an instructor and three students (real unix users, random
