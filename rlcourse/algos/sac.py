@@ -135,7 +135,7 @@ class Config:
 #   defaults; the entropy target -0.31 is SB3's -1 for actions in [-1, 1] moved to Pendulum's
 #   torques in [-2, 2] (+ log 2, see TanhGaussianPolicy). Target critics that follow twice as fast
 #   (rho 0.99) get there in fewer steps than 0.995: median 3,800 against 4,600 env steps on seeds
-#   0-2 (4,000-5,000 on seeds 3-5).
+#   0-2 (benchmarks/results/presets.md; the 0.995 run is in its git history).
 # CartPole-v1 (discrete SAC): judged by greedy evaluations (10 episodes, every 2,000 steps).
 # InvertedPendulum-v5 (MuJoCo): judged by greedy evaluations (every 1,000 steps). Here the tuned
 #   temperature was slow: with the default entropy target some seeds balanced the pole only near
