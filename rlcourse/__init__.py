@@ -11,7 +11,8 @@ module (those inside functions too) and checks them against it. A new module mus
   package but the checks, not even one another.
 - sweeps: exact quantities of a finite MDP swept over a parameter for a notebook's slider; each
   composes two math modules (tabular with advantages), so it sits just above them.
-- data: networks, storage, environments, rollouts, the question-answer task, a run's history.
+- data: networks and their optimiser, storage, environments, rollouts, the question-answer task,
+  a run's history.
 - training: seeding, progress, evaluation, checkpoints, diagnostics.
 - algorithm helpers: code that several algorithm modules share and that is not a line of a slide
   box.
@@ -29,7 +30,7 @@ FLOORS: tuple[tuple[str, tuple[str, ...], bool], ...] = (
     ("checks", ("config", "budgets"), True),
     ("math", ("advantages", "objectives", "tabular", "importance", "lq"), False),
     ("sweeps", ("sweeps",), False),
-    ("data", ("history", "nets", "buffers", "envs", "rollouts", "qa"), True),
+    ("data", ("history", "nets", "optim", "buffers", "envs", "rollouts", "qa"), True),
     ("training", ("training", "diagnostics", "saving"), True),
     ("algorithm helpers", ("algos.common", "algos.offpolicy"), True),
     (

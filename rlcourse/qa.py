@@ -30,6 +30,7 @@ from torch import Tensor, nn
 from torch.nn import functional as F
 
 from rlcourse.config import check_positive
+from rlcourse.optim import Adam
 
 __all__ = [
     "VOCAB",
@@ -407,7 +408,7 @@ def warm_start(
     rng = np.random.default_rng([seed, 1])
     questions, targets = task.examples(examples, rng)
     mask = (torch.cumsum((targets == EOS).long(), dim=1) - (targets == EOS).long() == 0).float()
-    optimizer = torch.optim.Adam(policy.parameters(), lr=lr, fused=True)
+    optimizer = Adam(policy.parameters(), lr=lr)
     for _ in range(steps):
         rows = torch.as_tensor(rng.integers(0, examples, size=min(batch_size, examples)))
         log_prob, _, _ = policy.score(questions.prompts[rows], targets[rows], mask[rows])

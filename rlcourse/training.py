@@ -11,6 +11,7 @@ is imported: this floor never imports an algorithm (see :data:`rlcourse.FLOORS`)
 from __future__ import annotations
 
 import json
+import math
 import random
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
@@ -92,7 +93,11 @@ def progress_bar(total: int, enabled: bool, desc: str):
 def check_finite(history: History, iteration: int, **quantities: torch.Tensor) -> None:
     """Stop with a message naming the iteration and the quantity if any of them is NaN or inf."""
     for name, value in quantities.items():
-        if not torch.isfinite(value).all():
+        # A loss is one number: reading it is one call, where isfinite().all() takes several.
+        finite = (
+            math.isfinite(value.item()) if value.numel() == 1 else bool(torch.isfinite(value).all())
+        )
+        if not finite:
             raise NonFiniteError(
                 f"training stopped at iteration {iteration}: the {name.replace('_', ' ')} is not "
                 f"finite ({value.detach().flatten()[:4].tolist()}); the history up to there is "

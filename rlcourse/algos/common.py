@@ -26,6 +26,7 @@ from rlcourse.config import (
 from rlcourse.diagnostics import advantage_stats, approx_kl, explained_variance
 from rlcourse.envs import make_env
 from rlcourse.nets import ValueNet, make_policy, obs_dim
+from rlcourse.optim import Adam, clip_grad_norms_
 from rlcourse.training import Agent
 
 __all__ = [
@@ -89,29 +90,19 @@ def make_optimizer(agent: Agent, config: Any, eps: float = 1e-8) -> torch.optim.
     groups = [{"params": list(agent.policy.parameters()), "lr": config.actor_lr}]
     if agent.critic is not None:
         groups.append({"params": list(agent.critic.parameters()), "lr": config.critic_lr})
-    # The fused kernel does the whole Adam step in one call: much less overhead for small nets.
-    return torch.optim.Adam(groups, eps=eps, fused=True)
+    # The fused kernel, called without torch.optim's per-step bookkeeping (rlcourse.optim)
+    return Adam(groups, eps=eps)
 
 
-@torch.no_grad()
 def clip_grad_norms(agent: Agent, max_grad_norm: float) -> Tensor:
     """Clip the actor's and the critic's gradient norms to ``max_grad_norm`` each (not on the
     slides; ``inf`` leaves them as they are); return the actor's norm before clipping.
 
-    The same arithmetic as ``torch.nn.utils.clip_grad_norm_`` on each network (the 2-norm of the
-    per-tensor norms; every gradient times ``min(1, max / (norm + 1e-6))``), with the per-tensor
-    norms of both networks from one call: a minibatch step of small networks is mostly overhead.
+    The arithmetic of ``torch.nn.utils.clip_grad_norm_`` on each network, see
+    :func:`rlcourse.optim.clip_grad_norms_`.
     """
     nets = [agent.policy] + ([agent.critic] if agent.critic is not None else [])
-    groups = [[p.grad for p in net.parameters() if p.grad is not None] for net in nets]
-    norms = torch._foreach_norm([g for group in groups for g in group])
-    totals, start = [], 0
-    for group in groups:
-        totals.append(torch.linalg.vector_norm(torch.stack(norms[start : start + len(group)])))
-        start += len(group)
-    for group, total in zip(groups, totals, strict=True):
-        torch._foreach_mul_(group, torch.clamp(max_grad_norm / (total + 1e-6), max=1.0))
-    return totals[0]
+    return clip_grad_norms_([net.parameters() for net in nets], max_grad_norm)[0]
 
 
 @torch.no_grad()

@@ -35,6 +35,7 @@ from rlcourse.config import (
 from rlcourse.envs import make_env, make_vec_env
 from rlcourse.nets import QNetwork, obs_dim, polyak_update
 from rlcourse.objectives import double_dqn_target, dqn_target
+from rlcourse.optim import Adam, clip_grad_norms_
 from rlcourse.rollouts import EpisodeTracker, step_and_store
 from rlcourse.saving import RunKeeper
 from rlcourse.training import (
@@ -199,7 +200,7 @@ def train(
     agent = make_agent(config, env_id)
     q_net = agent.policy
     q_target = copy.deepcopy(q_net).requires_grad_(False)
-    optimizer = torch.optim.Adam(q_net.parameters(), lr=config.lr, fused=True)
+    optimizer = Adam(q_net.parameters(), lr=config.lr)
     buffer = ReplayBuffer(
         config.buffer_size, envs.single_observation_space.shape, device=config.device
     )
@@ -259,7 +260,7 @@ def train(
                 check_finite(history, phase, q_loss=loss)
                 optimizer.zero_grad(set_to_none=True)
                 loss.backward()
-                torch.nn.utils.clip_grad_norm_(q_net.parameters(), config.max_grad_norm)
+                clip_grad_norms_([q_net.parameters()], config.max_grad_norm)
                 optimizer.step()
                 updates += 1
                 # Update the target network w- <- rho w- + (1 - rho) w

@@ -48,7 +48,6 @@ from pathlib import Path
 
 import numpy as np
 import torch
-from torch import nn
 
 from rlcourse.advantages import (
     gae,
@@ -76,6 +75,7 @@ from rlcourse.objectives import (
     importance_weights,
     kl_k3,
 )
+from rlcourse.optim import Adam, clip_grad_norms_
 from rlcourse.qa import Answers, ArithmeticTask, Questions, TokenPolicy, warm_start
 from rlcourse.saving import RunKeeper
 from rlcourse.training import (
@@ -497,7 +497,7 @@ def train(
     policy = agent.policy
     policy.load_state_dict(pi_ref.state_dict(), strict=False)
     policy.to(device)
-    optimizer = torch.optim.Adam(policy.parameters(), lr=config.lr, fused=True)
+    optimizer = Adam(policy.parameters(), lr=config.lr)
     held_out = task.held_out_set()
     held_out.prompts = held_out.prompts.to(device)
     history = History()
@@ -570,7 +570,7 @@ def train(
                     check_finite(history, iteration, loss=loss)
                     optimizer.zero_grad(set_to_none=True)
                     loss.backward()
-                    nn.utils.clip_grad_norm_(policy.parameters(), config.max_grad_norm)
+                    clip_grad_norms_([policy.parameters()], config.max_grad_norm)
                     optimizer.step()
                     with torch.no_grad():
                         clipped.append(

@@ -26,6 +26,7 @@ from rlcourse.buffers import ReplayBuffer
 from rlcourse.config import check_positive, check_unit_interval
 from rlcourse.envs import make_env
 from rlcourse.nets import DeterministicPolicy, QEnsemble, obs_dim
+from rlcourse.optim import Adam
 from rlcourse.training import Agent
 
 __all__ = [
@@ -113,8 +114,8 @@ def make_learner(
         critics=agent.critic,
         actor_target=copy.deepcopy(agent.policy).requires_grad_(False) if actor_target else None,
         critics_target=copy.deepcopy(agent.critic).requires_grad_(False),
-        actor_opt=torch.optim.Adam(agent.policy.parameters(), lr=config.actor_lr, fused=True),
-        critic_opt=torch.optim.Adam(agent.critic.parameters(), lr=config.critic_lr, fused=True),
+        actor_opt=Adam(agent.policy.parameters(), lr=config.actor_lr),
+        critic_opt=Adam(agent.critic.parameters(), lr=config.critic_lr),
         buffer=ReplayBuffer(
             config.buffer_size,
             envs.single_observation_space.shape,

@@ -58,6 +58,7 @@ from rlcourse.config import (
 from rlcourse.diagnostics import explained_variance
 from rlcourse.envs import make_vec_env
 from rlcourse.objectives import critic_loss, importance_weights
+from rlcourse.optim import Adam
 from rlcourse.rollouts import EpisodeTracker, collect_rollout
 from rlcourse.saving import RunKeeper
 from rlcourse.training import (
@@ -307,7 +308,7 @@ def train(
     # Initialize the actor parameters theta and the critic parameters w
     agent = make_agent(config, env_id)
     policy, critic = agent.policy, agent.critic
-    critic_opt = torch.optim.Adam(critic.parameters(), lr=config.critic_lr, fused=True)
+    critic_opt = Adam(critic.parameters(), lr=config.critic_lr)
     params = list(policy.parameters())
     history = History()
     tracker = EpisodeTracker(config.num_envs, history)

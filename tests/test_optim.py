@@ -1,0 +1,102 @@
+"""rlcourse.optim: the same numbers as torch.optim.Adam(fused=True) and clip_grad_norm_, bit for bit."""
+
+import copy
+
+import pytest
+import torch
+from torch import nn
+
+from rlcourse.optim import Adam, clip_grad_norms_
+
+
+def _nets(seed=0):
+    torch.manual_seed(seed)
+    actor = nn.Sequential(nn.Linear(4, 16), nn.Tanh(), nn.Linear(16, 2))
+    critic = nn.Sequential(nn.Linear(4, 16), nn.ReLU(), nn.Linear(16, 1))
+    return actor, critic
+
+
+def _groups(actor, critic):
+    return [
+        {"params": list(actor.parameters()), "lr": 1e-2},
+        {"params": list(critic.parameters()), "lr": 3e-3, "weight_decay": 0.1},
+    ]
+
+
+def _assert_same_parameters(nets, ref_nets, grads=False):
+    ours = [p for net in nets for p in net.parameters()]
+    ref = [p for net in ref_nets for p in net.parameters()]
+    for a, b in zip(ours, ref, strict=True):
+        assert torch.equal(a.grad, b.grad) if grads else torch.equal(a, b)
+
+
+def _loss(actor, critic, x):
+    return actor(x).square().mean() + (critic(x) - 1).abs().mean()
+
+
+@pytest.mark.parametrize("options", [{}, {"amsgrad": True}, {"maximize": True, "eps": 1e-5}])
+def test_adam_matches_torch_fused_adam_bit_for_bit(options):
+    ours_nets, ref_nets = _nets(), _nets()
+    ours = Adam(_groups(*ours_nets), **options)
+    ref = torch.optim.Adam(_groups(*ref_nets), fused=True, **options)
+    generator = torch.Generator().manual_seed(1)
+    for step in range(30):
+        x = torch.randn(32, 4, generator=generator)
+        if step == 12:  # a learning rate changed between steps, as DQN's decay does
+            ours.param_groups[0]["lr"] = ref.param_groups[0]["lr"] = 5e-4
+        for opt, nets in ((ours, ours_nets), (ref, ref_nets)):
+            opt.zero_grad(set_to_none=True)
+            _loss(*nets, x).backward()
+            opt.step()
+    _assert_same_parameters(ours_nets, ref_nets)
+    for a, b in zip(ours.state.values(), ref.state.values(), strict=True):
+        assert all(torch.equal(a[k], b[k]) for k in b)
+
+
+def test_adam_after_load_state_dict_and_with_a_missing_gradient():
+    nets, ref_nets = _nets(), _nets()
+    ours = Adam(_groups(*nets))
+    ref = torch.optim.Adam(_groups(*ref_nets), fused=True)
+    x = torch.randn(8, 4)
+    for opt, n in ((ours, nets), (ref, ref_nets)):
+        for _ in range(3):
+            opt.zero_grad(set_to_none=True)
+            _loss(*n, x).backward()
+            opt.step()
+    # Reload from a copy: the state tensors are new objects, the gathered lists must follow them.
+    ours.load_state_dict(copy.deepcopy(ours.state_dict()))
+    for opt, n in ((ours, nets), (ref, ref_nets)):
+        opt.zero_grad(set_to_none=True)
+        n[0](x).sum().backward()  # the critic gets no gradient: PyTorch's own step handles it
+        opt.step()
+        opt.zero_grad(set_to_none=True)
+        _loss(*n, x).backward()
+        opt.step()
+    _assert_same_parameters(nets, ref_nets)
+
+
+def test_adam_is_only_the_fused_one():
+    with pytest.raises(ValueError, match="fused"):
+        Adam(nn.Linear(2, 2).parameters(), fused=False)
+
+
+@pytest.mark.parametrize("max_norm", [0.05, 1.0, 1e3, float("inf")])
+def test_clip_grad_norms_matches_torch_per_set(max_norm):
+    ours_nets, ref_nets = _nets(), _nets()
+    x = torch.randn(16, 4)
+    for nets in (ours_nets, ref_nets):
+        _loss(*nets, x).backward()
+    norms = clip_grad_norms_([n.parameters() for n in ours_nets], max_norm)
+    ref_norms = [nn.utils.clip_grad_norm_(n.parameters(), max_norm) for n in ref_nets]
+    for norm, ref_norm in zip(norms, ref_norms, strict=True):
+        assert torch.equal(norm, ref_norm)
+    _assert_same_parameters(ours_nets, ref_nets, grads=True)
+    # The definition: the 2-norm of all of a set's gradient entries
+    actor_grads = torch.cat([p.grad.flatten() for p in ours_nets[0].parameters()])
+    assert actor_grads.norm().item() <= min(max_norm, norms[0].item()) * (1 + 1e-5)
+
+
+def test_clip_grad_norms_of_a_set_without_gradients_is_zero():
+    net = nn.Linear(3, 1)
+    (norm,) = clip_grad_norms_([net.parameters()], 1.0)
+    assert norm.item() == 0.0
