@@ -16,8 +16,11 @@ libraries alternating which goes first. Reported:
   so that building the model and, off-policy, the random warm-up cancel out; the fastest of
   ``--repeats`` measurements per library;
 - the floor of that step on this machine: the bare environment (rlcourse's vector env with random
-  actions) plus, for the off-policy algorithms, the step's arithmetic (the matrix products of its
-  forward and backward passes, counted from the layer sizes) at the measured one-thread GEMM rate;
+  actions) plus the step's arithmetic: the matrix products that its updates run, forward and
+  backward, recorded from rlcourse's training loop (by difference, like the cost) and each timed
+  on its own at its shapes and strides, one thread. Everything else a step does (the other
+  operations, their dispatch, Python, acting) lies above it. The header also gives the one-thread
+  rate of a 256 x 256 x 256 product, the best case, for scale;
 - the env steps and wall seconds to the criterion of ``compare-sb3`` with these settings, seeds
   0..N-1, median over seeds (a seed that never gets there counts as infinitely slow).
 
@@ -29,13 +32,17 @@ from __future__ import annotations
 
 import argparse
 import json
+import math
 import time
+import warnings
+from collections import Counter
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
 import numpy as np
 import torch
+from torch.utils._python_dispatch import TorchDispatchMode
 
 from benchmarks.benchlib import (
     bare_env_us,
@@ -258,12 +265,102 @@ def update_flops(algo: str) -> float:
     return actor * (1 + 3) + critic * (2 + 2 * 3 + 2 * 2)
 
 
-def floor_us(algo: str, rate: float) -> dict:
+class RecordProducts(TorchDispatchMode):
+    """Counts the matrix products torch runs, forward and backward, by operation and operands
+    (shapes, strides, dtype): what :func:`products_us` replays."""
+
+    OPS = ("mm", "addmm", "bmm", "baddbmm", "mv", "addmv", "dot")
+
+    def __init__(self):
+        super().__init__()
+        self.counts: Counter = Counter()
+
+    def __torch_dispatch__(self, func, types, args=(), kwargs=None):
+        kwargs = kwargs or {}
+        name = func.overloadpacket.__name__
+        if name in self.OPS:
+            operands = tuple(
+                ("tensor", tuple(a.shape), a.stride(), str(a.dtype))
+                if isinstance(a, torch.Tensor)
+                else a
+                for a in args
+            )
+            self.counts[(name, operands, tuple(sorted(kwargs.items())))] += 1
+        return func(*args, **kwargs)
+
+
+def product_flops(key: tuple) -> int:
+    """2 x multiply-adds of one recorded product."""
+    name, operands, _ = key
+    shapes = [o[1] for o in operands if isinstance(o, tuple) and o[:1] == ("tensor",)]
+    a, b = shapes[-2], shapes[-1]  # addmm, baddbmm, addmv: the first operand is the added one
+    if name in ("mv", "addmv"):
+        return 2 * a[0] * a[1]
+    if name == "dot":
+        return 2 * a[0]
+    batch = a[0] if name in ("bmm", "baddbmm") else 1
+    return 2 * batch * a[-2] * a[-1] * b[-1]
+
+
+def _operand(shape: tuple, stride: tuple, dtype: str) -> torch.Tensor:
+    """Random numbers laid out as a recorded operand (a broadcast bias has stride 0)."""
+    size = 1 + sum((n - 1) * s for n, s in zip(shape, stride, strict=True)) if all(shape) else 0
+    values = torch.randn(size, dtype=getattr(torch, dtype.removeprefix("torch.")))
+    return values.as_strided(shape, stride)
+
+
+def products_us(counts: Counter, repeats: int = 200) -> float:
+    """Microseconds the recorded products take, each replayed on its own at its shapes and strides
+    (fastest of three timings of ``repeats`` calls) and multiplied by its count."""
+    total = 0.0
+    for (name, operands, kwargs), count in counts.items():
+        args = [
+            _operand(*o[1:]) if isinstance(o, tuple) and o[:1] == ("tensor",) else o
+            for o in operands
+        ]
+        func = getattr(torch.ops.aten, name)
+        for _ in range(10):
+            func(*args, **dict(kwargs))
+        best = math.inf
+        for _ in range(3):
+            start = time.perf_counter()
+            for _ in range(repeats):
+                func(*args, **dict(kwargs))
+            best = min(best, (time.perf_counter() - start) / repeats)
+        total += 1e6 * best * count
+    return total
+
+
+def recorded_products(algo: str, total: int) -> Counter:
+    """The products of rlcourse's training run of ``total`` env steps with the shared settings."""
+    setting = SETTINGS[algo]
+    module = ALGORITHMS[algo]
+    config = module.Config(**{**setting.ours, "eval_every": 0, "total_steps": total})
+    with RecordProducts() as record, warnings.catch_warnings():
+        warnings.simplefilter("ignore")  # an off-policy base run may make no update
+        module.train(setting.env_id, config, progress=False)
+    return record.counts
+
+
+def floor_us(algo: str) -> dict:
+    """The floor of one env step with its updates: the bare environment plus the matrix products
+    that the updates of an env step run (by difference of two runs, like the cost), each at the
+    time it takes on its own at its own shapes. The rest of a step (the other operations, their
+    dispatch, Python) is above the floor; so is acting, which rlcourse does in NumPy."""
     setting = SETTINGS[algo]
     envs = setting.ours.get("num_envs", 1)
     env_us = bare_env_us(setting.env_id, envs, 20_000)
-    arithmetic = 1e6 * update_flops(algo) / rate if algo in ("dqn", "ddpg", "td3", "sac") else 0.0
-    return {"bare_env_us": env_us, "arithmetic_us": arithmetic, "floor_us": env_us + arithmetic}
+    extra = recorded_products(algo, setting.base + setting.n)
+    extra.subtract(recorded_products(algo, setting.base))
+    extra = Counter({key: count for key, count in extra.items() if count > 0})
+    arithmetic = products_us(extra) / setting.n
+    flops = sum(product_flops(key) * count for key, count in extra.items()) / setting.n
+    return {
+        "bare_env_us": env_us,
+        "arithmetic_us": arithmetic,
+        "floor_us": env_us + arithmetic,
+        "flops_per_step": flops,
+    }
 
 
 # -- tables
@@ -276,7 +373,8 @@ def markdown(record: dict) -> str:
         f"torch {m['torch']}, Stable-Baselines3 {m['sb3']}, sb3-contrib {m['sb3_contrib']}, "
         f"gymnasium {m['gymnasium']}; GEMM rate {record['gemm_gflops']:.1f} GFLOP/s (one "
         f"thread, 256 x 256 x 256); seeds {record['seeds']} (`python -m benchmarks "
-        "equal-settings`).",
+        "equal-settings`). Floor: the bare environment plus the matrix products of the "
+        "step's updates, recorded from rlcourse's loop and each timed alone at its shapes.",
         "",
         "| algorithm | environment, shared settings | floor (µs/step) | rlcourse (µs/step) "
         "| SB3 (µs/step) | rlcourse / SB3 | rlcourse / floor | env steps to criterion "
@@ -288,7 +386,7 @@ def markdown(record: dict) -> str:
         ours, sb3 = min(r["cost_us"]["rlcourse"]), min(r["cost_us"]["sb3"])
         f = r["floor"]
         floor = f"{f['floor_us']:.0f} (env {f['bare_env_us']:.0f}"
-        floor += f" + arithmetic {f['arithmetic_us']:.0f})" if f["arithmetic_us"] else ")"
+        floor += f" + products {f['arithmetic_us']:.0f})" if f["arithmetic_us"] else ")"
 
         def med(lib: str, key: str, fmt: str, runs: dict = r["runs"]) -> str:
             value = median([run[key] for run in runs[lib]])
@@ -319,7 +417,7 @@ def main(argv: list[str] | None = None, prog: str | None = None) -> None:
     record.update(machine=machine_info(), seeds=list(range(args.seeds)))
     record["gemm_gflops"] = gemm_rate(256, 256) / 1e9
     for algo in args.algo or SETTINGS:
-        r = {"floor": floor_us(algo, 1e9 * record["gemm_gflops"])}
+        r = {"floor": floor_us(algo)}
         r["cost_us"] = {"rlcourse": [], "sb3": []}
         for k in range(args.repeats):
             for lib in ("rlcourse", "sb3") if k % 2 == 0 else ("sb3", "rlcourse"):

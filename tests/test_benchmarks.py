@@ -8,6 +8,7 @@ need Stable-Baselines3 and minutes; they are not run here).
 from __future__ import annotations
 
 import ast
+import collections
 import csv
 import importlib
 import json
@@ -288,6 +289,39 @@ def test_the_floors_arithmetic_is_what_torch_counts_in_the_real_update(algo, bas
     assert per_step == pytest.approx(equal_settings.update_flops(algo), rel=0.01)
 
 
+@pytest.mark.parametrize("algo, total", [("ppo", 512), ("sac", 300), ("trpo", 1_100)])
+def test_the_floor_records_every_product_that_torch_counts(algo, total):
+    # equal-settings' floor replays the matrix products recorded from the training loop; they must
+    # be all of them: their FLOPs equal what PyTorch's FlopCounterMode counts in the same run (it
+    # leaves out vector products, mv and dot, which TRPO's conjugate gradient runs).
+    import warnings
+
+    from torch.utils.flop_counter import FlopCounterMode
+
+    from benchmarks import equal_settings
+    from rlcourse.algos import ALGORITHMS
+
+    setting, module = equal_settings.SETTINGS[algo], ALGORITHMS[algo]
+    config = {**setting.ours, "eval_every": 0, "total_steps": total}
+    if algo == "sac":
+        config["learning_starts"] = 200
+    with (
+        FlopCounterMode(display=False) as flops,
+        equal_settings.RecordProducts() as record,
+        warnings.catch_warnings(),
+    ):
+        warnings.simplefilter("ignore")
+        module.train(setting.env_id, module.Config(**config), progress=False)
+    recorded = sum(
+        equal_settings.product_flops(k) * c
+        for k, c in record.counts.items()
+        if k[0] in ("mm", "addmm", "bmm", "baddbmm")
+    )
+    assert recorded == flops.get_total_flops() > 0
+    one = next(iter(record.counts))
+    assert equal_settings.products_us(collections.Counter({one: 3}), repeats=5) > 0
+
+
 def test_the_equal_settings_table_reads_the_stored_record(tmp_path):
     from benchmarks import equal_settings
 
@@ -310,7 +344,7 @@ def test_the_equal_settings_table_reads_the_stored_record(tmp_path):
     row = next(line for line in table.splitlines() if line.startswith("| SAC |"))
     cells = [c.strip() for c in row.strip("|").split("|")]
     assert cells[2:] == [
-        "5020 (env 20 + arithmetic 5000)", "6000", "11000", "0.55", "1.20", "4,000 / -",
+        "5020 (env 20 + products 5000)", "6000", "11000", "0.55", "1.20", "4,000 / -",
         "20.0 / -",
     ]  # fmt: skip
     readme = tmp_path / "README.md"
