@@ -397,6 +397,7 @@ def value_targets(advantages: torch.Tensor, answers: Answers) -> tuple[torch.Ten
 
 
 @torch.no_grad()
+@torch.no_grad()  # diagnostics only: no graph to record
 def iteration_diagnostics(
     policy: TokenPolicy,
     prompts: torch.Tensor,
