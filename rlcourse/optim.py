@@ -23,11 +23,11 @@ class Adam(torch.optim.Adam):
     """``torch.optim.Adam`` with the fused kernel, each group's tensors gathered once.
 
     The first step, and any step that PyTorch's own code must handle (a closure, a parameter
-    without a gradient, AMSGrad's or weight decay's variants on more than one device), runs
-    ``torch.optim.Adam.step`` itself, which creates the state. Later steps add 1 to each step
-    counter and call the same fused kernel with the group's current options (a learning rate
-    changed in ``param_groups`` between steps is used). ``load_state_dict`` and
-    ``add_param_group`` forget what was gathered.
+    without a gradient or with a sparse one, a group spanning devices or dtypes, the capturable
+    and differentiable variants), runs ``torch.optim.Adam.step`` itself, which creates the state.
+    Later steps add 1 to each step counter and call the same fused kernel with the group's current
+    options (a learning rate changed in ``param_groups`` between steps is used).
+    ``load_state_dict`` and ``add_param_group`` forget what was gathered.
     """
 
     def __init__(self, params, lr: float = 1e-3, **kwargs):
@@ -46,10 +46,13 @@ class Adam(torch.optim.Adam):
 
     def _gather(self) -> list[tuple] | None:
         """Per group: (group, params, exp_avgs, exp_avg_sqs, max_exp_avg_sqs, steps), or None
-        when a parameter has no state yet or the group spans devices or dtypes."""
+        when a parameter has no state yet, a group spans devices or dtypes, or a group is
+        capturable or differentiable (options a step may not change: they are read here)."""
         gathered = []
         for group in self.param_groups:
             params = list(group["params"])
+            if group["differentiable"] or group["capturable"]:
+                return None
             if not params or any(p not in self.state or not self.state[p] for p in params):
                 return None
             if len({(p.device, p.dtype) for p in params}) > 1:
@@ -81,8 +84,6 @@ class Adam(torch.optim.Adam):
             for (group, params, exp_avgs, exp_avg_sqs, max_sqs, steps), grads in zip(
                 gathered, grads_per_group, strict=True
             ):
-                if group["differentiable"] or group["capturable"]:
-                    return super().step()
                 torch._foreach_add_(steps, 1)
                 kernel = (
                     torch._fused_adamw_
