@@ -397,7 +397,6 @@ def value_targets(advantages: torch.Tensor, answers: Answers) -> tuple[torch.Ten
 
 
 @torch.no_grad()
-@torch.no_grad()  # diagnostics only: no graph to record
 def iteration_diagnostics(
     policy: TokenPolicy,
     prompts: torch.Tensor,
