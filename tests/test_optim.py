@@ -100,3 +100,23 @@ def test_clip_grad_norms_of_a_set_without_gradients_is_zero():
     net = nn.Linear(3, 1)
     (norm,) = clip_grad_norms_([net.parameters()], 1.0)
     assert norm.item() == 0.0
+
+
+def test_adam_takes_its_own_path_after_the_first_step(monkeypatch):
+    # The bit-for-bit tests above would also pass if every step fell back to PyTorch's own; count.
+    calls = []
+    original = torch.optim.Adam.step
+
+    def counted(self, *args, **kwargs):
+        calls.append(1)
+        return original(self, *args, **kwargs)
+
+    monkeypatch.setattr(torch.optim.Adam, "step", counted)
+    nets = _nets()
+    opt = Adam(_groups(*nets))
+    x = torch.randn(8, 4)
+    for _ in range(5):
+        opt.zero_grad(set_to_none=True)
+        _loss(*nets, x).backward()
+        opt.step()
+    assert len(calls) == 1  # the first step creates the state; the other four are rlcourse's
