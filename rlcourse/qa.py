@@ -23,6 +23,7 @@ Contents:
 from __future__ import annotations
 
 from dataclasses import dataclass
+from functools import cached_property
 
 import numpy as np
 import torch
@@ -199,18 +200,20 @@ class ArithmeticTask:
         rng = np.random.default_rng([self.seed, 7919])
         return rng.choice(self.num_questions, size=self.held_out, replace=False)
 
+    @cached_property
+    def _training_indices(self) -> np.ndarray:
+        """The indices of the questions not held out, in increasing order (computed once: a task's
+        fields never change)."""
+        return np.setdiff1d(np.arange(self.num_questions), self._held_out_indices())
+
     def held_out_set(self) -> Questions:
         """The fixed held-out questions (the same for the same task)."""
         return self._batch(self._held_out_indices())
 
     def sample(self, n: int, rng: np.random.Generator) -> Questions:
         """``n`` training questions drawn uniformly (with replacement) from those not held out."""
-        held = np.sort(self._held_out_indices())
-        # Draw among the num_questions - held_out allowed indices, then skip over the held-out ones.
-        k = rng.integers(0, self.num_questions - len(held), size=n)
-        for h in held:
-            k = k + (k >= h)
-        return self._batch(k)
+        allowed = self._training_indices
+        return self._batch(allowed[rng.integers(0, len(allowed), size=n)])
 
     # -- rewards -----------------------------------------------------------------------------------
     def rewards(self, questions: Questions, answers: Answers) -> Tensor:
@@ -219,20 +222,23 @@ class ArithmeticTask:
         A wrong answer gets ``format_reward`` if it is a well-formed number (optional minus sign,
         digits) that ended with the end token, 0 otherwise.
         """
-        out = torch.zeros(len(questions))
-        # decoding reads every token: once on the CPU, also when training on a GPU
+        # decoding reads every token: once on the CPU, also when training on a GPU (and as Python
+        # ints: iterating over a tensor's elements costs a microsecond each)
         tokens = answers.tokens.cpu()
-        ended = (tokens == EOS).any(dim=1)
-        for i, (text, target) in enumerate(
-            zip([decode(row) for row in tokens], questions.answers, strict=True)
+        ended = (tokens == EOS).any(dim=1).tolist()
+        out = []
+        for text, target, has_ended in zip(
+            [decode(row) for row in tokens.tolist()], questions.answers, ended, strict=True
         ):
-            if not ended[i]:
-                continue
-            if text == target:
-                out[i] = 1.0
+            if not has_ended:
+                out.append(0.0)
+            elif text == target:
+                out.append(1.0)
             elif self.format_reward and text.lstrip("-").isdigit() and text.count("-") <= 1:
-                out[i] = self.format_reward
-        return out
+                out.append(self.format_reward)
+            else:
+                out.append(0.0)
+        return torch.tensor(out, dtype=torch.float32)
 
     def step_rewards(self, questions: Questions, answers: Answers) -> Tensor:
         """Per-token rewards ``R_{t+1}``: ``1 / |o*|`` for every token that matches the correct

@@ -398,18 +398,17 @@ def value_targets(advantages: torch.Tensor, answers: Answers) -> tuple[torch.Ten
 
 @torch.no_grad()
 def iteration_diagnostics(
-    policy: TokenPolicy,
-    prompts: torch.Tensor,
-    answers: Answers,
-    ref_log_prob: torch.Tensor,
-    final: torch.Tensor,
+    answers: Answers, ref_log_prob: torch.Tensor, final: torch.Tensor
 ) -> dict[str, float]:
     """What an iteration logs besides the accuracy and the clip fraction: the mean final reward,
     the share of groups whose answers all got the same reward (no signal without a KL term), the
-    mean answer length, and how far ``pi_theta`` has moved from ``pi_ref`` on the batch's tokens
-    (see :data:`rlcourse.diagnostics.GLOSSARY`)."""
-    log_prob, _, _ = policy.score(prompts, answers.tokens, answers.mask)
-    kl_ref = aggregate_tokens(kl_k3(log_prob, ref_log_prob), answers.mask, "token")
+    mean answer length, and how far the policy that sampled the batch (``pi_theta_old``) is from
+    ``pi_ref`` on the batch's tokens (see :data:`rlcourse.diagnostics.GLOSSARY`).
+
+    The KL uses the log-probabilities the sampling already recorded: the k3 estimate is unbiased
+    for ``KL(pi_theta_old || pi_ref)`` because ``pi_theta_old`` drew the tokens, and it costs no
+    forward pass."""
+    kl_ref = aggregate_tokens(kl_k3(answers.log_probs, ref_log_prob), answers.mask, "token")
     return {
         "mean_reward": float(final.mean()),
         "all_equal_groups": float((final == final[:, :1]).all(dim=1).float().mean()),
@@ -580,7 +579,7 @@ def train(
             if iteration % config.eval_every == 0 or iteration == config.iterations:
                 acc = evaluate_held_out()
             final = R if R_t is None else R_t.sum(dim=1).view(B, G)
-            diagnostics = iteration_diagnostics(policy, prompts, answers, ref_log_prob, final)
+            diagnostics = iteration_diagnostics(answers, ref_log_prob, final)
             clip_fraction = float(torch.stack(clipped).mean()) if clipped else 0.0
             history.add_iteration(
                 iteration, answers_seen, accuracy=acc, **diagnostics, clip_fraction=clip_fraction
