@@ -44,7 +44,7 @@ SWEEP = {
 }
 SWEEP["aggregation"] = ["sequence", "token", "dr_grpo"]
 # The preset's values: its one run serves as every knob's middle point.
-BASE = {"clip_eps": 0.2, "group_size": 8, "kl_coef": 0.0, "aggregation": "sequence"}
+BASE = {"clip_eps": 0.2, "group_size": 4, "kl_coef": 0.0, "aggregation": "sequence"}
 # GRPO's averaging over tokens (the preset), DAPO's per-token mean, and Dr. GRPO (constant
 # normaliser, no std).
 AGGREGATIONS = {
@@ -60,6 +60,17 @@ def curve(history) -> dict[str, list[float]]:
         "seconds": [round(row["wall_time"], 2) for row in history.evaluations],
         "accuracy": [row["mean_return"] for row in history.evaluations],
     }
+
+
+BLOCK = 10  # the sweep stores its per-iteration diagnostics as means over blocks of iterations
+
+
+def block_means(values, block: int = BLOCK) -> list[float]:
+    """Means over consecutive blocks of ``block`` values (the last block may be shorter)."""
+    return [
+        round(float(statistics.fmean(values[i : i + block])), 4)
+        for i in range(0, len(values), block)
+    ]
 
 
 def first_reaching(c: dict, target: float) -> tuple[int | None, float | None]:
@@ -158,8 +169,8 @@ def sweep(path: str, iterations: int, knobs: list[str] | None = None, seed: int 
                 "knob": knob,
                 "value": value,
                 **curve(history),
-                "all_equal_groups": [r["all_equal_groups"] for r in history.iterations],
-                "kl_ref": [r["kl_ref"] for r in history.iterations],
+                "all_equal_groups": block_means(history.column("all_equal_groups", "iterations")),
+                "kl_ref": block_means(history.column("kl_ref", "iterations")),
             }
             if value == BASE[knob]:
                 base_run = runs[f"{knob}={value}"]
@@ -167,7 +178,13 @@ def sweep(path: str, iterations: int, knobs: list[str] | None = None, seed: int 
                 f"{knob}={value}: final accuracy {history.evaluations[-1]['mean_return']:.3f}",
                 flush=True,
             )
-    data = {"config": to_dict(base), "seed": seed, "sweep": SWEEP, "runs": runs}
+    data = {
+        "config": to_dict(base),
+        "seed": seed,
+        "sweep": SWEEP,
+        "runs": runs,
+        "note": f"all_equal_groups and kl_ref: means over blocks of {BLOCK} iterations",
+    }
     with open(path, "w") as f:
         json.dump(data, f)
     return data

@@ -7,6 +7,7 @@ import pytest
 import torch
 
 from rlcourse.cli import main
+from rlcourse.config import replace
 from rlcourse.training import CheckpointError, load_checkpoint
 
 
@@ -157,8 +158,9 @@ def test_grpo_trains_into_a_run_folder(grpo_run, capsys):
     meta = json.loads((grpo_run / "config.json").read_text())
     assert meta["algo"] == "grpo" and meta["env_id"] == "ArithmeticTask"
     assert meta["config"]["iterations"] == 3 and meta["config"]["seed"] == 1
-    # the command line's run is grpo.train's, number for number
-    _, direct = grpo.train(grpo.Config(**TINY_GRPO, seed=1), progress=False)
+    # the command line's run is grpo.train's from the preset, number for number
+    config = replace(grpo.PRESETS["grpo"], **TINY_GRPO, seed=1)
+    _, direct = grpo.train(config, progress=False)
     saved = History.load(grpo_run)
     assert saved.column("mean_return", "evaluations").tolist() == pytest.approx(
         direct.column("mean_return", "evaluations").tolist()
@@ -167,7 +169,7 @@ def test_grpo_trains_into_a_run_folder(grpo_run, capsys):
         direct.column("mean_reward", "iterations").tolist()
     )
     agent = load_checkpoint(grpo_run)
-    assert agent.algo == "grpo" and agent.config == grpo.Config(**TINY_GRPO, seed=1)
+    assert agent.algo == "grpo" and agent.config == config
     code, out, _ = run(capsys, "evaluate", grpo_run, "--episodes", "5")
     assert code == 0 and "grpo on ArithmeticTask: mean return" in out and "over 5 episodes" in out
     target = grpo_run.parent / "curves.png"
@@ -190,7 +192,8 @@ def test_ctrl_c_in_grpo_keeps_the_history_and_a_usable_checkpoint(tmp_path, caps
     out = tmp_path / "run"
     code = main(_grpo_args(out, iterations=10))
     err = capsys.readouterr().err
-    assert code == 130 and "interrupted" in err and "after 64 env steps" in err  # 2 x B 4 x G 8
+    # 2 iterations x B = 4 questions x the preset's G = 4 answers
+    assert code == 130 and "interrupted" in err and "after 32 env steps" in err
     assert len(History.load(out).iterations) == 2
     assert (out / "learning_curve.png").exists()
     agent = load_checkpoint(out)

@@ -298,7 +298,7 @@ def draw_grpo_sweep(
 def grpo_sweep_view(
     sweep: Mapping,
     clip_eps: float = 0.2,
-    group_size: int = 8,
+    group_size: int = 4,
     kl_coef: float = 0.0,
     aggregation: str = "sequence",
 ):
