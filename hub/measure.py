@@ -119,6 +119,7 @@ def run_notebook(room: cr.Classroom, user: str, notebook: Path, timeout: float) 
             "kernel_peak_mib": round(_status(kernel_pid, "VmHWM"), 1),
             "server_peak_mib": round(_status(_server_pid(user), "VmHWM"), 1),
             "errors": errors,
+            "date": time.strftime("%Y-%m-%d"),  # per notebook: a partial run keeps the others' dates
         }
     finally:
         client.stop_channels()
@@ -257,7 +258,7 @@ def tables(results: dict) -> str:
             "server; peak resident memory (`VmHWM`) of the kernel and of the server:",
             "",
             *_table(
-                ["notebook", "kernel peak (MiB)", "server peak (MiB)", "run time (s)", "slowest cell (s)"],
+                ["notebook", "kernel peak (MiB)", "server peak (MiB)", "run time (s)", "slowest cell (s)", "measured"],
                 [
                     [
                         name.removesuffix(".ipynb"),
@@ -265,6 +266,7 @@ def tables(results: dict) -> str:
                         f"{n['server_peak_mib']:.0f}",
                         f"{n['seconds']:.0f}",
                         f"{n['slowest_cell_s']:.0f}",
+                        n.get("date", results["notebooks"]["date"]),
                     ]  # fmt: skip
                     for name, n in results["notebooks"]["value"].items()
                 ],

@@ -222,8 +222,8 @@ GLOSSARY: dict[str, Term] = {
     "kl_ref": Term(
         "GRPO: the mean over the batch's tokens o_t of k3 = exp(l_ref - l) - (l_ref - l) - 1,"
         " l = log pi_theta_old(o_t) as sampled, l_ref = log pi_ref(o_t) (kl_k3, aggregated per"
-        " token): an unbiased estimate of KL(pi_theta_old || pi_ref), pi_theta_old having drawn"
-        " the tokens",
+        " token): a per-token KL(pi_theta_old || pi_ref), each k3 having that KL of its next-token"
+        " distributions as its expectation, since pi_theta_old drew the tokens",
         "how far the policy has drifted from the reference (the warm start): grows as it learns;"
         " with kl_coef = beta > 0 the penalty holds it back",
     ),

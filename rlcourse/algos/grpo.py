@@ -220,9 +220,8 @@ def make_task(config: Config) -> ArithmeticTask:
 # The presets sample 64 questions and G = 4 answers to each per iteration: the same 256 answers as
 # the defaults' 32 questions of 8, spread over twice as many questions. Measured from the same warm
 # starts (seeds 0-2), GRPO then reaches 90 % held-out accuracy after 256k-282k answers instead of
-# 320k-384k, RLOO and PPO sooner too, and fewer groups are left with any disagreement late in
-# training, so an iteration is also cheaper (`python -m benchmarks grpo`; the sweep over G in
-# notebook 08 shows the same at 800 iterations).
+# 320k-384k, RLOO and PPO sooner too (`python -m benchmarks grpo`; the sweep over G in notebook 08
+# shows the same at 800 iterations).
 _GROUPS = dict(group_size=4, questions=64)
 PRESETS: dict[str, Config] = {
     "grpo": Config(**_GROUPS, iterations=budget("preset/grpo/grpo")),
@@ -413,9 +412,10 @@ def iteration_diagnostics(
     mean answer length, and how far the policy that sampled the batch (``pi_theta_old``) is from
     ``pi_ref`` on the batch's tokens (see :data:`rlcourse.diagnostics.GLOSSARY`).
 
-    The KL uses the log-probabilities the sampling already recorded: the k3 estimate is unbiased
-    for ``KL(pi_theta_old || pi_ref)`` because ``pi_theta_old`` drew the tokens, and it costs no
-    forward pass."""
+    The KL uses the log-probabilities the sampling already recorded, so it costs no forward pass;
+    and since ``pi_theta_old`` drew the tokens, each token's k3 has as its expectation the KL
+    between ``pi_theta_old``'s and ``pi_ref``'s next-token distributions. The logged number is
+    their mean over the batch's tokens (a per-token KL, not a whole answer's)."""
     kl_ref = aggregate_tokens(kl_k3(answers.log_probs, ref_log_prob), answers.mask, "token")
     return {
         "mean_reward": float(final.mean()),
