@@ -403,7 +403,6 @@ def value_targets(advantages: torch.Tensor, answers: Answers) -> tuple[torch.Ten
     return standardised, targets
 
 
-@torch.no_grad()
 def iteration_diagnostics(
     answers: Answers, ref_log_prob: torch.Tensor, final: torch.Tensor
 ) -> dict[str, float]:
