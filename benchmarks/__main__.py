@@ -17,6 +17,7 @@ from pathlib import Path
 COMMANDS = {
     "compare-sb3": "compare_sb3",
     "equal-settings": "equal_settings",
+    "anatomy": "anatomy",
     "optim": "optim_overhead",
     "a2c-cartpole": "a2c_cartpole",
     "offpolicy": "offpolicy",

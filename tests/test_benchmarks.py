@@ -375,3 +375,69 @@ def test_every_learning_test_has_stored_seeds_and_a_bar_that_an_untrained_policy
     untrained = ALGORITHMS[algo].make_agent(ALGORITHMS[algo].Config(), env_id)
     with pytest.raises(AssertionError, match="ppo-clip: greedy mean returns .* the bar is 0.70"):
         learning_tests.assert_learned("ppo-clip", untrained)
+
+
+@pytest.mark.parametrize("algo, total", [("ppo", 512), ("dqn", 1_300), ("sac", 300)])
+def test_the_anatomy_records_every_operation_and_replays_each(algo, total):
+    # anatomy replays every ATen operation of rlcourse's loop alone; every one must be made again
+    # from its record, and its matrix products must be exactly those the floor records.
+    import warnings
+
+    from benchmarks import anatomy, equal_settings
+    from rlcourse.algos import ALGORITHMS
+
+    setting, module = equal_settings.SETTINGS[algo], ALGORITHMS[algo]
+    config = {**setting.ours, "eval_every": 0, "total_steps": total}
+    if algo == "sac":
+        config["learning_starts"] = 200
+    with (
+        anatomy.RecordOps() as ops,
+        equal_settings.RecordProducts() as products,
+        warnings.catch_warnings(),
+    ):
+        warnings.simplefilter("ignore")
+        module.train(setting.env_id, module.Config(**config), progress=False)
+    names = collections.Counter()
+    for (name, spec), count in ops.counts.items():
+        names[anatomy.short_name(name)] += count
+        assert anatomy.replay_us(ops.funcs[name], spec, repeats=1) > 0, name
+    for op in equal_settings.RecordProducts.OPS:
+        assert names[op] == sum(c for k, c in products.counts.items() if k[0] == op), op
+    assert names["addmm"] > 0 and names["mm"] > 0  # forward and backward were seen
+
+
+def test_an_operand_is_made_again_as_recorded():
+    import torch
+
+    from benchmarks import anatomy
+
+    x = torch.randn(6, 4).t()[1:]  # strided, offset view
+    spec = anatomy.operand_spec([x, torch.arange(3), True, 2.5, None, torch.float32])
+    made = anatomy.make_operand(spec)
+    assert made[0].shape == x.shape and made[0].stride() == x.stride()
+    assert made[0].dtype == torch.float32 and bool(((made[0] >= 0.5) & (made[0] < 1.5)).all())
+    assert made[1].dtype == torch.int64 and made[1].tolist() == [0, 0, 0]  # a valid index
+    assert made[2:] == [True, 2.5, None, torch.float32]
+    with pytest.raises(anatomy.Unreplayable):
+        anatomy.make_operand(anatomy.operand_spec(object()))
+
+
+def test_the_anatomy_table_reads_the_stored_record():
+    from benchmarks import anatomy
+
+    record = {
+        "machine": {"date": "d", "cpu": "c", "cores": 2, "torch": "t", "sb3": "s",
+                    "sb3_contrib": "sc"},
+        "gemm_gflops": 30.0, "bare_cartpole_us": 60.0,
+        "algorithms": {"dqn": {
+            "cost_us": {"rlcourse": 600.0, "sb3": 900.0}, "bare_env_us": 15.0,
+            "products_us": 200.0, "other_ops_us": 250.0, "rest_us": 135.0,
+            "ops_per_step": {"rlcourse": 40.0, "sb3": 55.5}, "products_per_step": 5.0,
+            "slowest_ops_us": {"addmm": 120.0, "mm": 80.0, "_foreach_mul_": 30.0},
+        }},
+    }  # fmt: skip
+    row = next(line for line in anatomy.markdown(record).splitlines() if line.startswith("| DQN"))
+    assert [c.strip() for c in row.strip("|").split("|")][1:] == [
+        "600", "900", "15", "200 (5.0)", "250 (35.0)", "135", "40.0 / 55.5",
+        "addmm 120, mm 80, _foreach_mul_ 30",
+    ]  # fmt: skip
