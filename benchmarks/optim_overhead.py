@@ -5,7 +5,8 @@
 One torch thread. For the networks of two presets, PPO's on CartPole-v1 (a 64-64 tanh actor and
 critic, one Adam with a group each) and DQN's (a 256-256 ReLU Q-network), it times, in
 microseconds per call, fastest of five rounds: ``torch.optim.Adam(fused=True).step()`` against
-``rlcourse.optim.Adam.step()`` (the same fused kernel, the same numbers), and
+``rlcourse.optim.Adam.step()`` (the same fused kernel, the same numbers), their ``zero_grad()``
+(the gradients put back before each call, on both sides), and
 ``torch.nn.utils.clip_grad_norm_`` on each network against one ``rlcourse.optim.clip_grad_norms_``
 call. The gradients are fixed random numbers and clipping never binds, so every call does the same
 work. Writes ``<out>/optim_overhead.json`` and ``.md``.
@@ -57,8 +58,20 @@ def measure() -> dict:
         groups = [list(net.parameters()) for net in nets]
         theirs = torch.optim.Adam([{"params": g} for g in groups], lr=1e-6, fused=True)
         ours = Adam([{"params": g} for g in groups], lr=1e-6)
+        params = [p for g in groups for p in g]
+        grads = [p.grad for p in params]
+
+        def zero_grad(opt, params=params, grads=grads):
+            for p, g in zip(params, grads, strict=True):  # put the gradients back first
+                p.grad = g
+            opt.zero_grad()
+
         rows[name] = {
             "adam_step_us": {"torch": per_call_us(theirs.step), "rlcourse": per_call_us(ours.step)},
+            "zero_grad_us": {
+                "torch": per_call_us(lambda opt=theirs: zero_grad(opt)),
+                "rlcourse": per_call_us(lambda opt=ours: zero_grad(opt)),
+            },
             "clip_us": {
                 "torch": per_call_us(
                     lambda nets=nets: [nn.utils.clip_grad_norm_(n.parameters(), 1e9) for n in nets]
@@ -77,15 +90,15 @@ def markdown(record: dict) -> str:
         f"Measured on {m['date']} on {m['cpu']} ({m['cores']} cores), one torch thread, torch "
         f"{m['torch']}; µs per call, fastest of five rounds (`python -m benchmarks optim`).",
         "",
-        "| networks | Adam step: torch fused / rlcourse.optim | gradient clipping: torch / "
-        "rlcourse.optim |",
-        "|---|---|---|",
+        "| networks | Adam step: torch fused / rlcourse.optim | zero_grad: torch / rlcourse.optim "
+        "| gradient clipping: torch / rlcourse.optim |",
+        "|---|---|---|---|",
     ]
     for name, r in record["rows"].items():
-        a, c = r["adam_step_us"], r["clip_us"]
+        a, z, c = r["adam_step_us"], r["zero_grad_us"], r["clip_us"]
         lines.append(
-            f"| {name} | {a['torch']:.1f} / {a['rlcourse']:.1f} | {c['torch']:.1f} / "
-            f"{c['rlcourse']:.1f} |"
+            f"| {name} | {a['torch']:.1f} / {a['rlcourse']:.1f} | {z['torch']:.1f} / "
+            f"{z['rlcourse']:.1f} | {c['torch']:.1f} / {c['rlcourse']:.1f} |"
         )
     return "\n".join(lines) + "\n"
 

@@ -3,12 +3,13 @@
 A gradient step of the course's networks (64-256 units, batches of 64-256) costs about a
 millisecond, and much of it is not arithmetic but Python around each call.
 ``torch.optim.Adam(fused=True).step()`` gathers every group's tensors, sorts them by device and
-dtype and checks its options on every call; ``torch.nn.utils.clip_grad_norm_`` does the same kind
-of work per network. The two below do the same arithmetic with the same kernels, so their results
-are bit for bit those of PyTorch's (the tests check it), and gather what does not change between
-steps once. ``python -m benchmarks optim`` times both pairs on the networks of PPO's and DQN's
-presets (``benchmarks/results/optim_overhead.md``: for PPO's actor and critic, Adam's step 86.2
--> 51.3 µs and clipping 126.5 -> 76.7 µs).
+dtype and checks its options on every call, and every optimizer's ``step`` and ``zero_grad`` open a
+profiler range; ``torch.nn.utils.clip_grad_norm_`` gathers per network. The two below do the same
+arithmetic with the same kernels, so their results are bit for bit those of PyTorch's (the tests
+check it), gather what does not change between steps once and open no profiler range (a step
+still runs its hooks, and then its range, when one is registered). ``python -m benchmarks optim``
+times the step, ``zero_grad`` and the clipping against PyTorch's on the networks of PPO's and DQN's
+presets (``benchmarks/results/optim_overhead.md``).
 """
 
 from __future__ import annotations
@@ -17,6 +18,7 @@ from collections.abc import Iterable, Sequence
 
 import torch
 from torch import Tensor
+from torch.optim import optimizer as torch_optimizer
 
 __all__ = ["Adam", "clip_grad_norms_"]
 
@@ -73,7 +75,30 @@ class Adam(torch.optim.Adam):
             )
         return gathered
 
+    def zero_grad(self, set_to_none: bool = True) -> None:
+        """``Optimizer.zero_grad`` without its profiler range (``set_to_none=False``: PyTorch's)."""
+        if not set_to_none:
+            return super().zero_grad(set_to_none=False)
+        for group in self.param_groups:
+            for p in group["params"]:
+                p.grad = None
+
     def step(self, closure=None):
+        # PyTorch wraps every optimizer's step in a profiler range and its hooks; a range costs
+        # more than the fused kernel on small networks. The wrapper runs only when a hook is
+        # registered (``_hooked_step``), so hooks still work.
+        if (
+            self._optimizer_step_pre_hooks
+            or self._optimizer_step_post_hooks
+            or torch_optimizer._global_optimizer_pre_hooks
+            or torch_optimizer._global_optimizer_post_hooks
+        ):
+            return self._hooked_step(closure)
+        return self._step(closure)
+
+    step.hooked = True  # tells Optimizer.__init__ not to wrap it
+
+    def _step(self, closure=None):
         gathered = self._gathered
         if closure is not None or gathered is None:
             loss = super().step(closure)
@@ -111,6 +136,8 @@ class Adam(torch.optim.Adam):
                     found_inf=None,
                 )
         return None
+
+    _hooked_step = torch.optim.Optimizer.profile_hook_step(_step)
 
 
 @torch.no_grad()

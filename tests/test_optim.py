@@ -120,3 +120,40 @@ def test_adam_takes_its_own_path_after_the_first_step(monkeypatch):
         _loss(*nets, x).backward()
         opt.step()
     assert len(calls) == 1  # the first step creates the state; the other four are rlcourse's
+
+
+def test_adam_runs_no_profiler_range_unless_a_hook_asks_for_the_wrapper():
+    # PyTorch wraps Optimizer.step and zero_grad in profiler ranges, each costing more than the fused
+    # kernel on small networks; rlcourse's Adam skips them, yet step hooks still run.
+    from torch.utils._python_dispatch import TorchDispatchMode
+
+    class Ops(TorchDispatchMode):
+        def __init__(self):
+            super().__init__()
+            self.names = []
+
+        def __torch_dispatch__(self, func, types, args=(), kwargs=None):
+            self.names.append(str(func))
+            return func(*args, **(kwargs or {}))
+
+    nets = _nets()
+    opt = Adam(_groups(*nets))
+    x = torch.randn(8, 4)
+    seen = []
+    for step in range(4):
+        if step == 2:
+            handle = opt.register_step_post_hook(lambda o, args, kwargs: seen.append(o))
+        if step == 3:
+            handle.remove()
+        _loss(*nets, x).backward()
+        with Ops() as ops:
+            opt.step()
+            opt.zero_grad()
+        assert all(p.grad is None for net in nets for p in net.parameters())
+        ranges = [n for n in ops.names if n.startswith("profiler.")]
+        if step > 0:  # the first step is PyTorch's own (it creates the state)
+            assert len(ranges) == (2 if step == 2 else 0), (step, ranges)  # enter and exit
+    assert seen == [opt]  # the hook ran on the step it was registered for, and only then
+    _loss(*nets, x).backward()
+    opt.zero_grad(set_to_none=False)  # PyTorch's own: zeros kept in place
+    assert all(torch.equal(p.grad, torch.zeros_like(p)) for net in nets for p in net.parameters())
