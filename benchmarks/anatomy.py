@@ -7,14 +7,16 @@
 its updates. This command splits the rest. With the same settings (``equal_settings.SETTINGS``) it
 records, by difference of two training runs like the cost (``base + n`` env steps minus ``base``):
 
-- every ATen operation each library dispatches per env step, forward, backward and optimiser
-  (a ``TorchDispatchMode`` sees them below autograd), counted for rlcourse and for SB3;
+- every operation each library dispatches per env step, forward, backward and optimiser (a
+  ``TorchDispatchMode`` sees them below autograd: ATen's, and the profiler ranges that PyTorch's
+  optimizers open), counted for rlcourse and for SB3;
 - rlcourse's operations replayed one by one from Python at their recorded shapes, strides and
   dtypes, one thread, operands in cache (the fastest of three timings of ``repeats`` calls): the
   matrix products (the floor's arithmetic) and all the other operations (elementwise functions,
   reductions, Adam's and the clipping's passes over every weight, views, copies). Each replayed
-  call pays the dispatch from Python once and no autograd; the sum is the least these operations
-  cost when run from Python one after another;
+  call pays its dispatch from Python once (an operation of the backward pass is dispatched from
+  C++ in training, a little cheaper) and no autograd; the sum is what these operations cost run
+  from Python one after another, views such as ``t`` and ``detach`` included;
 - the cost per env step of both libraries, in the same run (one measurement each, the libraries
   alternating which goes first from one algorithm to the next), for scale.
 
@@ -146,6 +148,8 @@ def recorded_ops(lib: str, algo: str) -> tuple[Counter, dict]:
         for key, count in record.counts.items():
             counts[key] += sign * count
         funcs.update(record.funcs)
+    if any(c < 0 for c in counts.values()):  # the shorter run ran something the longer did not
+        raise RuntimeError(f"{lib} {algo}: the base run has operations the longer run lacks")
     return Counter({key: c for key, c in counts.items() if c > 0}), funcs
 
 
@@ -187,6 +191,9 @@ def anatomy(algo: str, repeats: int = 50) -> dict:
     env = bare_env_us(setting.env_id, setting.ours.get("num_envs", 1), 20_000)
     return {
         "date": machine_info(sb3=False)["date"],
+        # the machine's speed at this row's run (a run of some algorithms keeps the other rows)
+        "gemm_gflops": round(gemm_rate(256, 256) / 1e9, 1),
+        "bare_cartpole_us": round(bare_env_us("CartPole-v1", 1, 20_000), 1),
         "env_id": setting.env_id,
         "cost_us": {lib: round(c, 1) for lib, c in cost.items()},
         "bare_env_us": round(env, 1),
@@ -202,14 +209,21 @@ def anatomy(algo: str, repeats: int = 50) -> dict:
 
 def markdown(record: dict) -> str:
     m = record["machine"]
+
+    def spread(key: str) -> str:
+        values = sorted(r[key] for r in record["algorithms"].values())
+        lo, hi = values[0], values[-1]
+        return f"{lo:.1f}" if lo == hi else f"{lo:.1f}-{hi:.1f}"
+
     lines = [
         f"Measured on {m['date']} on {m['cpu']} ({m['cores']} cores), one torch thread, torch "
         f"{m['torch']}, Stable-Baselines3 {m['sb3']}, sb3-contrib {m['sb3_contrib']}; GEMM rate "
-        f"{record['gemm_gflops']:.1f} GFLOP/s (one thread, 256 x 256 x 256), one CartPole-v1 "
-        f"step {record['bare_cartpole_us']:.1f} µs (`python -m benchmarks anatomy`). "
+        f"{spread('gemm_gflops')} GFLOP/s (one thread, 256 x 256 x 256), one CartPole-v1 step "
+        f"{spread('bare_cartpole_us')} µs, measured with each row (`python -m benchmarks "
+        "anatomy`). "
         "Microseconds per env step with its updates, the settings of the equal-settings table; "
-        "the operations are ATen's, forward, backward and "
-        "optimiser, each replayed alone from Python.",
+        "the operations are ATen's (with the profiler ranges of PyTorch's optimizer), forward, "
+        "backward and optimiser, each replayed alone from Python.",
         "",
         "| algorithm | rlcourse | SB3 | bare env | products alone | other operations alone "
         "| rest (autograd, Python, acting) | operations per env step (rlcourse / SB3) "
@@ -251,8 +265,6 @@ def main(argv: list[str] | None = None, prog: str | None = None) -> None:
     record = json.loads(path.read_text()) if path.exists() else {"algorithms": {}}
     if not args.table_only:
         record["machine"] = machine_info()
-        record["gemm_gflops"] = round(gemm_rate(256, 256) / 1e9, 1)
-        record["bare_cartpole_us"] = round(bare_env_us("CartPole-v1", 1, 20_000), 1)
     for algo in [] if args.table_only else args.algo or SETTINGS:
         record["algorithms"][algo] = anatomy(algo, args.repeats)
         print(f"{algo}: {json.dumps(record['algorithms'][algo])}", flush=True)

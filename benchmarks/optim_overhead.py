@@ -66,12 +66,17 @@ def measure() -> dict:
                 p.grad = g
             opt.zero_grad()
 
-        rows[name] = {
+        row = {
             "adam_step_us": {"torch": per_call_us(theirs.step), "rlcourse": per_call_us(ours.step)},
             "zero_grad_us": {
                 "torch": per_call_us(lambda opt=theirs: zero_grad(opt)),
                 "rlcourse": per_call_us(lambda opt=ours: zero_grad(opt)),
             },
+        }
+        for p, g in zip(params, grads, strict=True):  # zero_grad left none: clip these again
+            p.grad = g
+        rows[name] = {
+            **row,
             "clip_us": {
                 "torch": per_call_us(
                     lambda nets=nets: [nn.utils.clip_grad_norm_(n.parameters(), 1e9) for n in nets]

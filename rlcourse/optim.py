@@ -92,21 +92,28 @@ class Adam(torch.optim.Adam):
             or self._optimizer_step_post_hooks
             or torch_optimizer._global_optimizer_pre_hooks
             or torch_optimizer._global_optimizer_post_hooks
+            or torch.autograd._profiler_enabled()  # a profiler sees the step as PyTorch's would
         ):
             return self._hooked_step(closure)
         return self._step(closure)
 
     step.hooked = True  # tells Optimizer.__init__ not to wrap it
 
+    def _torch_step(self, closure=None):
+        """``torch.optim.Adam.step`` without PyTorch's wrapper, which it gets once any
+        ``torch.optim.Adam`` exists: the hooks already ran here or will not run."""
+        step = torch.optim.Adam.step
+        return (step.__wrapped__ if getattr(step, "hooked", False) else step)(self, closure)
+
     def _step(self, closure=None):
         gathered = self._gathered
         if closure is not None or gathered is None:
-            loss = super().step(closure)
+            loss = self._torch_step(closure)
             self._gathered = self._gather()
             return loss
         grads_per_group = [[p.grad for p in g[1]] for g in gathered]
         if any(grad is None or grad.is_sparse for grads in grads_per_group for grad in grads):
-            return super().step()
+            return self._torch_step()
         with torch.no_grad():
             for (group, params, exp_avgs, exp_avg_sqs, max_sqs, steps), grads in zip(
                 gathered, grads_per_group, strict=True

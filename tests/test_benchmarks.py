@@ -428,8 +428,8 @@ def test_the_anatomy_table_reads_the_stored_record():
     record = {
         "machine": {"date": "d", "cpu": "c", "cores": 2, "torch": "t", "sb3": "s",
                     "sb3_contrib": "sc"},
-        "gemm_gflops": 30.0, "bare_cartpole_us": 60.0,
         "algorithms": {"dqn": {
+            "gemm_gflops": 30.0, "bare_cartpole_us": 60.0,
             "cost_us": {"rlcourse": 600.0, "sb3": 900.0}, "bare_env_us": 15.0,
             "products_us": 200.0, "other_ops_us": 250.0, "rest_us": 135.0,
             "ops_per_step": {"rlcourse": 40.0, "sb3": 55.5}, "products_per_step": 5.0,

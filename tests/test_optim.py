@@ -124,7 +124,7 @@ def test_adam_takes_its_own_path_after_the_first_step(monkeypatch):
 
 def test_adam_runs_no_profiler_range_unless_a_hook_asks_for_the_wrapper():
     # PyTorch wraps Optimizer.step and zero_grad in profiler ranges, each costing more than the fused
-    # kernel on small networks; rlcourse's Adam skips them, yet step hooks still run.
+    # kernel on small networks; rlcourse's Adam skips them, yet step hooks still run, once a step.
     from torch.utils._python_dispatch import TorchDispatchMode
 
     class Ops(TorchDispatchMode):
@@ -136,24 +136,25 @@ def test_adam_runs_no_profiler_range_unless_a_hook_asks_for_the_wrapper():
             self.names.append(str(func))
             return func(*args, **(kwargs or {}))
 
+    torch.optim.Adam(nn.Linear(1, 1).parameters())  # PyTorch now wraps torch.optim.Adam.step too
     nets = _nets()
     opt = Adam(_groups(*nets))
     x = torch.randn(8, 4)
     seen = []
-    for step in range(4):
-        if step == 2:
-            handle = opt.register_step_post_hook(lambda o, args, kwargs: seen.append(o))
-        if step == 3:
+    handle = opt.register_step_pre_hook(lambda o, args, kwargs: seen.append("pre"))
+    opt.register_step_post_hook(lambda o, args, kwargs: seen.append("post"))
+    for step in range(5):
+        if step == 3:  # from here on no hook: no range either
             handle.remove()
+            opt._optimizer_step_post_hooks.clear()
         _loss(*nets, x).backward()
         with Ops() as ops:
             opt.step()
             opt.zero_grad()
         assert all(p.grad is None for net in nets for p in net.parameters())
         ranges = [n for n in ops.names if n.startswith("profiler.")]
-        if step > 0:  # the first step is PyTorch's own (it creates the state)
-            assert len(ranges) == (2 if step == 2 else 0), (step, ranges)  # enter and exit
-    assert seen == [opt]  # the hook ran on the step it was registered for, and only then
+        assert len(ranges) == (2 if step < 3 else 0), (step, ranges)  # the step's enter and exit
+    assert seen == ["pre", "post"] * 3  # once a step, the first (PyTorch's own path) included
     _loss(*nets, x).backward()
     opt.zero_grad(set_to_none=False)  # PyTorch's own: zeros kept in place
     assert all(torch.equal(p.grad, torch.zeros_like(p)) for net in nets for p in net.parameters())
