@@ -7,9 +7,9 @@ dtype and checks its options on every call, and every optimizer's ``step`` and `
 profiler range; ``torch.nn.utils.clip_grad_norm_`` gathers per network. The two below do the same
 arithmetic with the same kernels, so their results are bit for bit those of PyTorch's (the tests
 check it), gather what does not change between steps once and open no profiler range (a step
-still runs its hooks, and then its range, when one is registered). ``python -m benchmarks optim``
-times the step, ``zero_grad`` and the clipping against PyTorch's on the networks of PPO's and DQN's
-presets (``benchmarks/results/optim_overhead.md``).
+still runs its hooks, and then its range, when one is registered or a profiler records).
+``python -m benchmarks optim`` times the step, ``zero_grad`` and the clipping against PyTorch's on
+the networks of PPO's and DQN's presets (``benchmarks/results/optim_overhead.md``).
 """
 
 from __future__ import annotations
@@ -85,8 +85,8 @@ class Adam(torch.optim.Adam):
 
     def step(self, closure=None):
         # PyTorch wraps every optimizer's step in a profiler range and its hooks; a range costs
-        # more than the fused kernel on small networks. The wrapper runs only when a hook is
-        # registered (``_hooked_step``), so hooks still work.
+        # more than the fused kernel on small networks. The wrapper (``_hooked_step``) runs only
+        # when a hook is registered, so hooks still work, or while a profiler records.
         if (
             self._optimizer_step_pre_hooks
             or self._optimizer_step_post_hooks
