@@ -16,11 +16,12 @@ from __future__ import annotations
 
 from collections.abc import Iterable, Sequence
 
+import numpy as np
 import torch
 from torch import Tensor
 from torch.optim import optimizer as torch_optimizer
 
-__all__ = ["Adam", "clip_grad_norms_"]
+__all__ = ["Adam", "clip_coefficient", "clip_grad_norms_"]
 
 
 class Adam(torch.optim.Adam):
@@ -156,7 +157,8 @@ def clip_grad_norms_(
 
     Per set the arithmetic of ``torch.nn.utils.clip_grad_norm_``: the 2-norm of the per-tensor
     2-norms, then every gradient times ``min(1, max_norm / (norm + 1e-6))``. The per-tensor norms
-    of all sets come from one call.
+    of all sets come from one call. Pass lists (an optimizer's ``param_groups``' ``"params"``):
+    walking a module's ``parameters()`` costs more than the clipping of a small network.
     """
     groups = [[p.grad for p in params if p.grad is not None] for params in parameter_sets]
     flat = [g for group in groups for g in group]
@@ -169,6 +171,24 @@ def clip_grad_norms_(
         totals.append(torch.linalg.vector_norm(torch.stack(norms[start : start + len(group)])))
         start += len(group)
     for group, total in zip(groups, totals, strict=True):
-        if group:
+        if not group:
+            continue
+        if total.device.type == "cpu" and total.dtype == torch.float32:
+            # Reading a CPU number costs nothing (no device to wait for), and four scalar tensor
+            # operations cost more than this; a coefficient of exactly 1 changes nothing.
+            coef = clip_coefficient(total.item(), max_norm)
+            if not coef >= 1.0:  # NaN too: PyTorch multiplies by it
+                torch._foreach_mul_(group, coef)
+        else:
             torch._foreach_mul_(group, torch.clamp(max_norm / (total + 1e-6), max=1.0))
     return totals
+
+
+def clip_coefficient(total_norm: float, max_norm: float) -> float:
+    """``min(1, max_norm / (total_norm + 1e-6))`` rounded as PyTorch rounds it on a float32
+    tensor: the sum, then the reciprocal times ``max_norm`` (``max_norm / t`` is
+    ``t.reciprocal() * max_norm``), each rounded to float32."""
+    t = np.float32(total_norm) + np.float32(1e-6)
+    with np.errstate(divide="ignore", over="ignore", invalid="ignore"):
+        coef = (np.float32(1.0) / t) * np.float32(max_norm)
+    return float(coef) if not coef >= 1.0 else 1.0

@@ -4,8 +4,17 @@ import gymnasium as gym
 import numpy as np
 import pytest
 import torch
+from torch.distributions import Categorical, kl_divergence
 
-from rlcourse.nets import CategoricalPolicy, GaussianPolicy, NumpyMLP, ValueNet, make_policy, mlp
+from rlcourse.nets import (
+    CategoricalPolicy,
+    GaussianPolicy,
+    NumpyMLP,
+    SoftmaxCategorical,
+    ValueNet,
+    make_policy,
+    mlp,
+)
 
 
 def test_numpy_copy_computes_the_same_network():
@@ -29,6 +38,36 @@ def test_numpy_sampler_draws_from_the_softmax_probabilities():
     freq = torch.stack([torch.bincount(draws[:, i], minlength=4) for i in range(2)]).float() / 20_000
     assert probs.max() - probs.min() > 0.3
     torch.testing.assert_close(freq, probs, atol=0.015, rtol=0)
+
+
+@pytest.mark.parametrize("shape", [(5, 3), (4, 2, 6), (7,)])
+def test_softmax_categorical_is_pytorchs_categorical(shape):
+    # The policy's distribution against its definition, torch's Categorical on the same logits:
+    # values, gradients w.r.t. the logits, and everything it inherits.
+    torch.manual_seed(0)
+    logits = (3 * torch.randn(shape)).requires_grad_()
+    ours, ref = SoftmaxCategorical(logits), Categorical(logits=logits)
+    actions = ref.sample()
+    assert ours.batch_shape == ref.batch_shape and ours.event_shape == ref.event_shape
+    for f in (
+        lambda d: d.log_prob(actions),
+        lambda d: d.log_prob(actions[..., :1] if actions.dim() else actions),  # broadcast
+        lambda d: d.entropy(),
+        lambda d: d.probs,
+        lambda d: d.logits,
+        lambda d: kl_divergence(d, Categorical(logits=torch.zeros(shape))),
+    ):
+        a, b = f(ours), f(ref)
+        torch.testing.assert_close(a, b, rtol=1e-6, atol=1e-6)
+        weights = torch.randn(a.shape)
+        (grad,) = torch.autograd.grad((a * weights).sum(), logits, retain_graph=True)
+        (ref_grad,) = torch.autograd.grad((b * weights).sum(), logits, retain_graph=True)
+        torch.testing.assert_close(grad, ref_grad, rtol=1e-5, atol=1e-6)
+    expanded = ours.expand((3, *ref.batch_shape))
+    assert isinstance(expanded, SoftmaxCategorical) and expanded.batch_shape == (3, *shape[:-1])
+    torch.testing.assert_close(expanded.probs[1], ref.probs)
+    with pytest.raises(ValueError, match="at least one dimension"):
+        SoftmaxCategorical(torch.tensor(1.0))
 
 
 def test_gaussian_numpy_sampler_has_the_policy_mean_and_std():

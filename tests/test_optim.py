@@ -1,12 +1,15 @@
 """rlcourse.optim: the same numbers as torch.optim.Adam(fused=True) and clip_grad_norm_, bit for bit."""
 
 import copy
+import math
 
 import pytest
 import torch
+from hypothesis import given
+from hypothesis import strategies as st
 from torch import nn
 
-from rlcourse.optim import Adam, clip_grad_norms_
+from rlcourse.optim import Adam, clip_coefficient, clip_grad_norms_
 
 
 def _nets(seed=0):
@@ -94,6 +97,41 @@ def test_clip_grad_norms_matches_torch_per_set(max_norm):
     # The definition: the 2-norm of all of a set's gradient entries
     actor_grads = torch.cat([p.grad.flatten() for p in ours_nets[0].parameters()])
     assert actor_grads.norm().item() <= min(max_norm, norms[0].item()) * (1 + 1e-5)
+
+
+_norms = st.floats(min_value=0.0, allow_infinity=True, width=32) | st.just(math.nan)
+
+
+@given(
+    total=st.one_of(_norms, st.sampled_from([0.0, 1e-6, 0.5 - 1e-6, 0.5, 1.0, 10.0, 3e38])),
+    max_norm=st.one_of(
+        st.floats(min_value=1e-30, allow_nan=False, allow_infinity=True),
+        st.sampled_from([0.5, 1.0, 10.0, 1e-6]),
+    ),
+)
+def test_clip_coefficient_is_pytorchs_float32_expression(total, max_norm):
+    # The expression of torch.nn.utils.clip_grad_norm_, on a float32 norm as the clipping has
+    ref = torch.clamp(max_norm / (torch.tensor(total, dtype=torch.float32) + 1e-6), max=1.0).item()
+    ours = clip_coefficient(total, max_norm)
+    assert (math.isnan(ours) and math.isnan(ref)) or ours == ref
+
+
+@pytest.mark.parametrize("dtype", [torch.float32, torch.float64])
+@pytest.mark.parametrize("scale", [1e-3, 1.0, 1e3])
+def test_clip_grad_norms_matches_torch_at_the_clipping_edge(dtype, scale):
+    # Norms just below, at and above max_norm, in both precisions (float64 takes PyTorch's path)
+    ours_nets, ref_nets = _nets(), _nets()
+    x = torch.randn(16, 4)
+    for nets in (ours_nets, ref_nets):
+        for net in nets:
+            net.to(dtype)
+        _loss(*nets, x.to(dtype)).mul(scale).backward()
+    total = nn.utils.get_total_norm([p.grad for p in ref_nets[0].parameters()]).item()
+    for max_norm in (total * (1 - 1e-7), total, total * (1 + 1e-7), total + 1e-6):
+        norms = clip_grad_norms_([list(n.parameters()) for n in ours_nets], max_norm)
+        ref = [nn.utils.clip_grad_norm_(n.parameters(), max_norm) for n in ref_nets]
+        assert all(torch.equal(a, b) for a, b in zip(norms, ref, strict=True))
+        _assert_same_parameters(ours_nets, ref_nets, grads=True)
 
 
 def test_clip_grad_norms_of_a_set_without_gradients_is_zero():

@@ -264,7 +264,7 @@ def train(
             # Minimize L_actor(theta) + L_critic(w) w.r.t. theta and w with Adam
             optimizer.zero_grad(set_to_none=True)
             (actor_loss + value_loss).backward()
-            grad_norm = clip_grad_norms(agent, config.max_grad_norm)
+            grad_norm = clip_grad_norms(optimizer, config.max_grad_norm)
             check_finite(history, iteration, actor_gradient_norm=grad_norm)
             optimizer.step()
 

@@ -36,6 +36,7 @@ __all__ = [
     "make_optimizer",
     "clip_grad_norms",
     "update_stats",
+    "minibatches",
     "loss_scale",
     "gae_batch",
 ]
@@ -94,15 +95,15 @@ def make_optimizer(agent: Agent, config: Any, eps: float = 1e-8) -> torch.optim.
     return Adam(groups, eps=eps)
 
 
-def clip_grad_norms(agent: Agent, max_grad_norm: float) -> Tensor:
+def clip_grad_norms(optimizer: torch.optim.Optimizer, max_grad_norm: float) -> Tensor:
     """Clip the actor's and the critic's gradient norms to ``max_grad_norm`` each (not on the
     slides; ``inf`` leaves them as they are); return the actor's norm before clipping.
 
+    The networks are the parameter groups of :func:`make_optimizer`'s Adam, the actor's first.
     The arithmetic of ``torch.nn.utils.clip_grad_norm_`` on each network, see
     :func:`rlcourse.optim.clip_grad_norms_`.
     """
-    nets = [agent.policy] + ([agent.critic] if agent.critic is not None else [])
-    return clip_grad_norms_([net.parameters() for net in nets], max_grad_norm)[0]
+    return clip_grad_norms_([group["params"] for group in optimizer.param_groups], max_grad_norm)[0]
 
 
 @torch.no_grad()
@@ -136,6 +137,18 @@ def update_stats(
         **advantage_stats(advantages),
     )
     return stats
+
+
+def minibatches(batch_size: int, count: int, device: torch.device) -> list[Tensor | slice]:
+    """The indices of ``count`` minibatches (at most ``batch_size``) of a freshly shuffled batch,
+    their sizes differing by at most one.
+
+    One minibatch is the whole batch as it is, ``slice(None)``: a mean or a sum over it does not
+    depend on the order, and indexing every tensor by a permutation would copy it each epoch.
+    """
+    if count == 1:
+        return [slice(None)]
+    return list(torch.randperm(batch_size, device=device).tensor_split(min(count, batch_size)))
 
 
 def loss_scale(config: Any, batch: Tensor) -> int:

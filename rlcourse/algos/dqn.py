@@ -200,7 +200,8 @@ def train(
     agent = make_agent(config, env_id)
     q_net = agent.policy
     q_target = copy.deepcopy(q_net).requires_grad_(False)
-    optimizer = Adam(q_net.parameters(), lr=config.lr)
+    q_params = list(q_net.parameters())  # a list, walked once: clipping reads it every step
+    optimizer = Adam(q_params, lr=config.lr)
     buffer = ReplayBuffer(
         config.buffer_size, envs.single_observation_space.shape, device=config.device
     )
@@ -260,7 +261,7 @@ def train(
                 check_finite(history, phase, q_loss=loss)
                 optimizer.zero_grad(set_to_none=True)
                 loss.backward()
-                clip_grad_norms_([q_net.parameters()], config.max_grad_norm)
+                clip_grad_norms_([q_params], config.max_grad_norm)
                 optimizer.step()
                 updates += 1
                 # Update the target network w- <- rho w- + (1 - rho) w

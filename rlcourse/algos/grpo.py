@@ -503,7 +503,8 @@ def train(
     policy = agent.policy
     policy.load_state_dict(pi_ref.state_dict(), strict=False)
     policy.to(device)
-    optimizer = Adam(policy.parameters(), lr=config.lr)
+    params = list(policy.parameters())  # a list, walked once: clipping reads it every step
+    optimizer = Adam(params, lr=config.lr)
     held_out = task.held_out_set()
     held_out.prompts = held_out.prompts.to(device)
     history = History()
@@ -576,7 +577,7 @@ def train(
                     check_finite(history, iteration, loss=loss)
                     optimizer.zero_grad(set_to_none=True)
                     loss.backward()
-                    clip_grad_norms_([policy.parameters()], config.max_grad_norm)
+                    clip_grad_norms_([params], config.max_grad_norm)
                     optimizer.step()
                     with torch.no_grad():
                         clipped.append(

@@ -44,6 +44,7 @@ from rlcourse.algos.common import (
     loss_scale,
     make_actor_critic,
     make_optimizer,
+    minibatches,
 )
 from rlcourse.budgets import budget
 from rlcourse.config import (
@@ -280,22 +281,19 @@ def train(
             # minibatches
             clipped = []
             for _ in range(config.epochs):
-                # config.minibatches minibatches, their sizes differing by at most one
-                perm = torch.randperm(batch_size, device=states.device)
-                for idx in perm.tensor_split(min(config.minibatches, batch_size)):
+                for idx in minibatches(batch_size, config.minibatches, states.device):
+                    A = advantages[idx]
                     # 1: the mean; the minibatch's size: the slide's sum
-                    n = loss_scale(config, idx)
+                    n = loss_scale(config, A)
                     # L_actor(theta') = - sum_t min(omega_t A_t, clip(omega_t, 1-eps, 1+eps) A_t)
                     pi = policy(states[idx])
                     ratio = importance_weights(pi.log_prob(actions[idx]), old_log_prob[idx])
                     if config.objective == "clip":
-                        actor_loss = (
-                            -n * clipped_surrogate(ratio, advantages[idx], config.clip_eps).mean()
-                        )
+                        actor_loss = -n * clipped_surrogate(ratio, A, config.clip_eps).mean()
                     else:
                         # KL(pi_theta' || pi_theta), the slide's direction
                         kl = kl_divergence(pi, old_policy(states[idx])).mean()
-                        actor_loss = n * (-(ratio * advantages[idx]).mean() + kl_coef * kl)
+                        actor_loss = n * (-(ratio * A).mean() + kl_coef * kl)
                     # The bonus needs the entropy here; the diagnostics compute it below
                     if config.ent_coef > 0:
                         actor_loss = actor_loss - n * config.ent_coef * pi.entropy().mean()
@@ -305,7 +303,7 @@ def train(
                     # Minimize L_actor(theta') + L_critic(w) w.r.t. theta' and w (a step of Adam)
                     optimizer.zero_grad(set_to_none=True)
                     (actor_loss + value_loss).backward()
-                    grad_norm = clip_grad_norms(agent, config.max_grad_norm)
+                    grad_norm = clip_grad_norms(optimizer, config.max_grad_norm)
                     optimizer.step()
                     clipped.append(((ratio.detach() - 1).abs() > config.clip_eps).float().mean())
 

@@ -239,7 +239,7 @@ def train(
             # One Adam step on both
             optimizer.zero_grad(set_to_none=True)
             loss.backward()
-            grad_norm = clip_grad_norms(agent, config.max_grad_norm)
+            grad_norm = clip_grad_norms(optimizer, config.max_grad_norm)
             check_finite(history, iteration, actor_gradient_norm=grad_norm)
             optimizer.step()
 

@@ -43,7 +43,13 @@ from torch import Tensor, nn
 from torch.distributions import Distribution, kl_divergence
 from torch.nn.utils import parameters_to_vector, vector_to_parameters
 
-from rlcourse.algos.common import check_common_config, gae_batch, loss_scale, make_actor_critic
+from rlcourse.algos.common import (
+    check_common_config,
+    gae_batch,
+    loss_scale,
+    make_actor_critic,
+    minibatches,
+)
 from rlcourse.budgets import budget
 from rlcourse.config import (
     check_bool,
@@ -375,13 +381,10 @@ def train(
                     break
 
             # Minimize L_critic(w) = 1/2 sum (v_w(S_t) - y_t)^2 w.r.t. w via gradient descent
-            minibatches = min(config.critic_minibatches, batch_size)
             for _ in range(config.critic_epochs):
-                perm = torch.randperm(batch_size, device=states.device)
-                for idx in perm.tensor_split(minibatches):  # sizes differ by at most one
-                    value_loss = loss_scale(config, idx) * critic_loss(
-                        critic(states[idx]), targets[idx]
-                    )
+                for idx in minibatches(batch_size, config.critic_minibatches, states.device):
+                    y = targets[idx]
+                    value_loss = loss_scale(config, y) * critic_loss(critic(states[idx]), y)
                     check_finite(history, iteration, critic_loss=value_loss)
                     critic_opt.zero_grad(set_to_none=True)
                     value_loss.backward()
