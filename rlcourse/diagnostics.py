@@ -33,6 +33,7 @@ __all__ = [
     "Term",
     "explained_variance",
     "approx_kl",
+    "clip_fraction",
     "advantage_stats",
     "Overestimation",
     "tail_length",
@@ -264,6 +265,12 @@ def approx_kl(log_prob_old: Tensor, log_prob_new: Tensor) -> float:
     and this diagnostic use the one form that does not cancel for tiny ``log r``.
     """
     return float(kl_k3(log_prob=log_prob_old, ref_log_prob=log_prob_new).mean())
+
+
+def clip_fraction(ratios: Tensor, clip_eps: float) -> float:
+    """The share of importance weights ``omega_t`` with ``|omega_t - 1| > clip_eps``: the samples
+    where the clip acted (``ratios``: those of every minibatch step of an update, together)."""
+    return float(((ratios - 1).abs() > clip_eps).float().mean())
 
 
 def advantage_stats(advantages: Tensor) -> dict[str, float]:

@@ -7,7 +7,7 @@ import pytest
 import torch
 
 from rlcourse.algos import ALGORITHMS, a2c, ddpg, dqn, grpo, ppo, reinforce, sac, td3, trpo
-from rlcourse.diagnostics import GLOSSARY, approx_kl
+from rlcourse.diagnostics import GLOSSARY, approx_kl, clip_fraction
 from rlcourse.objectives import kl_k3
 
 
@@ -162,3 +162,12 @@ def test_ppo_kl_logs_kl_new_old_and_approx_kl_old_new_of_one_update(monkeypatch)
     assert abs(new_old - old_new) > 0.05 * new_old  # the directions are told apart
     assert row["kl"] == pytest.approx(new_old, rel=1e-5)
     assert row["approx_kl"] == pytest.approx(sampled, rel=1e-5)
+
+
+def test_clip_fraction_counts_the_ratios_outside_the_clip_range():
+    ratios = torch.tensor([1.0, 0.79, 0.8, 1.25, 1.21, 1.5, 0.5, 1.1])
+    outside = sum(abs(r - 1) > 0.2 for r in ratios.tolist())  # |omega - 1| > eps, one by one
+    assert outside == 5
+    assert clip_fraction(ratios, 0.2) == pytest.approx(outside / len(ratios))
+    # Minibatches of sizes 1 and 3: the share of all samples (1/4), not the mean of shares (1/2)
+    assert clip_fraction(torch.tensor([1.5, 1.0, 1.0, 1.0]), 0.2) == 0.25

@@ -166,3 +166,38 @@ def test_td3_smoothed_target_action_for_a_given_noise():
     # No noise configured and none given: mu_{theta-}(S') itself.
     off = td3.Config(target_noise=0.0)
     torch.testing.assert_close(td3.smoothed_target_action(actor, obs, off), mu)
+
+
+@pytest.mark.parametrize("double", [False, True])
+def test_dqn_targets_valued_together_are_those_of_one_minibatch_at_a_time(monkeypatch, double):
+    # DQN values all minibatches up to the next target update in one forward pass of w-. With
+    # TARGET_ROWS = batch_size it values one minibatch at a time, the loop as the slides write it;
+    # the draws are the same (one torch.randint of k * B is k of B), so the runs must agree.
+    from rlcourse.algos import dqn
+
+    sizes = []
+    sample = ReplayBuffer.sample
+    monkeypatch.setattr(
+        ReplayBuffer, "sample", lambda self, n, **kw: sizes.append(n) or sample(self, n, **kw)
+    )
+
+    def run(rows):
+        monkeypatch.setattr(dqn, "TARGET_ROWS", rows)
+        sizes.clear()
+        config = dqn.Config(
+            total_steps=1_000, learning_starts=500, train_every=256, gradient_steps=24,
+            target_update_every=10, batch_size=16, hidden=(32, 32), double=double,
+        )  # fmt: skip
+        agent, history = dqn.train("CartPole-v1", config, progress=False)
+        return list(sizes), history.iterations, list(agent.policy.parameters())
+
+    together, per_minibatch = run(8_192), run(16)
+    # Two phases (env steps 500 and 756) of 24 steps, w- copied every 10: segments of 10, 10, 4,
+    # then 6, 10, 8 (the second phase starts 4 steps after a copy)
+    assert together[0] == [16 * k for k in (10, 10, 4, 6, 10, 8)]
+    assert per_minibatch[0] == [16] * 48
+    for a, b in zip(together[1], per_minibatch[1], strict=True):
+        assert a["q_loss"] == pytest.approx(b["q_loss"], rel=1e-5)
+        assert a["q_mean"] == pytest.approx(b["q_mean"], rel=1e-5)
+    for p, q in zip(together[2], per_minibatch[2], strict=True):
+        torch.testing.assert_close(p, q, rtol=1e-5, atol=1e-6)

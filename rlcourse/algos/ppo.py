@@ -56,7 +56,7 @@ from rlcourse.config import (
     param,
     training_config,
 )
-from rlcourse.diagnostics import approx_kl, explained_variance
+from rlcourse.diagnostics import approx_kl, clip_fraction, explained_variance
 from rlcourse.envs import make_vec_env
 from rlcourse.objectives import clipped_surrogate, critic_loss, importance_weights
 from rlcourse.rollouts import EpisodeTracker, collect_rollout
@@ -279,7 +279,7 @@ def train(
 
             # Minimize L_actor(theta') + L_critic(w) by gradient descent, several epochs of
             # minibatches
-            clipped = []
+            ratios = []  # of every minibatch, for the clip fraction
             for _ in range(config.epochs):
                 for idx in minibatches(batch_size, config.minibatches, states.device):
                     A = advantages[idx]
@@ -305,7 +305,7 @@ def train(
                     (actor_loss + value_loss).backward()
                     grad_norm = clip_grad_norms(optimizer, config.max_grad_norm)
                     optimizer.step()
-                    clipped.append(((ratio.detach() - 1).abs() > config.clip_eps).float().mean())
+                    ratios.append(ratio.detach())
 
             # Diagnostics of the whole update: how far the policy moved, how often the clip was
             # active
@@ -318,7 +318,7 @@ def train(
                 critic_loss=float(value_loss.detach()),
                 entropy=float(pi.entropy().mean()),  # of the updated policy, over the whole rollout
                 approx_kl=kl_estimate,
-                clip_fraction=float(torch.stack(clipped).mean()),
+                clip_fraction=clip_fraction(torch.cat(ratios), config.clip_eps),
                 explained_variance=explained_variance(values, targets),
                 grad_norm=float(grad_norm),
             )
