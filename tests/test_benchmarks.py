@@ -441,3 +441,31 @@ def test_the_anatomy_table_reads_the_stored_record():
         "600", "900", "15", "200 (5.0)", "250 (35.0)", "135", "40.0 / 55.5",
         "addmm 120, mm 80, _foreach_mul_ 30",
     ]  # fmt: skip
+
+
+def test_before_after_alternates_so_that_a_drift_favours_neither_version():
+    from benchmarks import before_after
+
+    clock = iter(range(100))  # a machine that gets slower with every measurement
+    calls = []
+
+    def measure(version, algo):
+        calls.append((version, algo))
+        return 100.0 + next(clock)
+
+    runs = before_after.alternate(["ppo", "dqn"], 4, measure)
+    ppo_order = [version for version, algo in calls if algo == "ppo"]
+    assert ppo_order == ["before", "after", "after", "before"] * 2
+    summary = before_after.summarize(runs)
+    # The same code on both sides: under a steady drift, alternating gives equal medians
+    assert summary["ppo"]["before"] == summary["ppo"]["after"]
+    assert summary["dqn"]["after_over_before"] == 1.0
+    assert [r["version"] for r in runs["dqn"]] == ppo_order
+
+
+def test_before_after_names_the_version_whose_measurement_failed(tmp_path):
+    from benchmarks import before_after
+
+    # A tree without rlcourse: the fresh process fails, and the message says where
+    with pytest.raises(RuntimeError, match=f"measuring ppo in {tmp_path} failed"):
+        before_after.measure_in(tmp_path, "ppo")

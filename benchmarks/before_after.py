@@ -1,0 +1,129 @@
+"""Before and after a change: rlcourse's cost per env step at equal settings, alternating.
+
+    python -m benchmarks before-after --before REV [--after REV] [--algo ppo] [--rounds 4]
+                                      [--out benchmarks/results/before_after.json]
+
+Each version is a git worktree of its revision (``--after`` left out: the working tree as it is).
+A measurement is :func:`benchmarks.equal_settings.step_cost_us` for rlcourse, microseconds per env
+step with its updates, by difference of two training runs, in a fresh process that imports that
+version's own ``rlcourse`` and ``benchmarks``, one torch thread. The versions alternate in the order
+before, after, after, before, ... per algorithm, so that a machine whose speed drifts (this one's
+does, by 20-30 % between runs) favours neither. The JSON keeps every measurement, its order, the
+revisions and the machine, and the medians with their ratio. Run it with the other core idle.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import statistics
+import subprocess
+import sys
+import tempfile
+from collections.abc import Callable
+from pathlib import Path
+
+from benchmarks.benchlib import machine_info
+from benchmarks.equal_settings import SETTINGS
+
+REPO = Path(__file__).resolve().parent.parent
+MEASURE = (
+    "import sys, rlcourse, benchmarks.equal_settings as e; "
+    "assert rlcourse.__file__.startswith(sys.argv[1]), rlcourse.__file__; "
+    "print(e.step_cost_us('rlcourse', sys.argv[2]))"
+)
+
+
+def measure_in(tree: Path, algo: str) -> float:
+    """Microseconds per env step of ``algo`` with the code of ``tree``, in a fresh process."""
+    out = subprocess.run(
+        [sys.executable, "-c", MEASURE, str(tree), algo],
+        cwd=tree,
+        env={**os.environ, "PYTHONPATH": str(tree)},
+        capture_output=True,
+        text=True,
+    )
+    if out.returncode != 0:
+        raise RuntimeError(f"measuring {algo} in {tree} failed:\n{out.stderr[-2000:]}")
+    return float(out.stdout.split()[-1])
+
+
+def alternate(
+    algos: list[str], rounds: int, measure: Callable[[str, str], float]
+) -> dict[str, list[dict]]:
+    """``measure(version, algo)`` for 'before' and 'after', ``rounds`` times each, per algorithm in
+    the order before, after, after, before, ... (the first of a pair swaps every round)."""
+    runs: dict[str, list[dict]] = {algo: [] for algo in algos}
+    for r in range(rounds):
+        order = ("before", "after") if r % 2 == 0 else ("after", "before")
+        for algo in algos:
+            for version in order:
+                us = measure(version, algo)
+                runs[algo].append({"round": r, "version": version, "us_per_step": us})
+                print(f"round {r} {algo:5s} {version:6s} {us:9.1f} us per env step", flush=True)
+    return runs
+
+
+def summarize(runs: dict[str, list[dict]]) -> dict[str, dict]:
+    """Per algorithm the median of each version and after / before."""
+    summary = {}
+    for algo, rows in runs.items():
+        med = {
+            v: statistics.median(r["us_per_step"] for r in rows if r["version"] == v)
+            for v in ("before", "after")
+        }
+        summary[algo] = {**med, "after_over_before": med["after"] / med["before"]}
+    return summary
+
+
+def git(*args: str) -> str:
+    return subprocess.run(
+        ["git", *args], cwd=REPO, check=True, capture_output=True, text=True
+    ).stdout.strip()
+
+
+def main(argv: list[str] | None = None, prog: str | None = None) -> None:
+    parser = argparse.ArgumentParser(
+        prog=prog, description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
+    )
+    parser.add_argument("--before", required=True, help="git revision of the code before")
+    parser.add_argument("--after", help="git revision of the code after (default: working tree)")
+    parser.add_argument("--algo", choices=list(SETTINGS), action="append")
+    parser.add_argument("--rounds", type=int, default=4, help="measurements per version")
+    parser.add_argument("--out", type=Path, default=Path("benchmarks/results/before_after.json"))
+    args = parser.parse_args(argv)
+    if args.rounds < 1:
+        parser.error(f"--rounds {args.rounds}: at least 1")
+    algos = args.algo or ["ppo", "dqn"]
+    with tempfile.TemporaryDirectory(prefix="rlcourse-before-after-") as tmp:
+        trees = {"after": REPO}
+        for version, rev in (("before", args.before), ("after", args.after)):
+            if rev is None:
+                continue
+            trees[version] = Path(tmp) / version
+            git("worktree", "add", "--detach", str(trees[version]), rev)
+        try:
+            runs = alternate(algos, args.rounds, lambda v, a: measure_in(trees[v], a))
+        finally:
+            for version, rev in (("before", args.before), ("after", args.after)):
+                if rev is not None:
+                    git("worktree", "remove", "--force", str(trees[version]))
+    record = {
+        "command": "python -m benchmarks before-after " + " ".join(argv or []),
+        "before": git("rev-parse", args.before),
+        "after": git("rev-parse", args.after) if args.after else "working tree at "
+        + git("rev-parse", "HEAD")
+        + (" (with changes)" if git("status", "--porcelain", "--", "rlcourse") else ""),
+        "machine": machine_info(sb3=False),
+        "runs": runs,
+        "summary": summarize(runs),
+    }
+    args.out.parent.mkdir(parents=True, exist_ok=True)
+    args.out.write_text(json.dumps(record, indent=2) + "\n")
+    for algo, s in record["summary"].items():
+        print(
+            f"{algo}: before {s['before']:.1f}, after {s['after']:.1f} us per env step "
+            f"(after / before {s['after_over_before']:.3f})"
+        )
+    print(f"wrote {args.out}")
