@@ -109,12 +109,15 @@ def main(argv: list[str] | None = None, prog: str | None = None) -> None:
             for version, rev in (("before", args.before), ("after", args.after)):
                 if rev is not None:
                     git("worktree", "remove", "--force", str(trees[version]))
+    if args.after:
+        after = git("rev-parse", args.after)
+    else:
+        changed = git("status", "--porcelain", "--", "rlcourse", "benchmarks")
+        after = f"working tree at {git('rev-parse', 'HEAD')}" + (" with changes" if changed else "")
     record = {
         "command": "python -m benchmarks before-after " + " ".join(argv or []),
         "before": git("rev-parse", args.before),
-        "after": git("rev-parse", args.after) if args.after else "working tree at "
-        + git("rev-parse", "HEAD")
-        + (" (with changes)" if git("status", "--porcelain", "--", "rlcourse") else ""),
+        "after": after,
         "machine": machine_info(sb3=False),
         "runs": runs,
         "summary": summarize(runs),
