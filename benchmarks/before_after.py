@@ -3,13 +3,14 @@
     python -m benchmarks before-after --before REV [--after REV] [--algo ppo] [--rounds 4]
                                       [--out benchmarks/results/before_after.json]
 
-Each version is a git worktree of its revision (``--after`` left out: the working tree as it is).
-A measurement is :func:`benchmarks.equal_settings.step_cost_us` for rlcourse, microseconds per env
+Each version is a git worktree of its revision (``--after`` left out: the working tree as it is). A
+measurement is :func:`benchmarks.equal_settings.step_cost_us` for rlcourse, microseconds per env
 step with its updates, by difference of two training runs, in a fresh process that imports that
 version's own ``rlcourse`` and ``benchmarks``, one torch thread. The versions alternate in the order
-before, after, after, before, ... per algorithm, so that a machine whose speed drifts (this one's
-does, by 20-30 % between runs) favours neither. The JSON keeps every measurement, its order, the
-revisions and the machine, and the medians with their ratio. Run it with the other core idle.
+before, after, after, before, ... per algorithm (an even number of rounds), so that a machine whose
+speed drifts steadily (this one's drifts by 20-30 % between runs) favours neither. The JSON keeps
+every measurement, its order, the revisions and the machine, and the medians with their ratio. Run
+it with the other core idle.
 """
 
 from __future__ import annotations
@@ -93,22 +94,21 @@ def main(argv: list[str] | None = None, prog: str | None = None) -> None:
     parser.add_argument("--rounds", type=int, default=4, help="measurements per version")
     parser.add_argument("--out", type=Path, default=Path("benchmarks/results/before_after.json"))
     args = parser.parse_args(argv)
-    if args.rounds < 1:
-        parser.error(f"--rounds {args.rounds}: at least 1")
+    if args.rounds < 2 or args.rounds % 2:
+        parser.error(f"--rounds {args.rounds}: an even number (each version first as often)")
     algos = args.algo or ["ppo", "dqn"]
     with tempfile.TemporaryDirectory(prefix="rlcourse-before-after-") as tmp:
-        trees = {"after": REPO}
-        for version, rev in (("before", args.before), ("after", args.after)):
-            if rev is None:
-                continue
-            trees[version] = Path(tmp) / version
-            git("worktree", "add", "--detach", str(trees[version]), rev)
+        trees, added = {"after": REPO}, []
         try:
-            runs = alternate(algos, args.rounds, lambda v, a: measure_in(trees[v], a))
-        finally:
             for version, rev in (("before", args.before), ("after", args.after)):
                 if rev is not None:
-                    git("worktree", "remove", "--force", str(trees[version]))
+                    trees[version] = Path(tmp) / version
+                    git("worktree", "add", "--detach", str(trees[version]), rev)
+                    added.append(trees[version])
+            runs = alternate(algos, args.rounds, lambda v, a: measure_in(trees[v], a))
+        finally:
+            for tree in added:
+                git("worktree", "remove", "--force", str(tree))
     if args.after:
         after = git("rev-parse", args.after)
     else:

@@ -126,10 +126,11 @@ GLOSSARY: dict[str, Term] = {
         " quantity lambda_k steers towards kl_target",
     ),
     "clip_fraction": Term(
-        "the share of samples (GRPO: of real tokens) with |omega_t - 1| > eps, over every"
-        " minibatch step of the update (PPO, GRPO; GRPO's over the groups that move the policy"
-        " only: a group whose answers all got the same reward has zero advantages and is"
-        " skipped, see grpo.rows_that_move_the_policy)",
+        "the share of samples with |omega_t - 1| > eps over every minibatch step of the update:"
+        " PPO's of all the steps' samples together, GRPO's the mean over the steps of each one's"
+        " share of real tokens, over the groups that move the policy only (a group whose answers"
+        " all got the same reward has zero advantages and is skipped, see"
+        " grpo.rows_that_move_the_policy)",
         "how often the clip was active: 0 = it never acted (steps small or eps large); a small"
         " share is typical; most samples clipped = the epochs push far past the trust region",
     ),

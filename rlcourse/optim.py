@@ -188,7 +188,7 @@ def clip_coefficient(total_norm: float, max_norm: float) -> float:
     """``min(1, max_norm / (total_norm + 1e-6))`` rounded as PyTorch rounds it on a float32
     tensor: the sum, then the reciprocal times ``max_norm`` (``max_norm / t`` is
     ``t.reciprocal() * max_norm``), each rounded to float32."""
-    t = np.float32(total_norm) + np.float32(1e-6)
     with np.errstate(divide="ignore", over="ignore", invalid="ignore"):
+        t = np.float32(total_norm) + np.float32(1e-6)
         coef = (np.float32(1.0) / t) * np.float32(max_norm)
     return float(coef) if not coef >= 1.0 else 1.0

@@ -466,6 +466,7 @@ def test_before_after_alternates_so_that_a_drift_favours_neither_version():
 def test_before_after_names_the_version_whose_measurement_failed(tmp_path):
     from benchmarks import before_after
 
-    # A tree without rlcourse: the fresh process fails, and the message says where
+    # A tree without rlcourse: the fresh process imports the installed one instead, which the
+    # measurement refuses, and the message says which version and algorithm failed
     with pytest.raises(RuntimeError, match=f"measuring ppo in {tmp_path} failed"):
         before_after.measure_in(tmp_path, "ppo")

@@ -194,3 +194,20 @@ def test_minibatches_cover_the_rollout_once_in_near_equal_sizes(monkeypatch):
         total_steps=100,
     )
     assert sorted(sizes) == [33, 33, 34]
+
+
+def test_the_clip_fraction_is_the_share_of_all_the_updates_samples(monkeypatch):
+    # 3 epochs of 4 minibatches of a 30-transition rollout (sizes 8, 8, 7, 7): the logged clip
+    # fraction counts every sample of every minibatch step once, not a mean of minibatch shares.
+    seen = []
+    real = ppo.clip_fraction
+    monkeypatch.setattr(ppo, "clip_fraction", lambda r, eps: seen.append(r) or real(r, eps))
+    _, history = ppo.train(
+        "CartPole-v1", progress=False, total_steps=60, epochs=3, minibatches=4, num_envs=2,
+        rollout_steps=15, clip_eps=0.05, actor_lr=0.05,
+    )  # fmt: skip
+    assert [len(r) for r in seen] == [3 * 30, 3 * 30]
+    logged = history.column("clip_fraction", "iterations")
+    for ratios, value in zip(seen, logged, strict=True):
+        assert value == pytest.approx(sum(abs(float(w) - 1) > 0.05 for w in ratios) / len(ratios))
+    assert logged.max() > 0  # the clip acted, so the count is not trivially 0

@@ -99,7 +99,8 @@ def clip_grad_norms(optimizer: torch.optim.Optimizer, max_grad_norm: float) -> T
     """Clip the actor's and the critic's gradient norms to ``max_grad_norm`` each (not on the
     slides; ``inf`` leaves them as they are); return the actor's norm before clipping.
 
-    The networks are the parameter groups of :func:`make_optimizer`'s Adam, the actor's first.
+    The networks are the parameter groups of :func:`make_optimizer`'s Adam, the actor's first
+    (an optimizer with more groups has each of them clipped on its own).
     The arithmetic of ``torch.nn.utils.clip_grad_norm_`` on each network, see
     :func:`rlcourse.optim.clip_grad_norms_`.
     """
@@ -144,7 +145,8 @@ def minibatches(batch_size: int, count: int, device: torch.device) -> list[Tenso
     their sizes differing by at most one.
 
     One minibatch is the whole batch as it is, ``slice(None)``: a mean or a sum over it does not
-    depend on the order, and indexing every tensor by a permutation would copy it each epoch.
+    depend on the order (up to rounding), and indexing every tensor by a permutation would copy it
+    each epoch.
     """
     if count == 1:
         return [slice(None)]

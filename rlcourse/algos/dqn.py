@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import copy
 import math
+from collections.abc import Iterator
 from contextlib import closing
 from dataclasses import dataclass
 from pathlib import Path
@@ -48,7 +49,7 @@ from rlcourse.training import (
     torch_threads,
 )
 
-__all__ = ["Config", "PRESETS", "train", "make_agent", "epsilon_at"]
+__all__ = ["Config", "PRESETS", "train", "make_agent", "epsilon_at", "sample_with_target_values"]
 
 NAME = "dqn"
 SUMMARY = "deep Q-network with replay buffer and target network (double DQN optional), off-policy"
@@ -58,8 +59,8 @@ CLASS = "value-based"
 ON_POLICY = False
 REFERENCE = 'Mnih et al. (2015), "Human-level control through deep reinforcement learning"'
 
-# At most this many transitions valued by the target network in one forward pass (a few MB of
-# activations with 256 hidden units)
+# At most this many transitions valued by the target network in one forward pass (8 MB of
+# activations per 256-unit layer)
 TARGET_ROWS = 8_192
 
 
@@ -182,6 +183,31 @@ def epsilon_at(step: int, config: Config) -> float:
     return config.epsilon_start + progress * (config.epsilon_end - config.epsilon_start)
 
 
+def sample_with_target_values(
+    buffer: ReplayBuffer, q_target: torch.nn.Module, config: Config, updates: int
+) -> Iterator[tuple[Batch, torch.Tensor]]:
+    """A training phase's ``config.gradient_steps`` minibatches, each with the target network's
+    values ``q_{w-}(S_{j+1}, .)`` of its next states; ``updates``: gradient steps made before.
+
+    ``w-`` changes only every ``target_update_every`` gradient steps, so the minibatches up to its
+    next update are drawn at once (one uniform draw of k B transitions is k draws of B) and valued
+    in one forward pass: one large matrix product costs less than many small ones. The generator
+    is lazy: the pass after an update runs when the loop asks for the next minibatch, after the
+    loop has updated ``w-``.
+    """
+    B, C = config.batch_size, config.target_update_every
+    done = 0
+    while done < config.gradient_steps:
+        k = min(config.gradient_steps - done, C - (updates + done) % C, max(1, TARGET_ROWS // B))
+        batches = buffer.sample(B * k)
+        with torch.no_grad():
+            next_q = q_target(batches.next_obs)
+        for start in range(0, B * k, B):
+            rows = slice(start, start + B)
+            yield Batch(*(x[rows] for x in batches)), next_q[rows]
+        done += k
+
+
 def train(
     env_id: str = "CartPole-v1",
     config: Config | None = None,
@@ -243,54 +269,34 @@ def train(
                     0.0, 1 - tracker.env_steps / config.total_steps
                 )
             losses, q_means = [], []
-            while len(losses) < config.gradient_steps:
-                # The target network w- stays fixed until its next update, so the minibatches up
-                # to then are drawn at once (the same independent uniform draws) and valued by w-
-                # in one forward pass: one large matrix product costs less than many small ones.
-                steps = min(
-                    config.gradient_steps - len(losses),
-                    config.target_update_every - updates % config.target_update_every,
-                    max(1, TARGET_ROWS // config.batch_size),
-                )
-                # Sample random minibatches of transitions from B
-                batches = buffer.sample(config.batch_size * steps)
+            # Sample a random minibatch of transitions from B (w-'s values come with it)
+            for batch, next_q in sample_with_target_values(buffer, q_target, config, updates):
                 # Compute the targets y_j from the target network (no gradient flows into them)
                 with torch.no_grad():
-                    next_q = q_target(batches.next_obs)
-                    if not config.double:
-                        targets = dqn_target(
-                            batches.rewards, next_q, batches.terminated, config.gamma
+                    if config.double:
+                        y = double_dqn_target(
+                            batch.rewards,
+                            next_q,
+                            q_net(batch.next_obs),
+                            batch.terminated,
+                            config.gamma,
                         )
-                for start in range(0, len(next_q), config.batch_size):
-                    rows = slice(start, start + config.batch_size)
-                    batch = Batch(*(x[rows] for x in batches))
-                    if config.double:  # the online network picks a*, and it moves every step
-                        with torch.no_grad():
-                            y = double_dqn_target(
-                                batch.rewards,
-                                next_q[rows],
-                                q_net(batch.next_obs),
-                                batch.terminated,
-                                config.gamma,
-                            )
                     else:
-                        y = targets[rows]
-                    # Perform a gradient descent step on (y_j - q_w(S_j, A_j))^2, or its Huber form
-                    q = q_net(batch.obs).gather(1, batch.actions.unsqueeze(1)).squeeze(1)
-                    loss = (
-                        F.smooth_l1_loss(q, y) if config.loss == "huber" else 0.5 * F.mse_loss(q, y)
-                    )
-                    check_finite(history, phase, q_loss=loss)
-                    optimizer.zero_grad(set_to_none=True)
-                    loss.backward()
-                    clip_grad_norms_([q_params], config.max_grad_norm)
-                    optimizer.step()
-                    updates += 1
-                    # Update the target network w- <- rho w- + (1 - rho) w
-                    if updates % config.target_update_every == 0:
-                        polyak_update(q_target, q_net, config.rho)
-                    losses.append(loss.detach())
-                    q_means.append(q.detach().mean())
+                        y = dqn_target(batch.rewards, next_q, batch.terminated, config.gamma)
+                # Perform a gradient descent step on (y_j - q_w(S_j, A_j))^2, or its Huber form
+                q = q_net(batch.obs).gather(1, batch.actions.unsqueeze(1)).squeeze(1)
+                loss = F.smooth_l1_loss(q, y) if config.loss == "huber" else 0.5 * F.mse_loss(q, y)
+                check_finite(history, phase, q_loss=loss)
+                optimizer.zero_grad(set_to_none=True)
+                loss.backward()
+                clip_grad_norms_([q_params], config.max_grad_norm)
+                optimizer.step()
+                updates += 1
+                # Update the target network w- <- rho w- + (1 - rho) w
+                if updates % config.target_update_every == 0:
+                    polyak_update(q_target, q_net, config.rho)
+                losses.append(loss.detach())
+                q_means.append(q.detach().mean())
             act = q_net.numpy_sampler(rng)  # act with the new weights from now on
             history.add_iteration(
                 phase,

@@ -14,14 +14,14 @@ heuristic). The KL is the slide's, new policy first; the paper's eq. 8 penalises
 ``KL(pi_theta_old || pi_theta)``, old policy first (both are 0 exactly when the policy has not
 moved and agree to second order near it).
 
-The slide's box sums over the rollout (``L_actor = - sum_t ...``, ``L_critic = 1/2 sum_t ...``);
-by default the code averages over each minibatch (``reduction="mean"``), which only rescales the
-gradients (and Adam's steps hardly depend on the scale). Both run ``epochs`` passes over the
-rollout in shuffled minibatches: every pass after the first reuses data of a policy that has
-since moved, which is what the ratio corrects for ("on-policy only in its single-epoch version",
-the summary table's asterisk). The details that make PPO work in practice and that the slides
-leave out are options with their usual defaults: advantage normalisation, gradient clipping,
-orthogonal initialisation, Adam's ``eps``; :data:`SLIDE` turns them all off.
+The slide's box sums over the rollout (``L_actor = - sum_t ...``, ``L_critic = 1/2 sum_t ...``); by
+default the code averages over each minibatch (``reduction="mean"``), which only rescales the
+gradients (and Adam's steps hardly depend on the scale). Both run ``epochs`` passes over the rollout
+in minibatches (shuffled, when there are several): every pass after the first reuses data of a
+policy that has since moved, which is what the ratio corrects for ("on-policy only in its
+single-epoch version", the summary table's asterisk). The details that make PPO work in practice and
+that the slides leave out are options with their usual defaults: advantage normalisation, gradient
+clipping, orthogonal initialisation, Adam's ``eps``; :data:`SLIDE` turns them all off.
 """
 
 from __future__ import annotations
