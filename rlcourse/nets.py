@@ -23,6 +23,7 @@ from torch.distributions import Categorical, Distribution, Independent, Normal
 
 __all__ = [
     "mlp",
+    "orthogonal_",
     "NumpyMLP",
     "polyak_update",
     "QNetwork",
@@ -37,6 +38,23 @@ __all__ = [
 ]
 
 
+@torch.no_grad()
+def orthogonal_(weight: torch.Tensor, gain: float = 1.0) -> torch.Tensor:
+    """``nn.init.orthogonal_`` computed with one torch thread, whatever the caller's setting.
+
+    Its QR decomposition rounds differently with more threads (a 256 x 256 layer differs in the
+    sixth digit with two), and a training run magnifies that: the same seed would give another
+    run in a script that left PyTorch's default thread count than in the notebooks and
+    benchmarks, which set one. With one thread here, a seed gives one network.
+    """
+    previous = torch.get_num_threads()
+    torch.set_num_threads(1)
+    try:
+        return nn.init.orthogonal_(weight, gain=gain)
+    finally:
+        torch.set_num_threads(previous)
+
+
 def mlp(
     sizes: Sequence[int], activation: type[nn.Module] = nn.Tanh, out_gain: float = 1.0
 ) -> nn.Sequential:
@@ -49,7 +67,7 @@ def mlp(
     for i in range(len(sizes) - 1):
         linear = nn.Linear(sizes[i], sizes[i + 1])
         last = i == len(sizes) - 2
-        nn.init.orthogonal_(linear.weight, gain=out_gain if last else np.sqrt(2))
+        orthogonal_(linear.weight, gain=out_gain if last else np.sqrt(2))
         nn.init.zeros_(linear.bias)
         layers.append(linear)
         if not last:
@@ -314,7 +332,7 @@ class EnsembleLinear(nn.Module):
         super().__init__()
         weight = torch.empty(members, in_size, out_size)
         for w in weight:
-            nn.init.orthogonal_(w.T, gain=gain)
+            orthogonal_(w.T, gain=gain)
         self.weight = nn.Parameter(weight)
         self.bias = nn.Parameter(torch.zeros(members, 1, out_size))
 
