@@ -43,8 +43,8 @@ def orthogonal_(weight: torch.Tensor, gain: float = 1.0) -> torch.Tensor:
     """``nn.init.orthogonal_`` computed with one torch thread, whatever the caller's setting.
 
     Its QR decomposition rounds differently with more threads (with two, on a 2-core CPU, every
-    layer of 64 x 64 or more differed in its last digits), and a training run magnifies that: the
-    same seed gave a script that kept PyTorch's default thread count another run than the
+    layer of 64 x 64 or more differed in its last digits), and a training run magnifies that: a
+    script that kept PyTorch's default thread count got another run from the same seed than the
     notebooks, tests and benchmarks, which set one. With one thread here, a seed gives one network.
     """
     previous = torch.get_num_threads()
