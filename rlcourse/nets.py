@@ -39,18 +39,21 @@ __all__ = [
 
 
 @torch.no_grad()
-def orthogonal_(weight: torch.Tensor, gain: float = 1.0) -> torch.Tensor:
+def orthogonal_(
+    weight: torch.Tensor, gain: float = 1.0, generator: torch.Generator | None = None
+) -> torch.Tensor:
     """``nn.init.orthogonal_`` computed with one torch thread, whatever the caller's setting.
 
     Its QR decomposition rounds differently with more threads (with two, on a 2-core CPU, every
     layer of 64 x 64 or more differed in its last digits), and a training run magnifies that: a
     script that kept PyTorch's default thread count got another run from the same seed than the
     notebooks, tests and benchmarks, which set one. With one thread here, a seed gives one network.
+    The thread count is the process's: another Python thread computing meanwhile also runs on one.
     """
     previous = torch.get_num_threads()
     torch.set_num_threads(1)
     try:
-        return nn.init.orthogonal_(weight, gain=gain)
+        return nn.init.orthogonal_(weight, gain=gain, generator=generator)
     finally:
         torch.set_num_threads(previous)
 

@@ -14,6 +14,7 @@ from rlcourse.nets import (
     ValueNet,
     make_policy,
     mlp,
+    orthogonal_,
 )
 
 
@@ -167,3 +168,22 @@ def test_q_ensemble_first_critics_only():
     first = critics(obs, actions, first=1)
     assert first.shape == (1, 5)
     torch.testing.assert_close(first[0], both[0])
+
+
+@pytest.mark.parametrize("shape", [(64, 64), (256, 4), (3, 128)])
+def test_orthogonal_init_is_pytorchs_with_one_thread_and_keeps_the_callers_threads(shape):
+    previous = torch.get_num_threads()
+    try:
+        torch.set_num_threads(1)
+        expected = torch.nn.init.orthogonal_(
+            torch.empty(shape), gain=2.0, generator=torch.Generator().manual_seed(7)
+        )
+        torch.set_num_threads(2)
+        got = orthogonal_(torch.empty(shape), gain=2.0, generator=torch.Generator().manual_seed(7))
+        assert torch.get_num_threads() == 2
+    finally:
+        torch.set_num_threads(previous)
+    assert torch.equal(got, expected)
+    rows, cols = shape
+    gram = got @ got.T if rows <= cols else got.T @ got  # gain^2 I on the smaller side
+    assert torch.allclose(gram, 4.0 * torch.eye(min(shape)), atol=1e-4)
