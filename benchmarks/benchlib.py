@@ -1,17 +1,19 @@
 """What the benchmark commands share.
 
 The median over seeds, Stable-Baselines3's stop-at-threshold callback, the timings of a bare
-environment, of rlcourse's rollout collection and of one step by difference, and the machine and
-versions a stored result was measured with.
+environment, of rlcourse's rollout collection and of one step by difference, the machine and
+versions a stored result was measured with, and the code it measured (what ``--resume`` checks).
 """
 
 from __future__ import annotations
 
 import datetime
+import hashlib
 import math
 import os
 import platform
 import statistics
+import subprocess
 import time
 from collections.abc import Callable
 from importlib.metadata import version
@@ -191,3 +193,71 @@ def machine_info(sb3: bool = True) -> dict:
     if sb3:
         info.update(sb3=version("stable-baselines3"), sb3_contrib=version("sb3-contrib"))
     return info
+
+
+# What a measurement measures: the package, the benchmarks (less their results, which a run
+# writes), the pinned environment. A run resumed in another sitting must find these as they were.
+CODE_PATHS = (
+    "rlcourse",
+    "benchmarks",
+    "requirements",
+    "pyproject.toml",
+    ":(exclude)benchmarks/results",
+)
+MACHINE_KEYS = ("cpu", "cores", "python", "torch", "gymnasium", "sb3", "sb3_contrib")
+
+
+def code_version(root: Path | None = None) -> dict:
+    """The commit and a fingerprint of the measured code (``CODE_PATHS`` as git's index holds
+    them), and whether the working tree has changes there (``clean``); ``None`` values outside a
+    git checkout."""
+    root = root or Path(__file__).resolve().parent.parent
+
+    def git(*args: str) -> str:
+        return subprocess.run(
+            ["git", *args], cwd=root, capture_output=True, text=True, check=True
+        ).stdout
+
+    try:
+        commit = git("rev-parse", "HEAD").strip()
+        files = git("ls-files", "--stage", "--", *CODE_PATHS)
+        changes = git("status", "--porcelain", "--untracked-files=normal", "--", *CODE_PATHS)
+    except (OSError, subprocess.CalledProcessError):
+        return {"commit": None, "fingerprint": None, "clean": False}
+    fingerprint = hashlib.sha256(files.encode()).hexdigest()[:16]
+    return {"commit": commit, "fingerprint": fingerprint, "clean": not changes}
+
+
+def cannot_resume(stored: dict, machine: dict, code: dict) -> str | None:
+    """Why a stored run cannot be continued here (``None``: it can). Continuing needs the same
+    code, committed (``code_version``), and the same machine and versions; only the date may
+    differ, so each row still compares the libraries on one machine with one version of the
+    code."""
+    if not code["clean"] or code["fingerprint"] is None:
+        return (
+            "the code here has uncommitted changes (or is not a git checkout), so a later "
+            "sitting could not tell whether it measures the same code; commit it first"
+        )
+    if (stored.get("code") or {}).get("fingerprint") != code["fingerprint"]:
+        return (
+            f"it measured other code (commit {(stored.get('code') or {}).get('commit')}, "
+            f"here {code['commit']})"
+        )
+    other = [k for k in MACHINE_KEYS if stored["machine"].get(k) != machine.get(k)]
+    if other:
+        return "it ran with another " + ", ".join(
+            f"{k} ({stored['machine'].get(k)}, here {machine.get(k)})" for k in other
+        )
+    return None
+
+
+def dates_text(dates: list[str]) -> str:
+    """'2026-12-06', or the sittings of a resumed run: '2026-12-06 and 2026-12-07 (one run of
+    the same code on the same kind of machine, resumed)'."""
+    dates = sorted(set(dates))
+    if len(dates) == 1:
+        return dates[0]
+    return (
+        ", ".join(dates[:-1])
+        + f" and {dates[-1]} (one run of the same code on the same kind of machine, resumed)"
+    )

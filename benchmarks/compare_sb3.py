@@ -2,7 +2,7 @@
 
     python -m benchmarks compare-sb3 [--seeds 3] [--algo a2c --algo sac ...]
                                      [--out benchmarks/results] [--readme README.md]
-                                     [--equal-settings]
+                                     [--equal-settings] [--resume]
 
 All in one run; with ``--equal-settings`` the same run then measures the second table, the code's
 own cost at equal settings (``python -m benchmarks equal-settings``, same seeds, same ``--out``
@@ -38,6 +38,14 @@ date, machine and versions); with ``--readme`` it also replaces the block betwee
 else. The comparison figure is drawn from the JSON by ``python -m benchmarks figures --only
 sb3_comparison`` (``make bench`` does both). A full run takes about half an hour on a laptop;
 ``--overhead-only`` measures the loops again and keeps the stored runs.
+
+A run stores what it has measured after each algorithm (``<out>/sb3_comparison.partial.json``
+until its table is written). ``--resume`` continues it in another sitting, also with
+``--equal-settings``: what the same committed code measured on the same kind of machine
+(processor model, core count, versions) with the same seeds is kept, the rest is measured, and
+the tables name the date of every sitting; any other difference refuses
+(:func:`benchmarks.benchlib.cannot_resume`). Every row still compares the two libraries within one
+sitting.
 """
 
 from __future__ import annotations
@@ -54,6 +62,9 @@ import torch
 from benchmarks import a2c_cartpole, offpolicy, trust_region
 from benchmarks.benchlib import (
     bare_env_us,
+    cannot_resume,
+    code_version,
+    dates_text,
     machine_info,
     median,
     per_step_by_difference,
@@ -234,7 +245,8 @@ def _cell(s: dict, fmt: str) -> str:
 
 def markdown(summary: dict, overheads: dict, seeds: int, machine: dict) -> str:
     lines = [
-        f"Measured on {machine['date']} on {machine['cpu']} ({machine['cores']} cores), one torch "
+        f"Measured on {dates_text(machine.get('dates', [machine['date']]))} on {machine['cpu']} "
+        f"({machine['cores']} cores), one torch "
         f"thread per run, torch {machine['torch']}, Stable-Baselines3 {machine['sb3']}, "
         f"sb3-contrib {machine['sb3_contrib']}, gymnasium {machine['gymnasium']}; medians over "
         f"seeds 0-{seeds - 1} with the range in brackets (`python -m benchmarks compare-sb3`).",
@@ -341,6 +353,29 @@ def replace_block(path: Path, block: str, markers: tuple[str, str] = MARKERS) ->
     path.write_text(f"{head}{start}\n{block}{end}{tail}", encoding="utf-8")
 
 
+def resumed(out: Path, fresh: dict, parser: argparse.ArgumentParser) -> dict:
+    """The stored run that ``--resume`` continues: the partial record of an interrupted run, else
+    the finished one (its equal-settings table may still be missing). It must have measured the
+    same code on the same machine with the same seeds (:func:`benchlib.cannot_resume`)."""
+    for name in ("sb3_comparison.partial.json", "sb3_comparison.json"):
+        path = out / name
+        if path.exists():
+            break
+    else:
+        parser.error(f"--resume found no run to continue in {out}")
+    stored = json.loads(path.read_text(encoding="utf-8"))
+    why = cannot_resume(stored, fresh["machine"], fresh["code"])
+    if why is None and stored["seeds"] != fresh["seeds"]:
+        why = f"it ran {stored['seeds']} seeds, not {fresh['seeds']}"
+    if why is None and set(stored["overhead"]) != set(stored["runs"]):
+        why = "it has runs without their loop measurements"
+    if why:
+        parser.error(f"--resume cannot continue the run in {path}: {why}")
+    print(f"resuming the run in {path} ({', '.join(stored['runs']) or 'nothing'} done)")
+    stored["dates"] = sorted({*stored.get("dates", [stored["machine"]["date"]]), *fresh["dates"]})
+    return {key: stored[key] for key in ("machine", "code", "dates", "seeds", "runs", "overhead")}
+
+
 def write(out: Path, record: dict, table: str | None) -> None:
     """The JSON with every run and the markdown table.
 
@@ -387,7 +422,15 @@ def main(argv: list[str] | None = None, prog: str | None = None) -> None:
         action="store_true",
         help="then measure the equal-settings table in the same run (same seeds, --out, --readme)",
     )
+    parser.add_argument(
+        "--resume",
+        action="store_true",
+        help="continue the run stored in --out (interrupted, or its first table done) with the "
+        "same committed code, machine and seeds: what it measured is kept, the rest measured",
+    )
     args = parser.parse_args(argv)
+    if args.resume and args.overhead_only:
+        parser.error("--resume continues a run; --overhead-only measures the loops of a done one")
     if args.seeds < 1:
         parser.error(f"--seeds must be at least 1, got {args.seeds}")
     if args.overhead_steps <= WARMUP_BASE:
@@ -406,31 +449,49 @@ def main(argv: list[str] | None = None, prog: str | None = None) -> None:
         machine = {**record["machine"], "overhead_date": machine["date"]}
     else:
         seeds, algos = args.seeds, args.algo or list(CASES)
-        runs = {algo: {"rlcourse": [], "sb3": []} for algo in algos}
+        code = code_version()
+        record = {"machine": machine, "code": code, "dates": [machine["date"]], "seeds": seeds}
+        record.update(runs={}, overhead={})
+        if args.resume:
+            record = resumed(out, record, parser)
+            machine = record["machine"]
         for algo in algos:
-            case = CASES[algo]
+            if algo in record["overhead"]:  # its runs and its loops: measured in an earlier sitting
+                print(f"{algo}: kept from the run stored in {out}", flush=True)
+                continue
+            case, runs = CASES[algo], {"rlcourse": [], "sb3": []}
             for seed in range(seeds):
                 order = ("rlcourse", "sb3") if seed % 2 == 0 else ("sb3", "rlcourse")
                 for lib in order:
                     r = case.ours(seed) if lib == "rlcourse" else case.sb3(seed)
-                    runs[algo][lib].append({"seed": seed, **r})
+                    runs[lib].append({"seed": seed, **r})
                     seconds = r["seconds"] and round(r["seconds"], 1)
                     print(
                         f"{algo} seed {seed} {lib:9s} steps {r['steps']}  seconds {seconds}",
                         flush=True,
                     )
-            write(out, {"machine": machine, "seeds": seeds, "runs": runs}, None)
-    overheads = {}
-    for algo in runs:
-        overheads[algo] = overhead(algo, args.overhead_steps)
-        print(f"{algo} loop without learning (us per env step): {overheads[algo]}", flush=True)
+            record["runs"][algo] = runs
+            record["overhead"][algo] = overhead(algo, args.overhead_steps)
+            print(f"{algo} loop without learning (us per env step): {record['overhead'][algo]}")
+            write(out, record, None)
+        runs = {algo: record["runs"][algo] for algo in algos}
+    if args.overhead_only:
+        overheads = {}
+        for algo in runs:
+            overheads[algo] = overhead(algo, args.overhead_steps)
+            print(f"{algo} loop without learning (us per env step): {overheads[algo]}", flush=True)
+    else:
+        overheads = {algo: record["overhead"][algo] for algo in algos}
 
     summary = summarize(runs)
-    table = markdown(summary, overheads, seeds, machine)
+    dated = {**machine, "dates": record.get("dates", [machine["date"]])}
+    table = markdown(summary, overheads, seeds, dated)
     print()
     print(table)
     record = {
         "machine": machine,
+        "code": record.get("code"),
+        "dates": dated["dates"],
         "seeds": seeds,
         "summary": summary,
         "overhead": overheads,
@@ -443,7 +504,7 @@ def main(argv: list[str] | None = None, prog: str | None = None) -> None:
     if args.equal_settings:
         from benchmarks import equal_settings
 
-        more = ["--seeds", str(seeds), "--out", str(out)]
+        more = ["--seeds", str(seeds), "--out", str(out)] + (["--resume"] if args.resume else [])
         for algo in args.algo or []:
             more += ["--algo", algo]
         equal_settings.main(more + (["--readme", args.readme] if args.readme else []))

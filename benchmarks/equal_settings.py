@@ -2,6 +2,7 @@
 
     python -m benchmarks equal-settings [--seeds 3] [--algo sac ...] [--repeats 2]
                                         [--out benchmarks/results] [--readme README.md]
+                                        [--resume]
 
 `compare-sb3` measures what a user gets: rlcourse's presets against rl-baselines3-zoo's settings,
 which differ (network sizes, warm-up, environment count). This command sets both libraries alike
@@ -24,13 +25,18 @@ libraries alternating which goes first. Reported:
 - the env steps and wall seconds to the criterion of ``compare-sb3`` with these settings, seeds
   0..N-1, median over seeds (a seed that never gets there counts as infinitely slow).
 
-Writes ``<out>/equal_settings.json`` and ``.md``; with ``--readme`` also replaces the block between
-``<!-- equal-settings:start -->`` and ``<!-- equal-settings:end -->``.
+Writes ``<out>/equal_settings.json`` (after each algorithm) and ``.md``; with ``--readme`` also
+replaces the block between ``<!-- equal-settings:start -->`` and ``<!-- equal-settings:end -->``.
+Rows of algorithms not measured keep what the JSON held; each row records its date and the code it
+measured, and the table says when its rows come from more than one version of the code.
+``--resume`` continues a run in another sitting: the rows that the same committed code measured on
+the same machine with the same seeds are kept, the others measured.
 """
 
 from __future__ import annotations
 
 import argparse
+import datetime
 import json
 import math
 import time
@@ -46,6 +52,9 @@ from torch.utils._python_dispatch import TorchDispatchMode
 
 from benchmarks.benchlib import (
     bare_env_us,
+    cannot_resume,
+    code_version,
+    dates_text,
     machine_info,
     median,
     per_step_by_difference,
@@ -366,12 +375,40 @@ def floor_us(algo: str) -> dict:
 # -- tables
 
 
+def versions_text(rows: dict) -> str | None:
+    """When the rows measured more than one version of the code: which rows measured which."""
+    groups: dict[str | None, list[str]] = {}
+    for algo, r in rows.items():
+        groups.setdefault((r.get("code") or {}).get("fingerprint"), []).append(algo)
+    if len(groups) == 1:
+        return None
+    parts = []
+    for fingerprint, algos in groups.items():
+        names = ", ".join(a.upper() for a in algos)
+        if fingerprint is None:
+            parts.append(f"{names} (version not recorded)")
+            continue
+        first = rows[algos[0]]
+        dates = sorted({rows[a]["date"] for a in algos})
+        parts.append(f"{names} (commit {first['code']['commit'][:7]}, {', '.join(dates)})")
+    return (
+        f"Not one run: the rows measured {len(groups)} versions of the code: "
+        + "; ".join(parts)
+        + "."
+    )
+
+
 def markdown(record: dict) -> str:
-    m = record["machine"]
+    m, rows = record["machine"], record["algorithms"]
+    dates = [r.get("date", m["date"]) for r in rows.values()] or [m["date"]]
+    rates = sorted(
+        {round(r.get("gemm_gflops", record["gemm_gflops"]), 1) for r in rows.values()}
+    ) or [record["gemm_gflops"]]
+    rate = f"{rates[0]:.1f}" + (f"-{rates[-1]:.1f}" if len(rates) > 1 else "")
     lines = [
-        f"Measured on {m['date']} on {m['cpu']} ({m['cores']} cores), one torch thread per run, "
-        f"torch {m['torch']}, Stable-Baselines3 {m['sb3']}, sb3-contrib {m['sb3_contrib']}, "
-        f"gymnasium {m['gymnasium']}; GEMM rate {record['gemm_gflops']:.1f} GFLOP/s (one "
+        f"Measured on {dates_text(dates)} on {m['cpu']} ({m['cores']} cores), one torch thread "
+        f"per run, torch {m['torch']}, Stable-Baselines3 {m['sb3']}, sb3-contrib "
+        f"{m['sb3_contrib']}, gymnasium {m['gymnasium']}; GEMM rate {rate} GFLOP/s (one "
         f"thread, 256 x 256 x 256); seeds {record['seeds']} (`python -m benchmarks "
         "equal-settings`). Floor: the bare environment plus the matrix products of the "
         "step's updates, recorded from rlcourse's loop and each timed alone at its shapes.",
@@ -398,6 +435,9 @@ def markdown(record: dict) -> str:
             f"| {med('rlcourse', 'steps', ',.0f')} / {med('sb3', 'steps', ',.0f')} "
             f"| {med('rlcourse', 'seconds', '.1f')} / {med('sb3', 'seconds', '.1f')} |"
         )
+    versions = versions_text(rows)
+    if versions:
+        lines += ["", versions]
     return "\n".join(lines) + "\n"
 
 
@@ -410,14 +450,44 @@ def main(argv: list[str] | None = None, prog: str | None = None) -> None:
     parser.add_argument("--repeats", type=int, default=2, help="cost measurements per library")
     parser.add_argument("--out", type=Path, default=Path("benchmarks/results"))
     parser.add_argument("--readme", type=Path, help="replace the README's equal-settings block")
+    parser.add_argument(
+        "--resume",
+        action="store_true",
+        help="keep the rows of --out's JSON that this committed code measured on this machine "
+        "with these seeds; measure the rest",
+    )
     args = parser.parse_args(argv)
     torch.set_num_threads(1)
     path = args.out / "equal_settings.json"
     record = json.loads(path.read_text()) if path.exists() else {"algorithms": {}}
-    record.update(machine=machine_info(), seeds=list(range(args.seeds)))
+    machine, code, seeds = machine_info(), code_version(), list(range(args.seeds))
+    keep: set[str] = set()
+    if args.resume:
+        # The machine and a clean checkout here; which rows measured this code, row by row below.
+        stored = {"machine": record["machine"], "code": code} if "machine" in record else None
+        why = cannot_resume(stored, machine, code) if stored else "nothing stored"
+        if why is None and record["seeds"] != seeds:
+            why = f"it ran seeds {record['seeds']}, not {seeds}"
+        if why:
+            parser.error(f"--resume cannot continue the run in {path}: {why}")
+        keep = {
+            algo
+            for algo, r in record["algorithms"].items()
+            if r.get("code", {}).get("fingerprint") == code["fingerprint"]
+            and len(r["cost_us"]["rlcourse"]) == args.repeats
+        }
+        machine = record["machine"]
+    for r in record["algorithms"].values():  # rows stored before rows carried their own
+        r.setdefault("date", record["machine"]["date"])
+        r.setdefault("gemm_gflops", record["gemm_gflops"])
+    record.update(machine=machine, code=code, seeds=seeds)
     record["gemm_gflops"] = gemm_rate(256, 256) / 1e9
     for algo in args.algo or SETTINGS:
-        r = {"floor": floor_us(algo)}
+        if algo in keep:
+            print(f"{algo}: kept from the run stored in {path}", flush=True)
+            continue
+        r = {"date": datetime.date.today().isoformat(), "code": code}
+        r.update(gemm_gflops=record["gemm_gflops"], floor=floor_us(algo))
         r["cost_us"] = {"rlcourse": [], "sb3": []}
         for k in range(args.repeats):
             for lib in ("rlcourse", "sb3") if k % 2 == 0 else ("sb3", "rlcourse"):

@@ -470,3 +470,168 @@ def test_before_after_names_the_version_whose_measurement_failed(tmp_path):
     # measurement refuses, and the message says which version and algorithm failed
     with pytest.raises(RuntimeError, match=f"measuring ppo in {tmp_path} failed"):
         before_after.measure_in(tmp_path, "ppo")
+
+
+# -- a long benchmark run continued in another sitting (--resume)
+
+
+def _git(root: Path, *args: str) -> None:
+    subprocess.run(
+        ["git", "-c", "user.name=t", "-c", "user.email=t@t", *args],
+        cwd=root,
+        check=True,
+        capture_output=True,
+    )
+
+
+def test_the_code_version_is_the_measured_code_and_sees_uncommitted_changes(tmp_path):
+    from benchmarks.benchlib import code_version
+
+    (tmp_path / "rlcourse").mkdir()
+    (tmp_path / "benchmarks" / "results").mkdir(parents=True)
+    (tmp_path / "rlcourse" / "algo.py").write_text("x = 1\n")
+    (tmp_path / "benchmarks" / "results" / "runs.json").write_text("{}\n")
+    (tmp_path / "notes.md").write_text("a\n")
+    _git(tmp_path, "init", "-q")
+    _git(tmp_path, "add", ".")
+    _git(tmp_path, "commit", "-q", "-m", "first")
+    first = code_version(tmp_path)
+    assert first["clean"] and len(first["fingerprint"]) == 16 and len(first["commit"]) == 40
+    # What a run writes, and files outside the measured code, change nothing
+    (tmp_path / "benchmarks" / "results" / "runs.json").write_text('{"a": 1}\n')
+    (tmp_path / "notes.md").write_text("b\n")
+    _git(tmp_path, "commit", "-q", "-am", "results and notes")
+    (tmp_path / "benchmarks" / "results" / "more.json").write_text("{}\n")
+    again = code_version(tmp_path)
+    assert again["clean"] and again["fingerprint"] == first["fingerprint"]
+    assert again["commit"] != first["commit"]
+    # The code: an uncommitted change, or a new file, is not clean; committed, it is other code
+    (tmp_path / "rlcourse" / "algo.py").write_text("x = 2\n")
+    assert not code_version(tmp_path)["clean"]
+    _git(tmp_path, "commit", "-q", "-am", "change")
+    changed = code_version(tmp_path)
+    assert changed["clean"] and changed["fingerprint"] != first["fingerprint"]
+    (tmp_path / "rlcourse" / "new.py").write_text("")
+    assert not code_version(tmp_path)["clean"]
+    assert code_version(tmp_path / "rlcourse" / "missing") == {
+        "commit": None, "fingerprint": None, "clean": False
+    }  # fmt: skip
+
+
+MACHINE = {"date": "2026-12-06", "cpu": "c", "cores": 2, "python": "3.11", "torch": "t",
+           "gymnasium": "g", "sb3": "s", "sb3_contrib": "sc"}  # fmt: skip
+CODE = {"commit": "a" * 40, "fingerprint": "f" * 16, "clean": True}
+
+
+def test_a_run_is_continued_only_with_the_same_committed_code_and_machine():
+    from benchmarks.benchlib import cannot_resume, dates_text
+
+    stored = {"machine": MACHINE, "code": CODE}
+    assert cannot_resume(stored, {**MACHINE, "date": "2026-12-07"}, CODE) is None
+    assert "uncommitted" in cannot_resume(stored, MACHINE, {**CODE, "clean": False})
+    assert "other code" in cannot_resume(stored, MACHINE, {**CODE, "fingerprint": "e" * 16})
+    assert "other code" in cannot_resume({"machine": MACHINE}, MACHINE, CODE)
+    why = cannot_resume(stored, {**MACHINE, "cpu": "d", "torch": "u"}, CODE)
+    assert why == "it ran with another cpu (c, here d), torch (t, here u)"
+    assert dates_text(["2026-12-06", "2026-12-06"]) == "2026-12-06"
+    assert dates_text(["2026-12-07", "2026-12-06"]).startswith("2026-12-06 and 2026-12-07 (one run")
+
+
+def _fake_comparison(monkeypatch, calls: list, crash_at: str | None = None):
+    """compare-sb3 with instant stand-ins for the runs and loops; each records its call."""
+    from benchmarks import benchlib
+
+    def case(algo):
+        def run(lib):
+            def go(seed):
+                if algo == crash_at:
+                    raise KeyboardInterrupt  # the sitting ends here
+                calls.append((algo, lib, seed))
+                return {"steps": 1_000 if lib == "rlcourse" else 3_000, "seconds": 1.0}
+
+            return go
+
+        return compare_sb3.Case("CartPole-v1", "c", run("rlcourse"), run("sb3"))
+
+    monkeypatch.setattr(compare_sb3, "CASES", {a: case(a) for a in ("a2c", "ppo", "trpo")})
+    loop = {"env_id": "CartPole-v1", "num_envs": 8, "sb3_num_envs": 8, "bare_env_us": 1.0,
+            "rlcourse_loop_us": 2.0, "sb3_loop_us": 3.0}  # fmt: skip
+    monkeypatch.setattr(compare_sb3, "overhead", lambda algo, steps: calls.append(algo) or loop)
+    monkeypatch.setattr(compare_sb3, "machine_info", lambda: dict(MACHINE))
+    monkeypatch.setattr(compare_sb3, "code_version", lambda: dict(CODE))
+    monkeypatch.setattr(benchlib, "MACHINE_KEYS", tuple(MACHINE.keys() - {"date"}))
+
+
+def test_compare_sb3_resumed_keeps_what_the_interrupted_run_measured(tmp_path, monkeypatch):
+    calls: list = []
+    _fake_comparison(monkeypatch, calls, crash_at="trpo")
+    argv = ["--seeds", "2", "--out", str(tmp_path)]
+    with pytest.raises(KeyboardInterrupt):
+        compare_sb3.main(argv)
+    assert not (tmp_path / "sb3_comparison.json").exists()
+    partial = json.loads((tmp_path / "sb3_comparison.partial.json").read_text())
+    assert list(partial["runs"]) == list(partial["overhead"]) == ["a2c", "ppo"]
+    assert partial["code"] == CODE and len(calls) == 2 * (2 * 2 + 1)
+
+    # Another sitting, another day, the same code: only TRPO is measured
+    calls.clear()
+    _fake_comparison(monkeypatch, calls)
+    monkeypatch.setitem(MACHINE, "date", "2026-12-07")
+    compare_sb3.main([*argv, "--resume"])
+    assert calls == [("trpo", "rlcourse", 0), ("trpo", "sb3", 0), ("trpo", "sb3", 1),
+                     ("trpo", "rlcourse", 1), "trpo"]  # fmt: skip
+    record = json.loads((tmp_path / "sb3_comparison.json").read_text())
+    assert list(record["runs"]) == ["a2c", "ppo", "trpo"] and record["summary"]["ppo"]
+    assert record["dates"] == ["2026-12-06", "2026-12-07"]
+    assert (
+        "Measured on 2026-12-06 and 2026-12-07 (one run of the same code"
+        in (tmp_path / "sb3_comparison.md").read_text()
+    )
+    assert not (tmp_path / "sb3_comparison.partial.json").exists()
+
+    # Resuming a finished run measures nothing; other code, other seeds or none stored: refused
+    calls.clear()
+    compare_sb3.main([*argv, "--resume"])
+    assert calls == []
+    for args, code in (
+        (argv, {**CODE, "fingerprint": "e" * 16}),
+        (["--seeds", "3", "--out", str(tmp_path)], CODE),
+        (["--out", str(tmp_path / "empty")], CODE),
+        (argv, {**CODE, "clean": False}),
+    ):
+        monkeypatch.setattr(compare_sb3, "code_version", lambda code=code: dict(code))
+        with pytest.raises(SystemExit):
+            compare_sb3.main([*args, "--resume"])
+    assert calls == []
+
+
+def test_equal_settings_resumed_measures_only_the_rows_this_code_has_not(tmp_path, monkeypatch):
+    from benchmarks import benchlib, equal_settings
+
+    measured: list = []
+    floor = {"bare_env_us": 20.0, "arithmetic_us": 80.0, "floor_us": 100.0}
+    monkeypatch.setattr(equal_settings, "floor_us", lambda algo: measured.append(algo) or floor)
+    monkeypatch.setattr(equal_settings, "step_cost_us", lambda lib, algo: 150.0)
+    monkeypatch.setattr(
+        equal_settings, "criterion_run", lambda lib, algo, seed: {"steps": 10, "seconds": 1.0}
+    )
+    monkeypatch.setattr(equal_settings, "gemm_rate", lambda batch, width: 33.0e9)
+    monkeypatch.setattr(equal_settings, "machine_info", lambda: dict(MACHINE))
+    monkeypatch.setattr(benchlib, "MACHINE_KEYS", tuple(MACHINE.keys() - {"date"}))
+    old = {**CODE, "commit": "b" * 40, "fingerprint": "0" * 16}
+    argv = ["--seeds", "1", "--out", str(tmp_path), "--algo", "a2c", "--algo", "ppo"]
+    monkeypatch.setattr(equal_settings, "code_version", lambda: dict(old))
+    equal_settings.main([*argv[:4], "--algo", "a2c"])
+    monkeypatch.setattr(equal_settings, "code_version", lambda: dict(CODE))
+    equal_settings.main([*argv[:4], "--algo", "ppo"])
+    table = (tmp_path / "equal_settings.md").read_text()
+    assert "Not one run: the rows measured 2 versions of the code: A2C (commit bbbbbbb" in table
+    measured.clear()
+    equal_settings.main([*argv, "--resume"])  # PPO measured this code: kept; A2C measured again
+    assert measured == ["a2c"]
+    record = json.loads((tmp_path / "equal_settings.json").read_text())
+    assert {r["code"]["fingerprint"] for r in record["algorithms"].values()} == {"f" * 16}
+    assert "Not one run" not in (tmp_path / "equal_settings.md").read_text()
+    monkeypatch.setattr(equal_settings, "code_version", lambda: {**CODE, "clean": False})
+    with pytest.raises(SystemExit):
+        equal_settings.main([*argv, "--resume"])
