@@ -42,9 +42,9 @@ from pathlib import Path
 import torch
 from torch.utils._python_dispatch import TorchDispatchMode
 
-from benchmarks.benchlib import bare_env_us, machine_info, per_step_by_difference
+from benchmarks.benchlib import bare_env_us, gemm_rate, machine_info, per_step_by_difference
 from benchmarks.compare_sb3 import replace_block
-from benchmarks.equal_settings import SETTINGS, RecordProducts, gemm_rate, sb3_model
+from benchmarks.equal_settings import SETTINGS, RecordProducts, sb3_model
 from rlcourse.algos import ALGORITHMS
 
 MARKERS = ("<!-- anatomy:start -->", "<!-- anatomy:end -->")

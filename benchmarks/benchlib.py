@@ -169,6 +169,19 @@ def rollout_us(algo: str, env_id: str, config, env_steps: int) -> float:
     return 1e6 * (time.perf_counter() - start) / tracker.env_steps
 
 
+def gemm_rate(batch: int, width: int, repeats: int = 2_000) -> float:
+    """Measured FLOP/s of one ``(batch, width) @ (width, width)`` product with bias, one thread."""
+    import torch
+
+    x, w, b = torch.randn(batch, width), torch.randn(width, width), torch.randn(width)
+    for _ in range(50):
+        torch.nn.functional.linear(x, w, b)
+    start = time.perf_counter()
+    for _ in range(repeats):
+        torch.nn.functional.linear(x, w, b)
+    return 2 * batch * width * width * repeats / (time.perf_counter() - start)
+
+
 def machine_info(sb3: bool = True) -> dict:
     """Date, CPU, core count and the versions behind a measurement (Stable-Baselines3's too unless
     ``sb3=False``), for the header of a stored result."""
@@ -230,9 +243,10 @@ def code_version(root: Path | None = None) -> dict:
 
 def cannot_resume(stored: dict, machine: dict, code: dict) -> str | None:
     """Why a stored run cannot be continued here (``None``: it can). Continuing needs the same
-    code, committed (``code_version``), and the same machine and versions; only the date may
-    differ, so each row still compares the libraries on one machine with one version of the
-    code."""
+    code, committed (``code_version``), the same processor name, core count and versions
+    (``MACHINE_KEYS``) and a one-thread GEMM rate (``machine["gemm_gflops"]``) within 25 %; only
+    the date may differ, so every row compares the libraries on one kind of machine with one
+    version of the code."""
     if not code["clean"] or code["fingerprint"] is None:
         return (
             "the code here has uncommitted changes (or is not a git checkout), so a later "
@@ -247,6 +261,16 @@ def cannot_resume(stored: dict, machine: dict, code: dict) -> str | None:
     if other:
         return "it ran with another " + ", ".join(
             f"{k} ({stored['machine'].get(k)}, here {machine.get(k)})" for k in other
+        )
+    # Machines of one processor name differ threefold in speed here ("AMD EPYC", 2 cores): the
+    # one-thread GEMM rate tells them apart. A sitting's rate drifts by a few percent.
+    rates = stored["machine"].get("gemm_gflops"), machine.get("gemm_gflops")
+    if None in rates:
+        return "its machine's one-thread GEMM rate was not recorded"
+    if not 0.8 <= rates[1] / rates[0] <= 1.25:
+        return (
+            f"it ran on a machine of another speed (one-thread GEMM rate {rates[0]:.1f} "
+            f"GFLOP/s, here {rates[1]:.1f})"
         )
     return None
 

@@ -65,6 +65,7 @@ from benchmarks.benchlib import (
     cannot_resume,
     code_version,
     dates_text,
+    gemm_rate,
     machine_info,
     median,
     per_step_by_difference,
@@ -243,10 +244,15 @@ def _cell(s: dict, fmt: str) -> str:
     return text
 
 
+def _rate(machine: dict) -> str:
+    rate = machine.get("gemm_gflops")
+    return "" if rate is None else f"; one-thread GEMM rate {rate:.1f} GFLOP/s at 256 x 256 x 256"
+
+
 def markdown(summary: dict, overheads: dict, seeds: int, machine: dict) -> str:
     lines = [
         f"Measured on {dates_text(machine.get('dates', [machine['date']]))} on {machine['cpu']} "
-        f"({machine['cores']} cores), one torch "
+        f"({machine['cores']} cores{_rate(machine)}), one torch "
         f"thread per run, torch {machine['torch']}, Stable-Baselines3 {machine['sb3']}, "
         f"sb3-contrib {machine['sb3_contrib']}, gymnasium {machine['gymnasium']}; medians over "
         f"seeds 0-{seeds - 1} with the range in brackets (`python -m benchmarks compare-sb3`).",
@@ -450,6 +456,7 @@ def main(argv: list[str] | None = None, prog: str | None = None) -> None:
     else:
         seeds, algos = args.seeds, args.algo or list(CASES)
         code = code_version()
+        machine["gemm_gflops"] = round(gemm_rate(256, 256) / 1e9, 1)  # tells the machines apart
         record = {"machine": machine, "code": code, "dates": [machine["date"]], "seeds": seeds}
         record.update(runs={}, overhead={})
         if args.resume:

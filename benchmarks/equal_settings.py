@@ -55,6 +55,7 @@ from benchmarks.benchlib import (
     cannot_resume,
     code_version,
     dates_text,
+    gemm_rate,
     machine_info,
     median,
     per_step_by_difference,
@@ -235,17 +236,6 @@ def step_cost_us(lib: str, algo: str) -> float:
 
 
 # -- the floor: the bare environment and, off-policy, the arithmetic of the updates
-
-
-def gemm_rate(batch: int, width: int, repeats: int = 2_000) -> float:
-    """Measured FLOP/s of one ``(batch, width) @ (width, width)`` product with bias, one thread."""
-    x, w, b = torch.randn(batch, width), torch.randn(width, width), torch.randn(width)
-    for _ in range(50):
-        torch.nn.functional.linear(x, w, b)
-    start = time.perf_counter()
-    for _ in range(repeats):
-        torch.nn.functional.linear(x, w, b)
-    return 2 * batch * width * width * repeats / (time.perf_counter() - start)
 
 
 def mlp_flops(sizes: list[int], batch: int) -> int:
@@ -464,8 +454,12 @@ def main(argv: list[str] | None = None, prog: str | None = None) -> None:
     keep: set[str] = set()
     if args.resume:
         # The machine and a clean checkout here; which rows measured this code, row by row below.
-        stored = {"machine": record["machine"], "code": code} if "machine" in record else None
-        why = cannot_resume(stored, machine, code) if stored else "nothing stored"
+        stored = None
+        if "machine" in record:
+            stored = {"machine": {**record["machine"], "gemm_gflops": record["gemm_gflops"]}}
+            stored["code"] = code
+        here = {**machine, "gemm_gflops": gemm_rate(256, 256) / 1e9}
+        why = cannot_resume(stored, here, code) if stored else "nothing stored"
         if why is None and record["seeds"] != seeds:
             why = f"it ran seeds {record['seeds']}, not {seeds}"
         if why:

@@ -519,7 +519,7 @@ def test_the_code_version_is_the_measured_code_and_sees_uncommitted_changes(tmp_
 
 
 MACHINE = {"date": "2026-12-06", "cpu": "c", "cores": 2, "python": "3.11", "torch": "t",
-           "gymnasium": "g", "sb3": "s", "sb3_contrib": "sc"}  # fmt: skip
+           "gymnasium": "g", "sb3": "s", "sb3_contrib": "sc", "gemm_gflops": 33.0}  # fmt: skip
 CODE = {"commit": "a" * 40, "fingerprint": "f" * 16, "clean": True}
 
 
@@ -533,13 +533,17 @@ def test_a_run_is_continued_only_with_the_same_committed_code_and_machine():
     assert "other code" in cannot_resume({"machine": MACHINE}, MACHINE, CODE)
     why = cannot_resume(stored, {**MACHINE, "cpu": "d", "torch": "u"}, CODE)
     assert why == "it ran with another cpu (c, here d), torch (t, here u)"
+    # One processor name, three times the speed: another machine; a few percent: the same one
+    assert "another speed" in cannot_resume(stored, {**MACHINE, "gemm_gflops": 100.7}, CODE)
+    assert cannot_resume(stored, {**MACHINE, "gemm_gflops": 34.2}, CODE) is None
+    unrated = {"machine": {**MACHINE, "gemm_gflops": None}, "code": CODE}
+    assert "not recorded" in cannot_resume(unrated, MACHINE, CODE)
     assert dates_text(["2026-12-06", "2026-12-06"]) == "2026-12-06"
     assert dates_text(["2026-12-07", "2026-12-06"]).startswith("2026-12-06 and 2026-12-07 (one run")
 
 
 def _fake_comparison(monkeypatch, calls: list, crash_at: str | None = None):
     """compare-sb3 with instant stand-ins for the runs and loops; each records its call."""
-    from benchmarks import benchlib
 
     def case(algo):
         def run(lib):
@@ -558,8 +562,8 @@ def _fake_comparison(monkeypatch, calls: list, crash_at: str | None = None):
             "rlcourse_loop_us": 2.0, "sb3_loop_us": 3.0}  # fmt: skip
     monkeypatch.setattr(compare_sb3, "overhead", lambda algo, steps: calls.append(algo) or loop)
     monkeypatch.setattr(compare_sb3, "machine_info", lambda: dict(MACHINE))
+    monkeypatch.setattr(compare_sb3, "gemm_rate", lambda batch, width: 33.0e9)
     monkeypatch.setattr(compare_sb3, "code_version", lambda: dict(CODE))
-    monkeypatch.setattr(benchlib, "MACHINE_KEYS", tuple(MACHINE.keys() - {"date"}))
 
 
 def test_compare_sb3_resumed_keeps_what_the_interrupted_run_measured(tmp_path, monkeypatch):
@@ -584,9 +588,9 @@ def test_compare_sb3_resumed_keeps_what_the_interrupted_run_measured(tmp_path, m
     assert list(record["runs"]) == ["a2c", "ppo", "trpo"] and record["summary"]["ppo"]
     assert record["dates"] == ["2026-12-06", "2026-12-07"]
     assert (
-        "Measured on 2026-12-06 and 2026-12-07 (one run of the same code"
-        in (tmp_path / "sb3_comparison.md").read_text()
-    )
+        "Measured on 2026-12-06 and 2026-12-07 (one run of the same code on the same kind of "
+        "machine, resumed) on c (2 cores; one-thread GEMM rate 33.0 GFLOP/s at 256 x 256 x 256)"
+    ) in (tmp_path / "sb3_comparison.md").read_text()
     assert not (tmp_path / "sb3_comparison.partial.json").exists()
 
     # Resuming a finished run measures nothing; other code, other seeds or none stored: refused
@@ -606,7 +610,7 @@ def test_compare_sb3_resumed_keeps_what_the_interrupted_run_measured(tmp_path, m
 
 
 def test_equal_settings_resumed_measures_only_the_rows_this_code_has_not(tmp_path, monkeypatch):
-    from benchmarks import benchlib, equal_settings
+    from benchmarks import equal_settings
 
     measured: list = []
     floor = {"bare_env_us": 20.0, "arithmetic_us": 80.0, "floor_us": 100.0}
@@ -617,7 +621,6 @@ def test_equal_settings_resumed_measures_only_the_rows_this_code_has_not(tmp_pat
     )
     monkeypatch.setattr(equal_settings, "gemm_rate", lambda batch, width: 33.0e9)
     monkeypatch.setattr(equal_settings, "machine_info", lambda: dict(MACHINE))
-    monkeypatch.setattr(benchlib, "MACHINE_KEYS", tuple(MACHINE.keys() - {"date"}))
     old = {**CODE, "commit": "b" * 40, "fingerprint": "0" * 16}
     argv = ["--seeds", "1", "--out", str(tmp_path), "--algo", "a2c", "--algo", "ppo"]
     monkeypatch.setattr(equal_settings, "code_version", lambda: dict(old))
