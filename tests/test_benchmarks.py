@@ -635,6 +635,10 @@ def test_equal_settings_resumed_measures_only_the_rows_this_code_has_not(tmp_pat
     record = json.loads((tmp_path / "equal_settings.json").read_text())
     assert {r["code"]["fingerprint"] for r in record["algorithms"].values()} == {"f" * 16}
     assert "Not one run" not in (tmp_path / "equal_settings.md").read_text()
+    # A row with fewer cost measurements than asked for is measured again
+    measured.clear()
+    equal_settings.main([*argv, "--resume", "--repeats", "3"])
+    assert measured == ["a2c", "ppo"]
     monkeypatch.setattr(equal_settings, "code_version", lambda: {**CODE, "clean": False})
     with pytest.raises(SystemExit):
         equal_settings.main([*argv, "--resume"])
