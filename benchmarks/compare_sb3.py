@@ -371,7 +371,7 @@ def replace_block(path: Path, block: str, markers: tuple[str, str] = MARKERS) ->
         raise SystemExit(f"{path} needs exactly one {start} followed by one {end}; left unchanged")
     head, rest = text.split(start)
     _, tail = rest.split(end)
-    path.write_text(f"{head}{start}\n{block}{end}{tail}", encoding="utf-8")
+    write_atomic(path, f"{head}{start}\n{block}{end}{tail}")
 
 
 def resumed(out: Path, fresh: dict, parser: argparse.ArgumentParser) -> dict:
@@ -401,7 +401,19 @@ def resumed(out: Path, fresh: dict, parser: argparse.ArgumentParser) -> dict:
     print(f"resuming the run in {path} ({', '.join(stored['runs']) or 'nothing'} done)")
     stored.setdefault("dates", [stored["machine"]["date"]])
     keys = ("machine", "code", "dates", "seeds", "overhead_steps", "runs", "overhead")
+    keys += ("overhead_code",) if "overhead_code" in stored else ()
     return {key: stored[key] for key in keys}
+
+
+def equal_settings_begun(out: Path, code: dict) -> bool:
+    """Whether ``<out>/equal_settings.json`` holds a row that this code measured: a run resumed
+    with ``--equal-settings`` then resumes those rows too, else starts them afresh."""
+    path = out / "equal_settings.json"
+    if not path.exists():
+        return False
+    rows = json.loads(path.read_text(encoding="utf-8")).get("algorithms", {})
+    ours = code["fingerprint"]
+    return any((r.get("code") or {}).get("fingerprint") == ours for r in rows.values())
 
 
 def write(out: Path, record: dict, table: str | None) -> None:
@@ -468,10 +480,10 @@ def main(argv: list[str] | None = None, prog: str | None = None) -> None:
     torch.set_num_threads(1)
     out = Path(args.out)
     partial = out / "sb3_comparison.partial.json"
-    if partial.exists() and not (args.resume or args.overhead_only):
+    if partial.exists() and not args.resume:
         parser.error(
             f"an interrupted run is stored in {partial}: continue it with --resume, or move the "
-            "file away to start afresh"
+            "file away to start afresh (or to measure the loops of the finished run again)"
         )
     machine = machine_info()
     if args.overhead_only:
@@ -548,8 +560,9 @@ def main(argv: list[str] | None = None, prog: str | None = None) -> None:
     if args.equal_settings:
         from benchmarks import equal_settings
 
-        # Resumed before its equal-settings rows began: they start afresh
-        go_on = args.resume and (out / "equal_settings.json").exists()
+        # Resumed before its equal-settings rows began (none of this code stored): they start
+        # afresh
+        go_on = args.resume and equal_settings_begun(out, record["code"])
         more = ["--seeds", str(seeds), "--out", str(out)] + (["--resume"] if go_on else [])
         for algo in args.algo or []:
             more += ["--algo", algo]

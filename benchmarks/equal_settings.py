@@ -38,7 +38,6 @@ number of cost measurements, and measures the others again.
 from __future__ import annotations
 
 import argparse
-import datetime
 import json
 import math
 import time
@@ -371,21 +370,27 @@ def floor_us(algo: str) -> dict:
 
 
 def versions_text(rows: dict) -> str | None:
-    """When the rows measured more than one version of the code: which rows measured which."""
-    groups: dict[str | None, list[str]] = {}
+    """When the rows measured more than one version of the code (uncommitted changes count as
+    another version, which no fingerprint names): which rows measured which."""
+    groups: dict[tuple, list[str]] = {}
     for algo, r in rows.items():
-        groups.setdefault((r.get("code") or {}).get("fingerprint"), []).append(algo)
-    if len(groups) == 1:
+        code = r.get("code") or {}
+        groups.setdefault((code.get("fingerprint"), bool(code.get("clean"))), []).append(algo)
+    fingerprint, clean = next(iter(groups))
+    if len(groups) == 1 and (clean or fingerprint is None):
         return None
     parts = []
-    for fingerprint, algos in groups.items():
+    for (fingerprint, clean), algos in groups.items():
         names = ", ".join(a.upper() for a in algos)
         if fingerprint is None:
             parts.append(f"{names} (version not recorded)")
             continue
         first = rows[algos[0]]
         dates = sorted({rows[a]["date"] for a in algos})
-        parts.append(f"{names} (commit {first['code']['commit'][:7]}, {', '.join(dates)})")
+        changes = "" if clean else " with uncommitted changes"
+        parts.append(f"{names} (commit {first['code']['commit'][:7]}{changes}, {', '.join(dates)})")
+    if len(groups) == 1:
+        return f"The rows measured uncommitted code: {parts[0]}."
     return (
         f"Not one run: the rows measured {len(groups)} versions of the code: "
         + "; ".join(parts)
@@ -460,10 +465,15 @@ def row_cannot_resume(
     return why
 
 
-def other_machine(record: dict, machine: dict, code: dict) -> str | None:
-    """Why the stored rows were not all measured on a machine like this one (``None``: they
-    were). A resumed table must come from one kind of machine; its header names one."""
+def other_machine(record: dict, machine: dict, code: dict, asked: list[str]) -> str | None:
+    """Why the rows that a resumed run would leave in its table were not all measured on a
+    machine like this one (``None``: they were): the rows not asked for, and the rows of this
+    committed code. A table must come from one kind of machine; its header names one. (The rows
+    of other code that are measured again do not matter.)"""
     for algo, row in record["algorithms"].items():
+        ours = row.get("code") or {}
+        if algo in asked and (ours.get("fingerprint") != code["fingerprint"] or not ours["clean"]):
+            continue
         why = cannot_resume({**_row_stored(record, row), "code": code}, machine, code)
         if why:
             return f"its {algo.upper()} row: {why}"
@@ -494,15 +504,18 @@ def main(argv: list[str] | None = None, prog: str | None = None) -> None:
     keep: set[str] = set()
     if args.resume:
         why = "nothing stored" if "machine" not in record else uncommitted(code)
-        why = why or other_machine(record, machine, code)
+        asked = args.algo or list(SETTINGS)
+        why = why or other_machine(record, machine, code, asked)
         if why:
             parser.error(f"--resume cannot continue the run in {path}: {why}")
         for algo, r in record["algorithms"].items():
             why = row_cannot_resume(record, r, machine, code, seeds, args.repeats)
             if why is None:
                 keep.add(algo)
-            elif algo in (args.algo or SETTINGS):
+            elif algo in asked:
                 print(f"{algo}: measured again, its stored row cannot be kept: {why}", flush=True)
+            else:
+                print(f"{algo}: left as stored (not asked for), though not resumable: {why}")
     for r in record["algorithms"].values():  # rows stored before rows carried their own
         r.setdefault("date", record["machine"]["date"])
         r.setdefault("gemm_gflops", record["gemm_gflops"])
@@ -517,7 +530,7 @@ def main(argv: list[str] | None = None, prog: str | None = None) -> None:
         if algo in keep:
             print(f"{algo}: kept from the run stored in {path}", flush=True)
             continue
-        r = {"date": datetime.date.today().isoformat(), "code": code, "seeds": seeds}
+        r = {"date": machine["date"], "code": code, "seeds": seeds}
         r["machine"] = {k: machine.get(k) for k in MACHINE_KEYS}
         r.update(gemm_gflops=machine["gemm_gflops"], floor=floor_us(algo))
         r["cost_us"] = {"rlcourse": [], "sb3": []}

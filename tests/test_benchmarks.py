@@ -688,6 +688,22 @@ def test_equal_settings_resumed_measures_only_the_rows_this_code_has_not(tmp_pat
             equal_settings.main([*argv, "--resume", "--repeats", "3"])
         assert measured == []
         equal_settings.main([*argv, "--repeats", "3", "--algo", "trpo"])  # measured afresh
+    # ... but a row of other code, measured again anyway, may come from anywhere (here a file
+    # from before rows recorded NumPy's version); a sitting on another day says so in the header
+    edit(lambda rows: rows["a2c"].update(code={**old}, machine={"cpu": "other"}))
+    monkeypatch.setitem(MACHINE, "date", "2026-12-07")
+    measured.clear()
+    equal_settings.main([*argv, "--resume", "--repeats", "3"])
+    assert measured == ["a2c"]
+    table = (tmp_path / "equal_settings.md").read_text()
+    assert table.startswith("Measured on 2026-12-06 and 2026-12-07 (each row within one sitting)")
+    # A row measured on uncommitted changes is named in the table
+    rows = json.loads((tmp_path / "equal_settings.json").read_text())["algorithms"]
+    rows["ppo"]["code"]["clean"] = False
+    assert "PPO (commit aaaaaaa with uncommitted changes" in equal_settings.versions_text(rows)
+    assert equal_settings.versions_text({"ppo": rows["ppo"]}).startswith(
+        "The rows measured uncommitted code"
+    )
 
 
 def test_compare_sb3_never_overwrites_an_interrupted_run_and_resumes_equal_settings_only_if_begun(
@@ -701,20 +717,36 @@ def test_compare_sb3_never_overwrites_an_interrupted_run_and_resumes_equal_setti
     with pytest.raises(KeyboardInterrupt):
         compare_sb3.main(argv)
     partial = (tmp_path / "sb3_comparison.partial.json").read_text()
-    with pytest.raises(SystemExit):  # a fresh run would start over the stored A2C
-        compare_sb3.main(argv)
+    (tmp_path / "sb3_comparison.json").write_text(json.dumps({"runs": {}, "seeds": 1}))
+    for more in ([], ["--overhead-only"]):  # either would write over the stored A2C
+        with pytest.raises(SystemExit):
+            compare_sb3.main([*argv, *more])
     assert (tmp_path / "sb3_comparison.partial.json").read_text() == partial
-    assert not list(tmp_path.glob("*.writing"))  # written whole, nothing left half-way
 
-    # Resumed with --equal-settings before its rows began: equal-settings starts afresh
+    # Resumed with one other algorithm asked for, and --equal-settings before its rows began:
+    # A2C stays in the table, equal-settings starts afresh; every file is written whole
+    (tmp_path / "sb3_comparison.json").unlink()
     _fake_comparison(monkeypatch, calls)
     given: list = []
     monkeypatch.setattr(equal_settings, "main", given.append)
-    compare_sb3.main([*argv, "--resume", "--equal-settings"])
-    assert "--resume" not in given[-1]
-    (tmp_path / "equal_settings.json").write_text("{}")
-    compare_sb3.main([*argv, "--resume", "--equal-settings"])
-    assert "--resume" in given[-1]
+    whole: list = []
+    atomic = compare_sb3.write_atomic
+    monkeypatch.setattr(compare_sb3, "write_atomic", lambda p, t: whole.append(p) or atomic(p, t))
+    compare_sb3.main([*argv, "--resume", "--algo", "trpo", "--equal-settings"])
+    record = json.loads((tmp_path / "sb3_comparison.json").read_text())
+    assert list(record["runs"]) == ["a2c", "trpo"] and "--resume" not in given[-1]
+    assert {p.name for p in tmp_path.iterdir()} == {"sb3_comparison.json", "sb3_comparison.md"}
+    assert {p.name for p in whole} == {  # the partial record after TRPO, then the finished one
+        "sb3_comparison.partial.json",
+        "sb3_comparison.json",
+        "sb3_comparison.md",
+    }
+    # Its rows begun by other code: afresh too; by this code: resumed
+    for fingerprint, resumes in (("0" * 16, False), (CODE["fingerprint"], True)):
+        rows = {"a2c": {"code": {**CODE, "fingerprint": fingerprint}}}
+        (tmp_path / "equal_settings.json").write_text(json.dumps({"algorithms": rows}))
+        compare_sb3.main([*argv, "--resume", "--equal-settings"])
+        assert ("--resume" in given[-1]) == resumes
 
 
 def test_loops_measured_again_by_other_code_are_named_so(tmp_path, monkeypatch):
@@ -731,6 +763,14 @@ def test_loops_measured_again_by_other_code_are_named_so(tmp_path, monkeypatch):
     assert record["code"] == CODE and record["overhead_code"] == newer
     table = (tmp_path / "sb3_comparison.md").read_text()
     assert "with other code than the runs (commit 9999999)" in table
+
+
+def test_the_machine_record_holds_every_key_that_a_resumed_run_compares():
+    from benchmarks.benchlib import MACHINE_KEYS, machine_info
+
+    recorded = machine_info(sb3=False)
+    assert set(MACHINE_KEYS) - {"sb3", "sb3_contrib"} <= set(recorded)
+    assert recorded["numpy"] == importlib.metadata.version("numpy")
 
 
 def test_a_stored_file_is_replaced_whole_or_not_at_all(tmp_path, monkeypatch):
