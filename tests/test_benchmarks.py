@@ -227,6 +227,19 @@ def test_presets_stores_every_run_and_exits_nonzero_on_a_miss(tmp_path, monkeypa
     assert entry["passed"] and run["solved"] and 0 < run["env_step"] <= 3_000
 
 
+@pytest.mark.parametrize(
+    "block, stored",
+    [("sb3-comparison", "sb3_comparison.md"), ("equal-settings", "equal_settings.md"),
+     ("anatomy", "anatomy.md")],
+)  # fmt: skip
+def test_the_readme_speed_tables_are_the_stored_ones(block, stored):
+    readme = (ROOT / "README.md").read_text(encoding="utf-8")
+    start, end = f"<!-- {block}:start -->\n", f"<!-- {block}:end -->"
+    assert readme.count(start) == readme.count(end) == 1
+    table = readme.split(start)[1].split(end)[0]
+    assert table == (ROOT / "benchmarks" / "results" / stored).read_text(encoding="utf-8")
+
+
 def test_the_readme_mujoco_table_is_the_stored_runs():
     # Every number of the README's MuJoCo table comes from benchmarks/results/mujoco: the greedy
     # returns at 50k..250k steps, the budget and where a stopped run ended.
