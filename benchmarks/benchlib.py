@@ -202,6 +202,7 @@ def machine_info(sb3: bool = True) -> dict:
         "python": platform.python_version(),
         "torch": torch.__version__,
         "gymnasium": version("gymnasium"),
+        "numpy": version("numpy"),
     }
     if sb3:
         info.update(sb3=version("stable-baselines3"), sb3_contrib=version("sb3-contrib"))
@@ -217,7 +218,9 @@ CODE_PATHS = (
     "pyproject.toml",
     ":(exclude)benchmarks/results",
 )
-MACHINE_KEYS = ("cpu", "cores", "python", "torch", "gymnasium", "sb3", "sb3_contrib")
+MACHINE_KEYS = (
+    "cpu", "cores", "python", "torch", "gymnasium", "numpy", "sb3", "sb3_contrib"
+)  # fmt: skip
 
 
 def code_version(root: Path | None = None) -> dict:
@@ -241,21 +244,33 @@ def code_version(root: Path | None = None) -> dict:
     return {"commit": commit, "fingerprint": fingerprint, "clean": not changes}
 
 
+def uncommitted(code: dict) -> str | None:
+    """Why a run of this code could not be continued in a later sitting (``None``: it could)."""
+    if not code["clean"] or code["fingerprint"] is None:
+        return (
+            "the code here has uncommitted changes (or is not a git checkout), so a later "
+            "sitting could not tell whether it measures the same code; commit it first"
+        )
+    return None
+
+
 def cannot_resume(stored: dict, machine: dict, code: dict) -> str | None:
     """Why a stored run cannot be continued here (``None``: it can). Continuing needs the same
     code, committed (``code_version``), the same processor name, core count and versions
     (``MACHINE_KEYS``) and a one-thread GEMM rate (``machine["gemm_gflops"]``) within 25 %; only
     the date may differ, so every row compares the libraries on one kind of machine with one
     version of the code."""
-    if not code["clean"] or code["fingerprint"] is None:
-        return (
-            "the code here has uncommitted changes (or is not a git checkout), so a later "
-            "sitting could not tell whether it measures the same code; commit it first"
-        )
+    if uncommitted(code):
+        return uncommitted(code)
     if (stored.get("code") or {}).get("fingerprint") != code["fingerprint"]:
         return (
             f"it measured other code (commit {(stored.get('code') or {}).get('commit')}, "
             f"here {code['commit']})"
+        )
+    if not stored["code"].get("clean"):
+        return (
+            "it measured uncommitted changes, which no fingerprint names, so nothing can tell "
+            "whether this code is the same"
         )
     other = [k for k in MACHINE_KEYS if stored["machine"].get(k) != machine.get(k)]
     if other:
@@ -276,12 +291,15 @@ def cannot_resume(stored: dict, machine: dict, code: dict) -> str | None:
 
 
 def dates_text(dates: list[str]) -> str:
-    """'2026-12-06', or the sittings of a resumed run: '2026-12-06 and 2026-12-07 (one run of
-    the same code on the same kind of machine, resumed)'."""
+    """'2026-12-06', or the days of several sittings: '2026-12-06 and 2026-12-07'."""
     dates = sorted(set(dates))
-    if len(dates) == 1:
-        return dates[0]
-    return (
-        ", ".join(dates[:-1])
-        + f" and {dates[-1]} (one run of the same code on the same kind of machine, resumed)"
-    )
+    return dates[0] if len(dates) == 1 else ", ".join(dates[:-1]) + f" and {dates[-1]}"
+
+
+def write_atomic(path: Path, text: str) -> None:
+    """Write ``text`` to ``path`` whole or not at all: a run stopped mid-write (Ctrl-C, a full
+    disk) leaves the earlier file as it was, never half of one."""
+    path.parent.mkdir(parents=True, exist_ok=True)
+    temporary = path.with_name(path.name + ".writing")
+    temporary.write_text(text, encoding="utf-8")
+    os.replace(temporary, path)

@@ -40,12 +40,13 @@ sb3_comparison`` (``make bench`` does both). A full run takes about half an hour
 ``--overhead-only`` measures the loops again and keeps the stored runs.
 
 A run stores what it has measured after each algorithm (``<out>/sb3_comparison.partial.json``
-until its table is written). ``--resume`` continues it in another sitting, also with
-``--equal-settings``: what the same committed code measured on the same kind of machine
-(processor model, core count, versions) with the same seeds is kept, the rest is measured, and
-the tables name the date of every sitting; any other difference refuses
-(:func:`benchmarks.benchlib.cannot_resume`). Every row still compares the two libraries within one
-sitting.
+until its table is written; a fresh run refuses to start over it). ``--resume`` continues it in
+another sitting, also with ``--equal-settings``: what the same committed code measured on the same
+kind of machine (processor model, core count, versions, one-thread GEMM rate) with the same seeds
+and loop length is kept, the rest is measured, and the tables name the date of every sitting that
+measured something; any other difference refuses (:func:`benchmarks.benchlib.cannot_resume`).
+Every row still compares the two libraries within one sitting. Files are written whole or not at
+all.
 """
 
 from __future__ import annotations
@@ -70,6 +71,7 @@ from benchmarks.benchlib import (
     median,
     per_step_by_difference,
     rollout_us,
+    write_atomic,
 )
 from rlcourse.algos import ALGORITHMS
 
@@ -249,9 +251,27 @@ def _rate(machine: dict) -> str:
     return "" if rate is None else f"; one-thread GEMM rate {rate:.1f} GFLOP/s at 256 x 256 x 256"
 
 
-def markdown(summary: dict, overheads: dict, seeds: int, machine: dict) -> str:
+def _again(machine: dict, record: dict) -> str:
+    """The sentence on loops measured again (``--overhead-only``), naming their code if it is not
+    the code of the runs."""
+    if "overhead_date" not in machine:
+        return ""
+    text = f" Loops measured again on {machine['overhead_date']}"
+    runs, loops = (record.get(k) or {} for k in ("code", "overhead_code"))
+    if loops and runs.get("fingerprint") != loops.get("fingerprint"):
+        commit = (loops.get("commit") or "an unknown commit")[:7]
+        text += f", with other code than the runs (commit {commit}"
+        text += ", with uncommitted changes)" if not loops.get("clean") else ")"
+    return text + "."
+
+
+def markdown(
+    summary: dict, overheads: dict, seeds: int, machine: dict, record: dict | None = None
+) -> str:
+    dates = machine.get("dates") or [machine["date"]]
+    resumed = " (one run in sittings, resumed with the same code)" if len(set(dates)) > 1 else ""
     lines = [
-        f"Measured on {dates_text(machine.get('dates', [machine['date']]))} on {machine['cpu']} "
+        f"Measured on {dates_text(dates)}{resumed} on {machine['cpu']} "
         f"({machine['cores']} cores{_rate(machine)}), one torch "
         f"thread per run, torch {machine['torch']}, Stable-Baselines3 {machine['sb3']}, "
         f"sb3-contrib {machine['sb3_contrib']}, gymnasium {machine['gymnasium']}; medians over "
@@ -308,12 +328,7 @@ def markdown(summary: dict, overheads: dict, seeds: int, machine: dict) -> str:
             f"difference (N minus {WARMUP_BASE:,} steps) so that building the model is not "
             "counted; random actions on both sides (rlcourse's DQN, which acts epsilon-greedily "
             "from the first step, with epsilon held at 1 here, as SB3 acts before learning "
-            "starts)."
-            + (
-                f" Loops measured again on {machine['overhead_date']}."
-                if "overhead_date" in machine
-                else ""
-            ),
+            "starts)." + _again(machine, record or {}),
             "",
             "| algorithm | environment (copies: rlcourse / SB3) | bare env | rlcourse loop "
             "| rlcourse overhead | SB3 loop |",
@@ -356,13 +371,14 @@ def replace_block(path: Path, block: str, markers: tuple[str, str] = MARKERS) ->
         raise SystemExit(f"{path} needs exactly one {start} followed by one {end}; left unchanged")
     head, rest = text.split(start)
     _, tail = rest.split(end)
-    path.write_text(f"{head}{start}\n{block}{end}{tail}", encoding="utf-8")
+    write_atomic(path, f"{head}{start}\n{block}{end}{tail}")
 
 
 def resumed(out: Path, fresh: dict, parser: argparse.ArgumentParser) -> dict:
     """The stored run that ``--resume`` continues: the partial record of an interrupted run, else
     the finished one (its equal-settings table may still be missing). It must have measured the
-    same code on the same machine with the same seeds (:func:`benchlib.cannot_resume`)."""
+    same code on the same machine with the same seeds and loop length
+    (:func:`benchlib.cannot_resume`)."""
     for name in ("sb3_comparison.partial.json", "sb3_comparison.json"):
         path = out / name
         if path.exists():
@@ -373,13 +389,31 @@ def resumed(out: Path, fresh: dict, parser: argparse.ArgumentParser) -> dict:
     why = cannot_resume(stored, fresh["machine"], fresh["code"])
     if why is None and stored["seeds"] != fresh["seeds"]:
         why = f"it ran {stored['seeds']} seeds, not {fresh['seeds']}"
+    if why is None and stored.get("overhead_steps") != fresh["overhead_steps"]:
+        why = (
+            f"it timed its loops over {stored.get('overhead_steps')} env steps, "
+            f"not {fresh['overhead_steps']} (--overhead-steps)"
+        )
     if why is None and set(stored["overhead"]) != set(stored["runs"]):
         why = "it has runs without their loop measurements"
     if why:
         parser.error(f"--resume cannot continue the run in {path}: {why}")
     print(f"resuming the run in {path} ({', '.join(stored['runs']) or 'nothing'} done)")
-    stored["dates"] = sorted({*stored.get("dates", [stored["machine"]["date"]]), *fresh["dates"]})
-    return {key: stored[key] for key in ("machine", "code", "dates", "seeds", "runs", "overhead")}
+    stored.setdefault("dates", [stored["machine"]["date"]])
+    keys = ("machine", "code", "dates", "seeds", "overhead_steps", "runs", "overhead")
+    keys += ("overhead_code",) if "overhead_code" in stored else ()
+    return {key: stored[key] for key in keys}
+
+
+def equal_settings_begun(out: Path, code: dict) -> bool:
+    """Whether ``<out>/equal_settings.json`` holds a row that this code measured: a run resumed
+    with ``--equal-settings`` then resumes those rows too, else starts them afresh."""
+    path = out / "equal_settings.json"
+    if not path.exists():
+        return False
+    rows = json.loads(path.read_text(encoding="utf-8")).get("algorithms", {})
+    ours = code["fingerprint"]
+    return any((r.get("code") or {}).get("fingerprint") == ours for r in rows.values())
 
 
 def write(out: Path, record: dict, table: str | None) -> None:
@@ -387,8 +421,8 @@ def write(out: Path, record: dict, table: str | None) -> None:
 
     The JSON is also written after each algorithm, so that an error late in the run loses nothing.
     """
-    out.mkdir(parents=True, exist_ok=True)
-    (out / "sb3_comparison.partial.json").write_text(json.dumps(record, indent=2) + "\n")
+    partial = out / "sb3_comparison.partial.json"
+    write_atomic(partial, json.dumps(record, indent=2) + "\n")
     if table is None:
         return
     for path, text in (
@@ -397,9 +431,9 @@ def write(out: Path, record: dict, table: str | None) -> None:
     ):
         if path.exists():
             print(f"replacing {path} (the earlier version stays in git's history)")
-        path.write_text(text + ("\n" if not text.endswith("\n") else ""), encoding="utf-8")
+        write_atomic(path, text + ("\n" if not text.endswith("\n") else ""))
         print(f"wrote {path}")
-    (out / "sb3_comparison.partial.json").unlink()
+    partial.unlink()
 
 
 def main(argv: list[str] | None = None, prog: str | None = None) -> None:
@@ -445,6 +479,12 @@ def main(argv: list[str] | None = None, prog: str | None = None) -> None:
         )
     torch.set_num_threads(1)
     out = Path(args.out)
+    partial = out / "sb3_comparison.partial.json"
+    if partial.exists() and not args.resume:
+        parser.error(
+            f"an interrupted run is stored in {partial}: continue it with --resume, or move the "
+            "file away to start afresh (or to measure the loops of the finished run again)"
+        )
     machine = machine_info()
     if args.overhead_only:
         stored = out / "sb3_comparison.json"
@@ -452,20 +492,27 @@ def main(argv: list[str] | None = None, prog: str | None = None) -> None:
             parser.error(f"--overhead-only needs the runs of an earlier full run in {stored}")
         record = json.loads(stored.read_text(encoding="utf-8"))
         runs, seeds = record["runs"], record["seeds"]
+        # The loops are today's code's; the runs keep the code they measured
         machine = {**record["machine"], "overhead_date": machine["date"]}
+        record["overhead_code"] = code_version()
+        record["overhead_steps"] = args.overhead_steps
     else:
-        seeds, algos = args.seeds, args.algo or list(CASES)
+        seeds, asked = args.seeds, args.algo or list(CASES)
         code = code_version()
         machine["gemm_gflops"] = round(gemm_rate(256, 256) / 1e9, 1)  # tells the machines apart
-        record = {"machine": machine, "code": code, "dates": [machine["date"]], "seeds": seeds}
-        record.update(runs={}, overhead={})
+        record = {"machine": machine, "code": code, "dates": [], "seeds": seeds}
+        record.update(overhead_steps=args.overhead_steps, runs={}, overhead={})
+        today = machine["date"]
         if args.resume:
             record = resumed(out, record, parser)
             machine = record["machine"]
+        # Resumed, the table holds every algorithm stored, not only those asked for now
+        algos = [a for a in CASES if a in asked or a in record["runs"]]
         for algo in algos:
             if algo in record["overhead"]:  # its runs and its loops: measured in an earlier sitting
                 print(f"{algo}: kept from the run stored in {out}", flush=True)
                 continue
+            record["dates"] = sorted({*record["dates"], today})
             case, runs = CASES[algo], {"rlcourse": [], "sb3": []}
             for seed in range(seeds):
                 order = ("rlcourse", "sb3") if seed % 2 == 0 else ("sb3", "rlcourse")
@@ -491,8 +538,8 @@ def main(argv: list[str] | None = None, prog: str | None = None) -> None:
         overheads = {algo: record["overhead"][algo] for algo in algos}
 
     summary = summarize(runs)
-    dated = {**machine, "dates": record.get("dates", [machine["date"]])}
-    table = markdown(summary, overheads, seeds, dated)
+    dated = {**machine, "dates": record.get("dates") or [machine["date"]]}
+    table = markdown(summary, overheads, seeds, dated, record)
     print()
     print(table)
     record = {
@@ -500,6 +547,8 @@ def main(argv: list[str] | None = None, prog: str | None = None) -> None:
         "code": record.get("code"),
         "dates": dated["dates"],
         "seeds": seeds,
+        "overhead_steps": record.get("overhead_steps"),
+        **({"overhead_code": record["overhead_code"]} if "overhead_code" in record else {}),
         "summary": summary,
         "overhead": overheads,
         "runs": runs,
@@ -511,7 +560,10 @@ def main(argv: list[str] | None = None, prog: str | None = None) -> None:
     if args.equal_settings:
         from benchmarks import equal_settings
 
-        more = ["--seeds", str(seeds), "--out", str(out)] + (["--resume"] if args.resume else [])
+        # Resumed before its equal-settings rows began (none of this code stored): they start
+        # afresh
+        go_on = args.resume and equal_settings_begun(out, record["code"])
+        more = ["--seeds", str(seeds), "--out", str(out)] + (["--resume"] if go_on else [])
         for algo in args.algo or []:
             more += ["--algo", algo]
         equal_settings.main(more + (["--readme", args.readme] if args.readme else []))

@@ -29,14 +29,15 @@ Writes ``<out>/equal_settings.json`` (after each algorithm) and ``.md``; with ``
 replaces the block between ``<!-- equal-settings:start -->`` and ``<!-- equal-settings:end -->``.
 Rows of algorithms not measured keep what the JSON held; each row records its date and the code it
 measured, and the table says when its rows come from more than one version of the code.
-``--resume`` continues a run in another sitting: the rows that the same committed code measured on
-the same machine with the same seeds are kept, the others measured.
+``--resume`` continues a run in another sitting. Every stored row is checked against its own record:
+it refuses if a row ran on another kind of machine (its versions, or a one-thread GEMM rate outside
+0.8-1.25 times this one's), keeps the rows that this committed code measured with the same seeds and
+number of cost measurements, and measures the others again.
 """
 
 from __future__ import annotations
 
 import argparse
-import datetime
 import json
 import math
 import time
@@ -51,6 +52,7 @@ import torch
 from torch.utils._python_dispatch import TorchDispatchMode
 
 from benchmarks.benchlib import (
+    MACHINE_KEYS,
     bare_env_us,
     cannot_resume,
     code_version,
@@ -60,6 +62,8 @@ from benchmarks.benchlib import (
     median,
     per_step_by_difference,
     stop_at_threshold,
+    uncommitted,
+    write_atomic,
 )
 from benchmarks.compare_sb3 import replace_block
 from rlcourse.algos import ALGORITHMS
@@ -366,21 +370,27 @@ def floor_us(algo: str) -> dict:
 
 
 def versions_text(rows: dict) -> str | None:
-    """When the rows measured more than one version of the code: which rows measured which."""
-    groups: dict[str | None, list[str]] = {}
+    """When the rows measured more than one version of the code (uncommitted changes count as
+    another version, which no fingerprint names): which rows measured which."""
+    groups: dict[tuple, list[str]] = {}
     for algo, r in rows.items():
-        groups.setdefault((r.get("code") or {}).get("fingerprint"), []).append(algo)
-    if len(groups) == 1:
+        code = r.get("code") or {}
+        groups.setdefault((code.get("fingerprint"), bool(code.get("clean"))), []).append(algo)
+    fingerprint, clean = next(iter(groups))
+    if len(groups) == 1 and (clean or fingerprint is None):
         return None
     parts = []
-    for fingerprint, algos in groups.items():
+    for (fingerprint, clean), algos in groups.items():
         names = ", ".join(a.upper() for a in algos)
         if fingerprint is None:
             parts.append(f"{names} (version not recorded)")
             continue
         first = rows[algos[0]]
         dates = sorted({rows[a]["date"] for a in algos})
-        parts.append(f"{names} (commit {first['code']['commit'][:7]}, {', '.join(dates)})")
+        changes = "" if clean else " with uncommitted changes"
+        parts.append(f"{names} (commit {first['code']['commit'][:7]}{changes}, {', '.join(dates)})")
+    if len(groups) == 1:
+        return f"The rows measured uncommitted code: {parts[0]}."
     return (
         f"Not one run: the rows measured {len(groups)} versions of the code: "
         + "; ".join(parts)
@@ -395,8 +405,10 @@ def markdown(record: dict) -> str:
         {round(r.get("gemm_gflops", record["gemm_gflops"]), 1) for r in rows.values()}
     ) or [record["gemm_gflops"]]
     rate = f"{rates[0]:.1f}" + (f"-{rates[-1]:.1f}" if len(rates) > 1 else "")
+    sittings = " (each row within one sitting)" if len(set(dates)) > 1 else ""
     lines = [
-        f"Measured on {dates_text(dates)} on {m['cpu']} ({m['cores']} cores), one torch thread "
+        f"Measured on {dates_text(dates)}{sittings} on {m['cpu']} ({m['cores']} cores), one "
+        "torch thread "
         f"per run, torch {m['torch']}, Stable-Baselines3 {m['sb3']}, sb3-contrib "
         f"{m['sb3_contrib']}, gymnasium {m['gymnasium']}; GEMM rate {rate} GFLOP/s (one "
         f"thread, 256 x 256 x 256); seeds {record['seeds']} (`python -m benchmarks "
@@ -431,6 +443,43 @@ def markdown(record: dict) -> str:
     return "\n".join(lines) + "\n"
 
 
+def _row_stored(record: dict, row: dict) -> dict:
+    """A row's code and machine as ``cannot_resume`` reads them: its own, or the file's for rows
+    stored before rows carried them."""
+    machine = {k: record["machine"].get(k) for k in MACHINE_KEYS} | row.get("machine", {})
+    machine["gemm_gflops"] = row.get("gemm_gflops", record.get("gemm_gflops"))
+    return {"code": row.get("code"), "machine": machine}
+
+
+def row_cannot_resume(
+    record: dict, row: dict, machine: dict, code: dict, seeds: list[int], repeats: int
+) -> str | None:
+    """Why ``--resume`` cannot keep a stored row (``None``: it can): each row is checked against
+    its own code, machine, GEMM rate and seeds, and must hold as many cost measurements as asked
+    for."""
+    why = cannot_resume(_row_stored(record, row), machine, code)
+    if why is None and row.get("seeds", record.get("seeds")) != seeds:
+        why = f"it ran seeds {row.get('seeds', record.get('seeds'))}, not {seeds}"
+    if why is None and len(row["cost_us"]["rlcourse"]) != repeats:
+        why = f"it holds {len(row['cost_us']['rlcourse'])} cost measurements, not {repeats}"
+    return why
+
+
+def other_machine(record: dict, machine: dict, code: dict, asked: list[str]) -> str | None:
+    """Why the rows that a resumed run would leave in its table were not all measured on a
+    machine like this one (``None``: they were): the rows not asked for, and the rows of this
+    committed code. A table must come from one kind of machine; its header names one. (The rows
+    of other code that are measured again do not matter.)"""
+    for algo, row in record["algorithms"].items():
+        ours = row.get("code") or {}
+        if algo in asked and (ours.get("fingerprint") != code["fingerprint"] or not ours["clean"]):
+            continue
+        why = cannot_resume({**_row_stored(record, row), "code": code}, machine, code)
+        if why:
+            return f"its {algo.upper()} row: {why}"
+    return None
+
+
 def main(argv: list[str] | None = None, prog: str | None = None) -> None:
     parser = argparse.ArgumentParser(
         prog=prog, description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
@@ -451,37 +500,39 @@ def main(argv: list[str] | None = None, prog: str | None = None) -> None:
     path = args.out / "equal_settings.json"
     record = json.loads(path.read_text()) if path.exists() else {"algorithms": {}}
     machine, code, seeds = machine_info(), code_version(), list(range(args.seeds))
+    machine["gemm_gflops"] = gemm_rate(256, 256) / 1e9
     keep: set[str] = set()
     if args.resume:
-        # The machine and a clean checkout here; which rows measured this code, row by row below.
-        stored = None
-        if "machine" in record:
-            stored = {"machine": {**record["machine"], "gemm_gflops": record["gemm_gflops"]}}
-            stored["code"] = code
-        here = {**machine, "gemm_gflops": gemm_rate(256, 256) / 1e9}
-        why = cannot_resume(stored, here, code) if stored else "nothing stored"
-        if why is None and record["seeds"] != seeds:
-            why = f"it ran seeds {record['seeds']}, not {seeds}"
+        why = "nothing stored" if "machine" not in record else uncommitted(code)
+        asked = args.algo or list(SETTINGS)
+        why = why or other_machine(record, machine, code, asked)
         if why:
             parser.error(f"--resume cannot continue the run in {path}: {why}")
-        keep = {
-            algo
-            for algo, r in record["algorithms"].items()
-            if r.get("code", {}).get("fingerprint") == code["fingerprint"]
-            and len(r["cost_us"]["rlcourse"]) == args.repeats
-        }
-        machine = record["machine"]
+        for algo, r in record["algorithms"].items():
+            why = row_cannot_resume(record, r, machine, code, seeds, args.repeats)
+            if why is None:
+                keep.add(algo)
+            elif algo in asked:
+                print(f"{algo}: measured again, its stored row cannot be kept: {why}", flush=True)
+            else:
+                print(f"{algo}: left as stored (not asked for), though not resumable: {why}")
     for r in record["algorithms"].values():  # rows stored before rows carried their own
         r.setdefault("date", record["machine"]["date"])
         r.setdefault("gemm_gflops", record["gemm_gflops"])
-    record.update(machine=machine, code=code, seeds=seeds)
-    record["gemm_gflops"] = gemm_rate(256, 256) / 1e9
+        r.setdefault("machine", {k: record["machine"].get(k) for k in MACHINE_KEYS})
+        r.setdefault("seeds", record["seeds"])
+    # The header's processor and versions: those of the first sitting while resuming
+    record["machine"] = (
+        record["machine"] if keep else {k: v for k, v in machine.items() if k != "gemm_gflops"}
+    )
+    record.update(code=code, seeds=seeds, gemm_gflops=machine["gemm_gflops"])
     for algo in args.algo or SETTINGS:
         if algo in keep:
             print(f"{algo}: kept from the run stored in {path}", flush=True)
             continue
-        r = {"date": datetime.date.today().isoformat(), "code": code}
-        r.update(gemm_gflops=record["gemm_gflops"], floor=floor_us(algo))
+        r = {"date": machine["date"], "code": code, "seeds": seeds}
+        r["machine"] = {k: machine.get(k) for k in MACHINE_KEYS}
+        r.update(gemm_gflops=machine["gemm_gflops"], floor=floor_us(algo))
         r["cost_us"] = {"rlcourse": [], "sb3": []}
         for k in range(args.repeats):
             for lib in ("rlcourse", "sb3") if k % 2 == 0 else ("sb3", "rlcourse"):
@@ -495,10 +546,9 @@ def main(argv: list[str] | None = None, prog: str | None = None) -> None:
         record["algorithms"] = {
             a: record["algorithms"][a] for a in SETTINGS if a in record["algorithms"]
         }
-        args.out.mkdir(parents=True, exist_ok=True)
-        path.write_text(json.dumps(record, indent=2) + "\n", encoding="utf-8")
+        write_atomic(path, json.dumps(record, indent=2) + "\n")
     table = markdown(record)
-    (args.out / "equal_settings.md").write_text(table, encoding="utf-8")
+    write_atomic(args.out / "equal_settings.md", table)
     print(table)
     if args.readme:
         replace_block(args.readme, table, MARKERS)

@@ -227,6 +227,19 @@ def test_presets_stores_every_run_and_exits_nonzero_on_a_miss(tmp_path, monkeypa
     assert entry["passed"] and run["solved"] and 0 < run["env_step"] <= 3_000
 
 
+@pytest.mark.parametrize(
+    "block, stored",
+    [("sb3-comparison", "sb3_comparison.md"), ("equal-settings", "equal_settings.md"),
+     ("anatomy", "anatomy.md")],
+)  # fmt: skip
+def test_the_readme_speed_tables_are_the_stored_ones(block, stored):
+    readme = (ROOT / "README.md").read_text(encoding="utf-8")
+    start, end = f"<!-- {block}:start -->\n", f"<!-- {block}:end -->"
+    assert readme.count(start) == readme.count(end) == 1
+    table = readme.split(start)[1].split(end)[0]
+    assert table == (ROOT / "benchmarks" / "results" / stored).read_text(encoding="utf-8")
+
+
 def test_the_readme_mujoco_table_is_the_stored_runs():
     # Every number of the README's MuJoCo table comes from benchmarks/results/mujoco: the greedy
     # returns at 50k..250k steps, the budget and where a stopped run ended.
@@ -521,7 +534,8 @@ def test_the_code_version_is_the_measured_code_and_sees_uncommitted_changes(tmp_
 
 
 MACHINE = {"date": "2026-12-06", "cpu": "c", "cores": 2, "python": "3.11", "torch": "t",
-           "gymnasium": "g", "sb3": "s", "sb3_contrib": "sc", "gemm_gflops": 33.0}  # fmt: skip
+           "gymnasium": "g", "numpy": "n", "sb3": "s", "sb3_contrib": "sc",
+           "gemm_gflops": 33.0}  # fmt: skip
 CODE = {"commit": "a" * 40, "fingerprint": "f" * 16, "clean": True}
 
 
@@ -533,6 +547,10 @@ def test_a_run_is_continued_only_with_the_same_committed_code_and_machine():
     assert "uncommitted" in cannot_resume(stored, MACHINE, {**CODE, "clean": False})
     assert "other code" in cannot_resume(stored, MACHINE, {**CODE, "fingerprint": "e" * 16})
     assert "other code" in cannot_resume({"machine": MACHINE}, MACHINE, CODE)
+    # A first sitting on uncommitted changes: its fingerprint does not name what it measured
+    dirty = {"machine": MACHINE, "code": {**CODE, "clean": False}}
+    assert "measured uncommitted changes" in cannot_resume(dirty, MACHINE, CODE)
+    assert "numpy (n, here m)" in cannot_resume(stored, {**MACHINE, "numpy": "m"}, CODE)
     why = cannot_resume(stored, {**MACHINE, "cpu": "d", "torch": "u"}, CODE)
     assert why == "it ran with another cpu (c, here d), torch (t, here u)"
     # One processor name, three times the speed: another machine; a few percent: the same one
@@ -541,7 +559,9 @@ def test_a_run_is_continued_only_with_the_same_committed_code_and_machine():
     unrated = {"machine": {**MACHINE, "gemm_gflops": None}, "code": CODE}
     assert "not recorded" in cannot_resume(unrated, MACHINE, CODE)
     assert dates_text(["2026-12-06", "2026-12-06"]) == "2026-12-06"
-    assert dates_text(["2026-12-07", "2026-12-06"]).startswith("2026-12-06 and 2026-12-07 (one run")
+    assert dates_text(["2026-12-07", "2026-12-06", "2026-12-08"]) == (
+        "2026-12-06, 2026-12-07 and 2026-12-08"
+    )
 
 
 def _fake_comparison(monkeypatch, calls: list, crash_at: str | None = None):
@@ -590,18 +610,25 @@ def test_compare_sb3_resumed_keeps_what_the_interrupted_run_measured(tmp_path, m
     assert list(record["runs"]) == ["a2c", "ppo", "trpo"] and record["summary"]["ppo"]
     assert record["dates"] == ["2026-12-06", "2026-12-07"]
     assert (
-        "Measured on 2026-12-06 and 2026-12-07 (one run of the same code on the same kind of "
-        "machine, resumed) on c (2 cores; one-thread GEMM rate 33.0 GFLOP/s at 256 x 256 x 256)"
+        "Measured on 2026-12-06 and 2026-12-07 (one run in sittings, resumed with the same code) "
+        "on c (2 cores; one-thread GEMM rate 33.0 GFLOP/s at 256 x 256 x 256)"
     ) in (tmp_path / "sb3_comparison.md").read_text()
     assert not (tmp_path / "sb3_comparison.partial.json").exists()
 
-    # Resuming a finished run measures nothing; other code, other seeds or none stored: refused
+    # Resuming a finished run, on a third day, with one algorithm asked for: nothing measured,
+    # no date added, every stored algorithm still in the table
     calls.clear()
-    compare_sb3.main([*argv, "--resume"])
+    monkeypatch.setitem(MACHINE, "date", "2026-12-08")
+    compare_sb3.main([*argv, "--resume", "--algo", "ppo"])
     assert calls == []
+    record = json.loads((tmp_path / "sb3_comparison.json").read_text())
+    assert list(record["runs"]) == ["a2c", "ppo", "trpo"]
+    assert record["dates"] == ["2026-12-06", "2026-12-07"]
+    # Other code, other seeds, another loop length, none stored, a dirty tree: refused
     for args, code in (
         (argv, {**CODE, "fingerprint": "e" * 16}),
         (["--seeds", "3", "--out", str(tmp_path)], CODE),
+        ([*argv, "--overhead-steps", "30000"], CODE),
         (["--out", str(tmp_path / "empty")], CODE),
         (argv, {**CODE, "clean": False}),
     ):
@@ -644,3 +671,137 @@ def test_equal_settings_resumed_measures_only_the_rows_this_code_has_not(tmp_pat
     monkeypatch.setattr(equal_settings, "code_version", lambda: {**CODE, "clean": False})
     with pytest.raises(SystemExit):
         equal_settings.main([*argv, "--resume"])
+
+    # Each row is checked on its own: one measured on uncommitted code or with other seeds is
+    # measured again, the others kept
+    monkeypatch.setattr(equal_settings, "code_version", lambda: dict(CODE))
+
+    def edit(change):
+        record = json.loads((tmp_path / "equal_settings.json").read_text())
+        change(record["algorithms"])
+        (tmp_path / "equal_settings.json").write_text(json.dumps(record))
+
+    edit(lambda rows: rows["ppo"]["code"].update(clean=False))
+    measured.clear()
+    equal_settings.main([*argv, "--resume", "--repeats", "3", "--algo", "trpo"])
+    assert measured == ["ppo", "trpo"]
+    edit(lambda rows: rows["a2c"].update(seeds=[0, 1, 2]))
+    measured.clear()
+    equal_settings.main([*argv, "--resume", "--repeats", "3", "--algo", "trpo"])
+    assert measured == ["a2c"]
+    # A row from another machine, told apart by its versions or by its own GEMM rate (the file's
+    # is the last sitting's): the table would mix two machines under one header, so refused
+    for change in (
+        lambda rows: rows["trpo"]["machine"].update(torch="other"),
+        lambda rows: rows["trpo"].update(gemm_gflops=100.0),
+    ):
+        edit(change)
+        measured.clear()
+        with pytest.raises(SystemExit):
+            equal_settings.main([*argv, "--resume", "--repeats", "3"])
+        assert measured == []
+        equal_settings.main([*argv, "--repeats", "3", "--algo", "trpo"])  # measured afresh
+    # ... but a row of other code, measured again anyway, may come from anywhere (here a file
+    # from before rows recorded NumPy's version); a sitting on another day says so in the header
+    edit(lambda rows: rows["a2c"].update(code={**old}, machine={"cpu": "other"}))
+    monkeypatch.setitem(MACHINE, "date", "2026-12-07")
+    measured.clear()
+    equal_settings.main([*argv, "--resume", "--repeats", "3"])
+    assert measured == ["a2c"]
+    table = (tmp_path / "equal_settings.md").read_text()
+    assert table.startswith("Measured on 2026-12-06 and 2026-12-07 (each row within one sitting)")
+    # A row measured on uncommitted changes is named in the table
+    rows = json.loads((tmp_path / "equal_settings.json").read_text())["algorithms"]
+    rows["ppo"]["code"]["clean"] = False
+    assert "PPO (commit aaaaaaa with uncommitted changes" in equal_settings.versions_text(rows)
+    assert equal_settings.versions_text({"ppo": rows["ppo"]}).startswith(
+        "The rows measured uncommitted code"
+    )
+
+
+def test_compare_sb3_never_overwrites_an_interrupted_run_and_resumes_equal_settings_only_if_begun(
+    tmp_path, monkeypatch
+):
+    from benchmarks import equal_settings
+
+    calls: list = []
+    _fake_comparison(monkeypatch, calls, crash_at="ppo")
+    argv = ["--seeds", "1", "--out", str(tmp_path)]
+    with pytest.raises(KeyboardInterrupt):
+        compare_sb3.main(argv)
+    partial = (tmp_path / "sb3_comparison.partial.json").read_text()
+    (tmp_path / "sb3_comparison.json").write_text(json.dumps({"runs": {}, "seeds": 1}))
+    for more in ([], ["--overhead-only"]):  # either would write over the stored A2C
+        with pytest.raises(SystemExit):
+            compare_sb3.main([*argv, *more])
+    assert (tmp_path / "sb3_comparison.partial.json").read_text() == partial
+
+    # Resumed with one other algorithm asked for, and --equal-settings before its rows began:
+    # A2C stays in the table, equal-settings starts afresh; every file is written whole
+    (tmp_path / "sb3_comparison.json").unlink()
+    _fake_comparison(monkeypatch, calls)
+    given: list = []
+    monkeypatch.setattr(equal_settings, "main", given.append)
+    whole: list = []
+    atomic = compare_sb3.write_atomic
+    monkeypatch.setattr(compare_sb3, "write_atomic", lambda p, t: whole.append(p) or atomic(p, t))
+    compare_sb3.main([*argv, "--resume", "--algo", "trpo", "--equal-settings"])
+    record = json.loads((tmp_path / "sb3_comparison.json").read_text())
+    assert list(record["runs"]) == ["a2c", "trpo"] and "--resume" not in given[-1]
+    assert {p.name for p in tmp_path.iterdir()} == {"sb3_comparison.json", "sb3_comparison.md"}
+    assert {p.name for p in whole} == {  # the partial record after TRPO, then the finished one
+        "sb3_comparison.partial.json",
+        "sb3_comparison.json",
+        "sb3_comparison.md",
+    }
+    # Its rows begun by other code: afresh too; by this code: resumed
+    for fingerprint, resumes in (("0" * 16, False), (CODE["fingerprint"], True)):
+        rows = {"a2c": {"code": {**CODE, "fingerprint": fingerprint}}}
+        (tmp_path / "equal_settings.json").write_text(json.dumps({"algorithms": rows}))
+        compare_sb3.main([*argv, "--resume", "--equal-settings"])
+        assert ("--resume" in given[-1]) == resumes
+
+
+def test_loops_measured_again_by_other_code_are_named_so(tmp_path, monkeypatch):
+    calls: list = []
+    _fake_comparison(monkeypatch, calls)
+    argv = ["--seeds", "1", "--out", str(tmp_path)]
+    compare_sb3.main(argv)
+    compare_sb3.main([*argv, "--overhead-only"])  # the same code: nothing to say
+    assert "with other code" not in (tmp_path / "sb3_comparison.md").read_text()
+    newer = {**CODE, "commit": "9" * 40, "fingerprint": "9" * 16}
+    monkeypatch.setattr(compare_sb3, "code_version", lambda: dict(newer))
+    compare_sb3.main([*argv, "--overhead-only"])
+    record = json.loads((tmp_path / "sb3_comparison.json").read_text())
+    assert record["code"] == CODE and record["overhead_code"] == newer
+    table = (tmp_path / "sb3_comparison.md").read_text()
+    assert "with other code than the runs (commit 9999999)" in table
+
+
+def test_the_machine_record_holds_every_key_that_a_resumed_run_compares():
+    from benchmarks.benchlib import MACHINE_KEYS, machine_info
+
+    recorded = machine_info(sb3=False)
+    assert set(MACHINE_KEYS) - {"sb3", "sb3_contrib"} <= set(recorded)
+    assert recorded["numpy"] == importlib.metadata.version("numpy")
+
+
+def test_a_stored_file_is_replaced_whole_or_not_at_all(tmp_path, monkeypatch):
+    from benchmarks.benchlib import write_atomic
+
+    path = tmp_path / "run.json"
+    write_atomic(path, "earlier")
+    real = Path.write_text
+
+    def full_disk(self, text, *args, **kwargs):
+        real(self, text[:3], *args, **kwargs)
+        raise OSError("No space left on device")
+
+    monkeypatch.setattr(Path, "write_text", full_disk)
+    with pytest.raises(OSError):
+        write_atomic(path, "later, and longer")
+    monkeypatch.undo()
+    assert path.read_text() == "earlier"
+    write_atomic(path, "later")
+    assert path.read_text() == "later"
+    assert [p.name for p in tmp_path.iterdir()] == ["run.json"]  # the half-written one replaced
