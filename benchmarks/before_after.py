@@ -1,12 +1,14 @@
 """Before and after a change: rlcourse's cost per env step at equal settings, alternating.
 
     python -m benchmarks before-after --before REV [--after REV] [--algo ppo] [--rounds 4]
-                                      [--out benchmarks/results/before_after.json]
+                                      [--preset] [--out benchmarks/results/before_after.json]
 
 Each version is a git worktree of its revision (``--after`` left out: the working tree as it is). A
 measurement is :func:`benchmarks.equal_settings.step_cost_us` for rlcourse, microseconds per env
 step with its updates, by difference of two training runs, in a fresh process that imports that
-version's own ``rlcourse`` and ``benchmarks``, one torch thread. The versions alternate in the order
+version's own ``rlcourse`` and ``benchmarks``, one torch thread. With ``--preset`` the runs use the
+algorithm's preset for the same environment instead (what ``compare-sb3`` times), without its
+greedy evaluations, the same lengths. The versions alternate in the order
 before, after, after, before, ... per algorithm (an even number of rounds), so that a machine whose
 speed drifts steadily (this one's drifts by 20-30 % between runs) favours neither. The JSON keeps
 every measurement, its order, the revisions and the machine, and the medians with their ratio. Run
@@ -34,12 +36,32 @@ MEASURE = (
     "assert rlcourse.__file__.startswith(sys.argv[1]), rlcourse.__file__; "
     "print(e.step_cost_us('rlcourse', sys.argv[2]))"
 )
+# The preset's cost by the same difference, over the lengths given (this command's SETTINGS, the
+# same for both versions), with only names that both versions have: a version from before this
+# option has no function for it.
+MEASURE_PRESET = (
+    "import sys, rlcourse; "
+    "from benchmarks.benchlib import per_step_by_difference; "
+    "from rlcourse.algos import ALGORITHMS; "
+    "assert rlcourse.__file__.startswith(sys.argv[1]), rlcourse.__file__; "
+    "m, env_id = ALGORITHMS[sys.argv[2]], sys.argv[3]; "
+    "base, n = int(sys.argv[4]), int(sys.argv[5]); "
+    "run = lambda total: m.train(env_id, m.PRESETS[env_id], progress=False, eval_every=0, "
+    "total_steps=total); "
+    "print(1e6 * per_step_by_difference(run, base, base + n))"
+)
 
 
-def measure_in(tree: Path, algo: str) -> float:
-    """Microseconds per env step of ``algo`` with the code of ``tree``, in a fresh process."""
+def measure_in(tree: Path, algo: str, preset: bool = False) -> float:
+    """Microseconds per env step of ``algo`` with the code of ``tree``, in a fresh process (the
+    equal settings, or with ``preset`` the preset)."""
+    if preset:
+        setting = SETTINGS[algo]
+        args = [MEASURE_PRESET, str(tree), algo, setting.env_id, str(setting.base), str(setting.n)]
+    else:
+        args = [MEASURE, str(tree), algo]
     out = subprocess.run(
-        [sys.executable, "-c", MEASURE, str(tree), algo],
+        [sys.executable, "-c", *args],
         cwd=tree,
         env={**os.environ, "PYTHONPATH": str(tree)},
         capture_output=True,
@@ -92,6 +114,9 @@ def main(argv: list[str] | None = None, prog: str | None = None) -> None:
     parser.add_argument("--after", help="git revision of the code after (default: working tree)")
     parser.add_argument("--algo", choices=list(SETTINGS), action="append")
     parser.add_argument("--rounds", type=int, default=4, help="measurements per version")
+    parser.add_argument(
+        "--preset", action="store_true", help="time the presets instead of the equal settings"
+    )
     parser.add_argument("--out", type=Path, default=Path("benchmarks/results/before_after.json"))
     args = parser.parse_args(argv)
     if args.rounds < 2 or args.rounds % 2:
@@ -105,7 +130,7 @@ def main(argv: list[str] | None = None, prog: str | None = None) -> None:
                     trees[version] = Path(tmp) / version
                     git("worktree", "add", "--detach", str(trees[version]), rev)
                     added.append(trees[version])
-            runs = alternate(algos, args.rounds, lambda v, a: measure_in(trees[v], a))
+            runs = alternate(algos, args.rounds, lambda v, a: measure_in(trees[v], a, args.preset))
         finally:
             for tree in added:
                 git("worktree", "remove", "--force", str(tree))
@@ -118,6 +143,7 @@ def main(argv: list[str] | None = None, prog: str | None = None) -> None:
         "command": "python -m benchmarks before-after " + " ".join(argv or []),
         "before": git("rev-parse", args.before),
         "after": after,
+        "settings": "preset" if args.preset else "equal settings",
         "machine": machine_info(sb3=False),
         "runs": runs,
         "summary": summarize(runs),

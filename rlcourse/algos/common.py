@@ -140,17 +140,21 @@ def update_stats(
     return stats
 
 
-def minibatches(batch_size: int, count: int, device: torch.device) -> list[Tensor | slice]:
-    """The indices of ``count`` minibatches (at most ``batch_size``) of a freshly shuffled batch,
-    their sizes differing by at most one.
+def minibatches(count: int, *tensors: Tensor) -> list[tuple[Tensor, ...]]:
+    """``count`` minibatches (at most one per row) of a freshly shuffled batch: per minibatch, its
+    rows of each of ``tensors`` (which share their first dimension), the sizes differing by at
+    most one.
 
-    One minibatch is the whole batch as it is, ``slice(None)``: a mean or a sum over it does not
-    depend on the order (up to rounding), and indexing every tensor by a permutation would copy it
-    each epoch.
+    Each tensor is permuted once, and its minibatches are slices of that copy: indexing every
+    tensor per minibatch would cost more calls. One minibatch is the whole batch as it is: a mean
+    or a sum over it does not depend on the order (up to rounding), so nothing is copied.
     """
     if count == 1:
-        return [slice(None)]
-    return list(torch.randperm(batch_size, device=device).tensor_split(min(count, batch_size)))
+        return [tensors]
+    rows = len(tensors[0])
+    order = torch.randperm(rows, device=tensors[0].device)
+    parts = [t[order].tensor_split(min(count, rows)) for t in tensors]
+    return list(zip(*parts, strict=True))
 
 
 def loss_scale(config: Any, batch: Tensor) -> int:

@@ -202,9 +202,9 @@ def sample_with_target_values(
         batches = buffer.sample(B * k)
         with torch.no_grad():
             next_q = q_target(batches.next_obs)
-        for start in range(0, B * k, B):
-            rows = slice(start, start + B)
-            yield Batch(*(x[rows] for x in batches)), next_q[rows]
+        # k views of B rows each (one call per tensor, not one per minibatch)
+        for *fields, values in zip(*(x.tensor_split(k) for x in (*batches, next_q)), strict=True):
+            yield Batch(*fields), values
         done += k
 
 
@@ -268,7 +268,7 @@ def train(
                 optimizer.param_groups[0]["lr"] = config.lr * max(
                     0.0, 1 - tracker.env_steps / config.total_steps
                 )
-            losses, q_means = [], []
+            losses, qs = [], []
             # Sample a random minibatch of transitions from B (w-'s values come with it)
             for batch, next_q in sample_with_target_values(buffer, q_target, config, updates):
                 # Compute the targets y_j from the target network (no gradient flows into them)
@@ -296,13 +296,13 @@ def train(
                 if updates % config.target_update_every == 0:
                     polyak_update(q_target, q_net, config.rho)
                 losses.append(loss.detach())
-                q_means.append(q.detach().mean())
+                qs.append(q.detach())
             act = q_net.numpy_sampler(rng)  # act with the new weights from now on
             history.add_iteration(
                 phase,
                 tracker.env_steps,
                 q_loss=float(torch.stack(losses).mean()),
-                q_mean=float(torch.stack(q_means).mean()),
+                q_mean=float(torch.cat(qs).mean()),  # every minibatch has B rows
                 epsilon=epsilon,
                 lr=optimizer.param_groups[0]["lr"],
                 sps=tracker.env_steps / history.wall_time(),
