@@ -1,4 +1,5 @@
-"""Before and after a change: rlcourse's cost per env step at equal settings, alternating.
+"""Before and after a change: rlcourse's cost per env step at equal settings (or with the
+presets), alternating.
 
     python -m benchmarks before-after --before REV [--after REV] [--algo ppo] [--rounds 4]
                                       [--preset] [--out benchmarks/results/before_after.json]

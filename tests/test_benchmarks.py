@@ -500,6 +500,19 @@ def test_before_after_times_a_preset_in_a_fresh_process(monkeypatch):
     # More than the bare loop (about 50 us per step) and less than a second per step
     assert 60 < us < 1e6
 
+    # Both versions get the lengths of this command's SETTINGS and the preset's environment
+    seen = []
+
+    def run(command, **kwargs):
+        seen.append(command[2:])
+        return subprocess.CompletedProcess(command, 0, stdout="123.0\n", stderr="")
+
+    monkeypatch.setattr(before_after.subprocess, "run", run)
+    assert before_after.measure_in(Path("/elsewhere"), "ppo", preset=True) == 123.0
+    assert seen == [
+        [before_after.MEASURE_PRESET, "/elsewhere", "ppo", "CartPole-v1", "1024", "1024"]
+    ]
+
 
 # -- a long benchmark run continued in another sitting (--resume)
 

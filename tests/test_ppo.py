@@ -196,6 +196,31 @@ def test_minibatches_cover_the_rollout_once_in_near_equal_sizes(monkeypatch):
     assert sorted(sizes) == [33, 33, 34]
 
 
+def test_minibatches_are_the_rows_of_one_permutation_and_one_draw_per_epoch():
+    """Each minibatch holds, for every tensor, the rows that ``torch.randperm`` put together: the
+    same rows in the same order as indexing each tensor by a slice of the permutation, and the same
+    random numbers drawn (one permutation; none for a single minibatch)."""
+    from rlcourse.algos.common import minibatches
+
+    states, actions = torch.randn(10, 3), torch.arange(10)
+    torch.manual_seed(7)
+    parts = minibatches(3, states, actions)
+    after = torch.rand(1)
+    torch.manual_seed(7)
+    order = torch.randperm(10)
+    assert torch.equal(torch.rand(1), after)
+    expected = order.tensor_split(3)
+    assert [len(a) for _, a in parts] == [4, 3, 3]
+    for (s, a), rows in zip(parts, expected, strict=True):
+        assert torch.equal(s, states[rows]) and torch.equal(a, actions[rows])
+    # One minibatch: the rollout as it is, nothing drawn
+    torch.manual_seed(7)
+    ((s, a),) = minibatches(1, states, actions)
+    drawn = torch.rand(1)
+    torch.manual_seed(7)
+    assert s is states and a is actions and torch.equal(drawn, torch.rand(1))
+
+
 def test_the_clip_fraction_is_the_share_of_all_the_updates_samples(monkeypatch):
     # 3 epochs of 4 minibatches of a 30-transition rollout (sizes 8, 8, 7, 7): the logged clip
     # fraction counts every sample of every minibatch step once, not a mean of minibatch shares.
