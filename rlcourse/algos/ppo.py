@@ -281,25 +281,25 @@ def train(
             # minibatches
             ratios = []  # of every minibatch, for the clip fraction
             for _ in range(config.epochs):
-                for s, a, A, old_lp, y in minibatches(
+                for mb_states, mb_actions, A, mb_old_log_prob, y in minibatches(
                     config.minibatches, states, actions, advantages, old_log_prob, targets
                 ):
                     # 1: the mean; the minibatch's size: the slide's sum
                     n = loss_scale(config, A)
                     # L_actor(theta') = - sum_t min(omega_t A_t, clip(omega_t, 1-eps, 1+eps) A_t)
-                    pi = policy(s)
-                    ratio = importance_weights(pi.log_prob(a), old_lp)
+                    pi = policy(mb_states)
+                    ratio = importance_weights(pi.log_prob(mb_actions), mb_old_log_prob)
                     if config.objective == "clip":
                         actor_loss = -n * clipped_surrogate(ratio, A, config.clip_eps).mean()
                     else:
                         # KL(pi_theta' || pi_theta), the slide's direction
-                        kl = kl_divergence(pi, old_policy(s)).mean()
+                        kl = kl_divergence(pi, old_policy(mb_states)).mean()
                         actor_loss = n * (-(ratio * A).mean() + kl_coef * kl)
                     # The bonus needs the entropy here; the diagnostics compute it below
                     if config.ent_coef > 0:
                         actor_loss = actor_loss - n * config.ent_coef * pi.entropy().mean()
                     # Define L_critic(w) = 1/2 sum_t (v_w(S_t) - y_t)^2
-                    value_loss = n * critic_loss(critic(s), y)
+                    value_loss = n * critic_loss(critic(mb_states), y)
                     check_finite(history, iteration, actor_loss=actor_loss, critic_loss=value_loss)
                     # Minimize L_actor(theta') + L_critic(w) w.r.t. theta' and w (a step of Adam)
                     optimizer.zero_grad(set_to_none=True)

@@ -382,8 +382,8 @@ def train(
 
             # Minimize L_critic(w) = 1/2 sum (v_w(S_t) - y_t)^2 w.r.t. w via gradient descent
             for _ in range(config.critic_epochs):
-                for s, y in minibatches(config.critic_minibatches, states, targets):
-                    value_loss = loss_scale(config, y) * critic_loss(critic(s), y)
+                for mb_states, y in minibatches(config.critic_minibatches, states, targets):
+                    value_loss = loss_scale(config, y) * critic_loss(critic(mb_states), y)
                     check_finite(history, iteration, critic_loss=value_loss)
                     critic_opt.zero_grad(set_to_none=True)
                     value_loss.backward()
