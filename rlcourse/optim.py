@@ -30,9 +30,12 @@ class Adam(torch.optim.Adam):
     The first step, and any step that PyTorch's own code must handle (a closure, a parameter
     without a gradient or with a sparse one, a group spanning devices or dtypes, the capturable
     and differentiable variants), runs ``torch.optim.Adam.step`` itself, which creates the state.
-    Later steps add 1 to each step counter and call the same fused kernel with the group's current
-    options (a learning rate changed in ``param_groups`` between steps is used).
-    ``load_state_dict`` and ``add_param_group`` forget what was gathered.
+    Later steps add 1 to the group's step counter and call the same fused kernel with the group's
+    current options (a learning rate changed in ``param_groups`` between steps is used). The
+    parameters of a group step together, so after the first step they share one step tensor in
+    ``state`` (one ``add_`` where ``_foreach_add_`` over every parameter's costs several times
+    more); before any step of PyTorch's own they get a tensor each again. ``load_state_dict`` and
+    ``add_param_group`` forget what was gathered.
     """
 
     def __init__(self, params, lr: float = 1e-3, **kwargs):
@@ -50,9 +53,12 @@ class Adam(torch.optim.Adam):
         self._gathered = None
 
     def _gather(self) -> list[tuple] | None:
-        """Per group: (group, params, exp_avgs, exp_avg_sqs, max_exp_avg_sqs, steps), or None
-        when a parameter has no state yet, a group spans devices or dtypes, or a group is
-        capturable or differentiable (options a step may not change: they are read here)."""
+        """Per group: (group, params, exp_avgs, exp_avg_sqs, max_exp_avg_sqs, steps, counters),
+        or None when a parameter has no state yet, a group spans devices or dtypes, or a group is
+        capturable or differentiable (options a step may not change: they are read here).
+
+        ``steps`` are the kernel's step tensors, ``counters`` the distinct ones a step adds 1 to:
+        one tensor, now shared by the group's parameters, when all their counts agree."""
         gathered = []
         for group in self.param_groups:
             params = list(group["params"])
@@ -64,6 +70,12 @@ class Adam(torch.optim.Adam):
                 return None
             states = [self.state[p] for p in params]
             max_sqs = [s["max_exp_avg_sq"] for s in states] if group["amsgrad"] else []
+            steps = [s["step"] for s in states]
+            if len({float(step) for step in steps}) == 1:
+                for s in states:
+                    s["step"] = steps[0]
+                steps = [steps[0]] * len(states)
+            counters = list({id(step): step for step in steps}.values())
             gathered.append(
                 (
                     group,
@@ -71,10 +83,22 @@ class Adam(torch.optim.Adam):
                     [s["exp_avg"] for s in states],
                     [s["exp_avg_sq"] for s in states],
                     max_sqs,
-                    [s["step"] for s in states],
+                    steps,
+                    counters,
                 )
             )
         return gathered
+
+    def _separate_steps(self) -> None:
+        """Give every parameter a step tensor of its own again: PyTorch's step adds 1 to each."""
+        seen = set()
+        for state in self.state.values():
+            step = state.get("step")
+            if step is None:
+                continue
+            if id(step) in seen:
+                state["step"] = step.clone()
+            seen.add(id(state["step"]))
 
     def zero_grad(self, set_to_none: bool = True) -> None:
         """``Optimizer.zero_grad`` without its profiler range (``set_to_none=False``: PyTorch's)."""
@@ -103,23 +127,30 @@ class Adam(torch.optim.Adam):
     def _torch_step(self, closure=None):
         """``torch.optim.Adam.step`` without PyTorch's wrapper, which it gets once any
         ``torch.optim.Adam`` exists: the hooks already ran here or will not run."""
+        self._separate_steps()
         step = torch.optim.Adam.step
         return (step.__wrapped__ if getattr(step, "hooked", False) else step)(self, closure)
 
     def _step(self, closure=None):
         gathered = self._gathered
-        if closure is not None or gathered is None:
+        grads_per_group = None if gathered is None else [[p.grad for p in g[1]] for g in gathered]
+        if (
+            closure is not None
+            or grads_per_group is None
+            or any(grad is None or grad.is_sparse for grads in grads_per_group for grad in grads)
+        ):
+            # PyTorch's own step gives each parameter its step tensor back: gather again after it
             loss = self._torch_step(closure)
             self._gathered = self._gather()
             return loss
-        grads_per_group = [[p.grad for p in g[1]] for g in gathered]
-        if any(grad is None or grad.is_sparse for grads in grads_per_group for grad in grads):
-            return self._torch_step()
         with torch.no_grad():
-            for (group, params, exp_avgs, exp_avg_sqs, max_sqs, steps), grads in zip(
+            for (group, params, exp_avgs, exp_avg_sqs, max_sqs, steps, counters), grads in zip(
                 gathered, grads_per_group, strict=True
             ):
-                torch._foreach_add_(steps, 1)
+                if len(counters) == 1:
+                    counters[0].add_(1)
+                else:
+                    torch._foreach_add_(counters, 1)
                 kernel = (
                     torch._fused_adamw_
                     if group.get("decoupled_weight_decay", False)

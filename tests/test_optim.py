@@ -1,6 +1,7 @@
 """rlcourse.optim: the same numbers as torch.optim.Adam(fused=True) and clip_grad_norm_, bit for bit."""
 
 import copy
+import io
 import math
 
 import pytest
@@ -138,6 +139,42 @@ def test_clip_grad_norms_of_a_set_without_gradients_is_zero():
     net = nn.Linear(3, 1)
     (norm,) = clip_grad_norms_([net.parameters()], 1.0)
     assert norm.item() == 0.0
+
+
+def test_adam_shares_a_step_counter_per_group_and_gives_it_back_for_pytorchs_step():
+    # After the first step a group's parameters share one step tensor (one add_ a step). A step of
+    # PyTorch's own (here: a parameter without a gradient) must not add 1 to it once per parameter:
+    # every count stays the reference's, through a save and a reload, which keeps the sharing.
+    nets, ref_nets = _nets(), _nets()
+    ours = Adam(_groups(*nets))
+    ref = torch.optim.Adam(_groups(*ref_nets), fused=True)
+    x = torch.randn(8, 4)
+
+    def step(partial=False):
+        for opt, n in ((ours, nets), (ref, ref_nets)):
+            opt.zero_grad(set_to_none=True)
+            (n[0](x).sum() if partial else _loss(*n, x)).backward()
+            opt.step()
+
+    def counts(opt):
+        return [float(s["step"]) for s in opt.state.values()]
+
+    for _ in range(3):
+        step()
+    actor_steps = {id(ours.state[p]["step"]) for p in nets[0].parameters()}
+    assert len(actor_steps) == 1  # shared
+    step(partial=True)  # the critic has no gradient: PyTorch's own step, the actor's counts + 1
+    step()
+    assert counts(ours) == counts(ref) == [5.0] * 4 + [4.0] * 4
+    buffer = io.BytesIO()
+    torch.save(ours.state_dict(), buffer)
+    buffer.seek(0)
+    ours.load_state_dict(torch.load(buffer))
+    for _ in range(2):
+        step()
+    step(partial=True)
+    assert counts(ours) == counts(ref) == [8.0] * 4 + [6.0] * 4
+    _assert_same_parameters(nets, ref_nets)
 
 
 def test_adam_takes_its_own_path_after_the_first_step(monkeypatch):
