@@ -10,8 +10,8 @@ microseconds per call, fastest of five rounds: ``torch.optim.Adam(fused=True).st
 ``torch.nn.utils.clip_grad_norm_`` on each network against one ``rlcourse.optim.clip_grad_norms_``
 call on lists of the parameters, made once (as the training loops call it). The gradients are fixed
 random numbers and clipping never binds, so every call does the same work; since 2026-12-06
-rlcourse's then skips the multiplication by 1, where PyTorch's multiplies (the stored results
-predate that). Writes ``<out>/optim_overhead.json`` and ``.md``.
+rlcourse's then skips the multiplication by 1, where PyTorch's multiplies. Writes
+``<out>/optim_overhead.json`` and ``.md``.
 """
 
 from __future__ import annotations
