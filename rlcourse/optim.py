@@ -34,8 +34,8 @@ class Adam(torch.optim.Adam):
     current options (a learning rate changed in ``param_groups`` between steps is used). The
     parameters of a group step together, so after the first step they share one step tensor in
     ``state`` (one ``add_`` where ``_foreach_add_`` over every parameter's costs several times
-    more); before any step of PyTorch's own they get a tensor each again. ``load_state_dict`` and
-    ``add_param_group`` forget what was gathered.
+    more); before any step of PyTorch's own, and in ``state_dict``, they get a tensor each again.
+    ``load_state_dict`` and ``add_param_group`` forget what was gathered.
     """
 
     def __init__(self, params, lr: float = 1e-3, **kwargs):
@@ -99,6 +99,16 @@ class Adam(torch.optim.Adam):
             if id(step) in seen:
                 state["step"] = step.clone()
             seen.add(id(state["step"]))
+
+    def state_dict(self) -> dict:
+        """PyTorch's, with a step tensor of its own for every parameter, as PyTorch's Adam keeps
+        them: a ``torch.optim.Adam`` that loads it adds 1 to each."""
+        packed = super().state_dict()
+        packed["state"] = {
+            key: {**state, "step": state["step"].clone()} if "step" in state else state
+            for key, state in packed["state"].items()
+        }
+        return packed
 
     def zero_grad(self, set_to_none: bool = True) -> None:
         """``Optimizer.zero_grad`` without its profiler range (``set_to_none=False``: PyTorch's)."""

@@ -144,7 +144,8 @@ def test_clip_grad_norms_of_a_set_without_gradients_is_zero():
 def test_adam_shares_a_step_counter_per_group_and_gives_it_back_for_pytorchs_step():
     # After the first step a group's parameters share one step tensor (one add_ a step). A step of
     # PyTorch's own (here: a parameter without a gradient) must not add 1 to it once per parameter:
-    # every count stays the reference's, through a save and a reload, which keeps the sharing.
+    # every count stays the reference's, through a save and a reload. What is saved has a tensor
+    # per parameter, as PyTorch's: a torch.optim.Adam that loads it counts right too.
     nets, ref_nets = _nets(), _nets()
     ours = Adam(_groups(*nets))
     ref = torch.optim.Adam(_groups(*ref_nets), fused=True)
@@ -166,8 +167,12 @@ def test_adam_shares_a_step_counter_per_group_and_gives_it_back_for_pytorchs_ste
     step(partial=True)  # the critic has no gradient: PyTorch's own step, the actor's counts + 1
     step()
     assert counts(ours) == counts(ref) == [5.0] * 4 + [4.0] * 4
+    saved = ours.state_dict()
+    assert len({id(s["step"]) for s in saved["state"].values()}) == 8
+    live = [ours.state[p]["step"] for p in ours.state]
+    assert not any(s["step"] is step for s in saved["state"].values() for step in live)
     buffer = io.BytesIO()
-    torch.save(ours.state_dict(), buffer)
+    torch.save(saved, buffer)
     buffer.seek(0)
     ours.load_state_dict(torch.load(buffer))
     for _ in range(2):
