@@ -35,14 +35,18 @@ class Adam(torch.optim.Adam):
     parameters of a group step together, so after the first step they share one step tensor in
     ``state`` (one ``add_`` where ``_foreach_add_`` over every parameter's costs several times
     more); before any step of PyTorch's own, and in ``state_dict``, they get a tensor each again.
-    ``load_state_dict`` and ``add_param_group`` forget what was gathered.
+    So an edit of one parameter's ``state[p]["step"]`` in place reaches its whole group; assign a
+    new tensor to change one. ``load_state_dict`` and ``add_param_group`` forget what was gathered.
+    A ``GradScaler`` step (mixed precision) runs PyTorch's own, which unscales and skips on inf.
     """
+
+    _gathered: list[tuple] | None = None  # also for a copy: Optimizer's pickling leaves it out
 
     def __init__(self, params, lr: float = 1e-3, **kwargs):
         if kwargs.setdefault("fused", True) is not True:
             raise ValueError("rlcourse.optim.Adam is the fused Adam; use torch.optim.Adam instead")
         super().__init__(params, lr=lr, **kwargs)
-        self._gathered: list[tuple] | None = None
+        self._gathered = None
 
     def add_param_group(self, param_group: dict) -> None:
         super().add_param_group(param_group)
@@ -58,8 +62,8 @@ class Adam(torch.optim.Adam):
         capturable or differentiable (options a step may not change: they are read here).
 
         ``steps`` are the kernel's step tensors, ``counters`` the distinct ones a step adds 1 to:
-        one tensor, now shared by the group's parameters, when all their counts agree."""
-        gathered = []
+        one new tensor, shared by the group's parameters, when all their counts agree (every
+        group is checked first, so nothing is shared when a step of PyTorch's own follows)."""
         for group in self.param_groups:
             params = list(group["params"])
             if group["differentiable"] or group["capturable"]:
@@ -68,18 +72,22 @@ class Adam(torch.optim.Adam):
                 return None
             if len({(p.device, p.dtype) for p in params}) > 1:
                 return None
-            states = [self.state[p] for p in params]
+        gathered = []
+        for group in self.param_groups:
+            states = [self.state[p] for p in group["params"]]
             max_sqs = [s["max_exp_avg_sq"] for s in states] if group["amsgrad"] else []
             steps = [s["step"] for s in states]
             if len({float(step) for step in steps}) == 1:
+                # A copy: the tensor may be another optimizer's (load_state_dict keeps references)
+                shared = steps[0].clone()
                 for s in states:
-                    s["step"] = steps[0]
-                steps = [steps[0]] * len(states)
+                    s["step"] = shared
+                steps = [shared] * len(states)
             counters = list({id(step): step for step in steps}.values())
             gathered.append(
                 (
                     group,
-                    params,
+                    list(group["params"]),
                     [s["exp_avg"] for s in states],
                     [s["exp_avg_sq"] for s in states],
                     max_sqs,
@@ -137,6 +145,7 @@ class Adam(torch.optim.Adam):
     def _torch_step(self, closure=None):
         """``torch.optim.Adam.step`` without PyTorch's wrapper, which it gets once any
         ``torch.optim.Adam`` exists: the hooks already ran here or will not run."""
+        self._gathered = None  # gathered again after it; if it raises, nothing stale is kept
         self._separate_steps()
         step = torch.optim.Adam.step
         return (step.__wrapped__ if getattr(step, "hooked", False) else step)(self, closure)
@@ -147,6 +156,8 @@ class Adam(torch.optim.Adam):
         if (
             closure is not None
             or grads_per_group is None
+            or getattr(self, "grad_scale", None) is not None  # set by a GradScaler
+            or getattr(self, "found_inf", None) is not None
             or any(grad is None or grad.is_sparse for grads in grads_per_group for grad in grads)
         ):
             # PyTorch's own step gives each parameter its step tensor back: gather again after it

@@ -180,6 +180,42 @@ def test_adam_shares_a_step_counter_per_group_and_gives_it_back_for_pytorchs_ste
     step(partial=True)
     assert counts(ours) == counts(ref) == [8.0] * 4 + [6.0] * 4
     _assert_same_parameters(nets, ref_nets)
+    # PyTorch's Adam loading what ours saved counts each parameter once per step, as ref does
+    other_nets = _nets()
+    for mine, theirs in zip(other_nets, nets, strict=True):
+        mine.load_state_dict(theirs.state_dict())
+    other = torch.optim.Adam(_groups(*other_nets), fused=True)
+    other.load_state_dict(copy.deepcopy(ours.state_dict()))  # as from a file
+    step()
+    other.zero_grad(set_to_none=True)
+    _loss(*other_nets, x).backward()
+    other.step()
+    assert counts(other) == counts(ref) == [9.0] * 4 + [7.0] * 4
+    _assert_same_parameters(other_nets, ref_nets)
+
+
+def test_adam_counts_right_after_a_step_that_raised():
+    # A closure that raises stops PyTorch's own step before it changes anything; the steps after
+    # it must not go on adding to a step tensor that the parameters no longer share.
+    nets, ref_nets = _nets(), _nets()
+    ours = Adam(_groups(*nets))
+    ref = torch.optim.Adam(_groups(*ref_nets), fused=True)
+    x = torch.randn(8, 4)
+
+    def failing():
+        raise RuntimeError("closure failed")
+
+    for k in range(6):
+        for opt, n in ((ours, nets), (ref, ref_nets)):
+            if k == 3:
+                with pytest.raises(RuntimeError, match="closure failed"):
+                    opt.step(failing)
+            opt.zero_grad(set_to_none=True)
+            _loss(*n, x).backward()
+            opt.step()
+    assert [float(s["step"]) for s in ours.state.values()] == [6.0] * 8
+    _assert_same_parameters(nets, ref_nets)
+    assert copy.deepcopy(ours)._gathered is None  # a copy gathers its own lists on its first step
 
 
 def test_adam_takes_its_own_path_after_the_first_step(monkeypatch):
