@@ -274,3 +274,20 @@ def test_adam_runs_no_profiler_range_unless_a_hook_asks_for_the_wrapper():
     _loss(*nets, x).backward()
     opt.zero_grad(set_to_none=False)  # PyTorch's own: zeros kept in place
     assert all(torch.equal(p.grad, torch.zeros_like(p)) for net in nets for p in net.parameters())
+
+
+def test_adam_under_a_grad_scaler_matches_torch_fused_adam():
+    # A GradScaler leaves unscaling and the inf check to a fused optimizer's step (it sets
+    # grad_scale and found_inf on it): that step must be PyTorch's own, not the fast path.
+    nets, ref_nets = _nets(), _nets()
+    ours = Adam(_groups(*nets))
+    ref = torch.optim.Adam(_groups(*ref_nets), fused=True)
+    scalers = [torch.amp.GradScaler("cpu", init_scale=1024.0) for _ in range(2)]
+    x = torch.randn(8, 4)
+    for _ in range(5):
+        for opt, n, scaler in zip((ours, ref), (nets, ref_nets), scalers, strict=True):
+            opt.zero_grad(set_to_none=True)
+            scaler.scale(_loss(*n, x)).backward()
+            scaler.step(opt)
+            scaler.update()
+    _assert_same_parameters(nets, ref_nets)
