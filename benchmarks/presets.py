@@ -1,7 +1,7 @@
 """Train every preset on its environments for several seeds; store the results, fail on a miss.
 
     python -m benchmarks presets [--seeds 3] [--algo a2c] [--env CartPole-v1]
-                                 [--out benchmarks/results]
+                                 [--out benchmarks/results] [--set FIELD=VALUE ...]
 
 Every preset of the package: each algorithm's ``PRESETS`` (one per environment), PPO's adaptive-KL
 presets (``PRESETS_KL``, as ``ppo-kl``) and GRPO's three methods on its question-answer task. Each
@@ -18,11 +18,18 @@ A preset passes when every seed meets its criterion. The command writes
 where there is one) and ``presets.md`` under ``--out``; a run of some presets (``--algo``,
 ``--env``) replaces their entries and keeps the others. It exits with status 1 when a preset it
 ran missed.
+
+``--set FIELD=VALUE`` (repeatable) trains a variant instead: every selected preset with those fields
+of its ``Config`` changed (``--set hidden=[32,32] --set total_steps=50000``; VALUE is a Python
+literal, a list becomes a tuple, anything else a string), judged by the same criterion. A variant
+needs its own ``--out`` (the presets' own results stay theirs), whose files record the changes; a
+folder keeps the runs of one set of changes only.
 """
 
 from __future__ import annotations
 
 import argparse
+import ast
 import json
 import statistics
 import sys
@@ -34,6 +41,7 @@ import torch
 
 from benchmarks.benchlib import machine_info
 from rlcourse.algos import ALGORITHMS, grpo, ppo
+from rlcourse.config import replace
 from rlcourse.plots import THRESHOLDS
 
 # How many of the last training episodes the threshold is averaged over (training-return criteria).
@@ -42,6 +50,29 @@ DEFAULT_WINDOW = 10
 # The final greedy evaluation must also reach the threshold.
 FINAL_REQUIRED = {("dqn", "CartPole-v1")}
 COMMAND = "python -m benchmarks presets"
+DEFAULT_OUT = Path("benchmarks/results")
+
+
+def parse_changes(items: list[str]) -> dict[str, Any]:
+    """``["hidden=[32,32]", "objective=kl"]`` -> ``{"hidden": (32, 32), "objective": "kl"}``."""
+    changes = {}
+    for item in items:
+        name, sep, text = item.partition("=")
+        if not sep or not name.isidentifier():
+            raise ValueError(f"--set {item!r}: write FIELD=VALUE, such as hidden=[32,32]")
+        try:
+            value = ast.literal_eval(text)
+        except (ValueError, SyntaxError):
+            value = text  # a word such as kl: the string itself
+        changes[name] = tuple(value) if isinstance(value, list) else value
+    return changes
+
+
+def typed(value: Any) -> str:
+    """A value as ``--set`` takes it: ``(32, 32)`` -> ``[32,32]``, ``"kl"`` -> ``kl``."""
+    if isinstance(value, str):
+        return value
+    return json.dumps(list(value) if isinstance(value, tuple) else value, separators=(",", ":"))
 
 
 def all_presets() -> list[tuple[str, str, Any]]:
@@ -96,8 +127,13 @@ def run_one(label: str, env: str, config: Any, seed: int) -> dict:
 
 def markdown(record: dict) -> str:
     m = record["machine"]
+    changes = record.get("changes") or {}
+    what = "Every preset, its full budget"
+    if changes:
+        shown = " ".join(f"`--set {k}={typed(v)}`" for k, v in changes.items())
+        what = f"A variant of the presets below: their configs with {shown} changed"
     lines = [
-        f"Every preset, its full budget, seeds {record['seeds']}, one torch thread; last run on "
+        f"{what}, seeds {record['seeds']}, one torch thread; last run on "
         f"{m['date']} on {m['cpu']} ({m['cores']} cores), torch {m['torch']}, gymnasium "
         f"{m['gymnasium']} (`{COMMAND}`). GRPO's steps are answers sampled.",
         "",
@@ -129,18 +165,52 @@ def main(argv: list[str] | None = None, prog: str | None = None) -> None:
     labels = sorted({label for label, _, _ in all_presets()})
     parser.add_argument("--algo", choices=labels, action="append", help="only these (repeatable)")
     parser.add_argument("--env", action="append", help="only these environments (repeatable)")
-    parser.add_argument("--out", type=Path, default=Path("benchmarks/results"))
+    parser.add_argument("--out", type=Path, default=DEFAULT_OUT)
+    parser.add_argument(
+        "--set",
+        action="append",
+        default=[],
+        metavar="FIELD=VALUE",
+        help="train a variant: change this Config field of every selected preset (repeatable)",
+    )
     args = parser.parse_args(argv)
     if args.seeds < 1:
         parser.error(f"--seeds {args.seeds}: at least 1")
+    selected = [
+        (label, env, config)
+        for label, env, config in all_presets()
+        if (not args.algo or label in args.algo) and (not args.env or env in args.env)
+    ]
+    try:
+        changes = parse_changes(args.set)
+    except ValueError as error:
+        parser.error(str(error))
+    for i, (label, env, config) in enumerate(selected):
+        try:  # its Config refuses a field or value with a clear message
+            selected[i] = (label, env, replace(config, **changes))
+        except (TypeError, ValueError) as error:
+            parser.error(f"--set, the {label} preset for {env}: {error}")
+    if changes and args.out.resolve() == DEFAULT_OUT.resolve():
+        parser.error(
+            f"--set trains variants of the presets: give them their own --out ({DEFAULT_OUT} "
+            "holds the presets' own results)"
+        )
     torch.set_num_threads(1)
     path = args.out / "presets.json"
     record = json.loads(path.read_text()) if path.exists() else {"presets": {}}
+    stored = {
+        k: tuple(v) if isinstance(v, list) else v for k, v in record.get("changes", {}).items()
+    }
+    if record["presets"] and stored != changes:
+        parser.error(
+            f"{path} holds runs with other changes ({stored or 'none'}); give this variant "
+            "another --out"
+        )
     record.update(machine=machine_info(sb3=False), seeds=list(range(args.seeds)))
+    if changes:
+        record["changes"] = changes
     missed = []
-    for label, env, config in all_presets():
-        if (args.algo and label not in args.algo) or (args.env and env not in args.env):
-            continue
+    for label, env, config in selected:
         runs = []
         for seed in range(args.seeds):
             runs.append(run_one(label, env, config, seed))

@@ -53,8 +53,14 @@ def test_the_target_needs_a_third_of_the_wall_time_and_no_more_env_steps_sac_few
     assert not compare_sb3.target_met("ppo", 0.2, 1.01)
     assert not compare_sb3.target_met("sac", 0.2, 1.0) and compare_sb3.target_met("sac", 0.2, 0.99)
     overheads = {
-        "dqn": {"env_id": "CartPole-v1", "num_envs": 1, "sb3_num_envs": 1, "bare_env_us": 15.0,
-                "rlcourse_loop_us": 50.0, "sb3_loop_us": 54.0},
+        "dqn": {
+            "env_id": "CartPole-v1",
+            "num_envs": 1,
+            "sb3_num_envs": 1,
+            "bare_env_us": 15.0,
+            "rlcourse_loop_us": 50.0,
+            "sb3_loop_us": 54.0,
+        },
     }
     assert "DQN's loop 50.0 against SB3's 54.0 µs per env step: no slower (target met)" in (
         compare_sb3.loop_verdict(overheads, ["dqn"])
@@ -226,6 +232,58 @@ def test_presets_stores_every_run_and_exits_nonzero_on_a_miss(tmp_path, monkeypa
     (entry,) = json.loads((tmp_path / "presets.json").read_text())["presets"].values()
     (run,) = entry["runs"]
     assert entry["passed"] and run["solved"] and 0 < run["env_step"] <= 3_000
+
+
+def test_presets_trains_a_variant_only_into_its_own_folder(tmp_path, monkeypatch, capsys):
+    # A variant changes the named Config fields and nothing else, is judged by the same criterion
+    # and records its changes; it may not write over the presets' own results, nor mix with
+    # another variant's runs, and a field or value its Config refuses stops it before training.
+    from dataclasses import replace
+
+    from benchmarks import presets
+    from rlcourse.algos import a2c
+
+    preset = a2c.PRESETS["CartPole-v1"]
+    monkeypatch.setattr(presets, "all_presets", lambda: [("a2c", "CartPole-v1", preset)])
+    trained, run_one = [], presets.run_one
+    monkeypatch.setattr(
+        presets,
+        "run_one",
+        lambda label, env, config, seed: (
+            trained.append(config) or run_one(label, env, config, seed)
+        ),
+    )
+    monkeypatch.setitem(presets.THRESHOLDS, "CartPole-v1", 5.0)  # any run reaches it
+    out = tmp_path / "variant"
+    presets.main(
+        ["--seeds", "1", "--out", str(out), "--set", "hidden=[16]", "--set", "total_steps=2000"]
+    )
+    (config,) = trained
+    assert config == replace(preset, hidden=(16,), total_steps=2_000)
+    record = json.loads((out / "presets.json").read_text())
+    assert record["changes"] == {"hidden": [16], "total_steps": 2_000}
+    (entry,) = record["presets"].values()
+    assert entry["total_steps"] == 2_000 and entry["passed"]
+    assert (
+        "with `--set hidden=[16]` `--set total_steps=2000` changed"
+        in (out / "presets.md").read_text()
+    )
+    refusals = [
+        (
+            ["--set", "hiden=[16]", "--out", str(tmp_path / "a")],
+            "has no hyperparameter hiden; allowed:",
+        ),
+        (["--set", "num_envs=0", "--out", str(tmp_path / "b")], "num_envs"),
+        (["--set", "hidden"], "write FIELD=VALUE"),
+        (["--set", "hidden=[32]"], "give them their own --out"),
+        (["--set", "hidden=[32]", "--out", str(out)], "holds runs with other changes"),
+        (["--out", str(out)], "holds runs with other changes"),
+    ]
+    for argv, words in refusals:
+        with pytest.raises(SystemExit) as stop:
+            presets.main(argv)
+        assert stop.value.code == 2 and words in capsys.readouterr().err, argv
+    assert len(trained) == 1 and not (tmp_path / "a").exists()
 
 
 @pytest.mark.parametrize(
