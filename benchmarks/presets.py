@@ -31,6 +31,7 @@ from __future__ import annotations
 import argparse
 import ast
 import json
+import math
 import statistics
 import sys
 import time
@@ -39,7 +40,7 @@ from typing import Any
 
 import torch
 
-from benchmarks.benchlib import machine_info
+from benchmarks.benchlib import code_version, machine_info
 from rlcourse.algos import ALGORITHMS, grpo, ppo
 from rlcourse.config import replace
 from rlcourse.plots import THRESHOLDS
@@ -51,28 +52,50 @@ DEFAULT_WINDOW = 10
 FINAL_REQUIRED = {("dqn", "CartPole-v1")}
 COMMAND = "python -m benchmarks presets"
 DEFAULT_OUT = Path("benchmarks/results")
+RESULTS = Path(__file__).resolve().parent / "results"  # the presets' own results, wherever run
+
+
+# Fields a variant may not change: the seed is the command's (--seeds), and an evaluation schedule
+# would judge the run by another criterion than its preset's.
+FIXED = ("seed", "eval_every")
 
 
 def parse_changes(items: list[str]) -> dict[str, Any]:
-    """``["hidden=[32,32]", "objective=kl"]`` -> ``{"hidden": (32, 32), "objective": "kl"}``."""
+    """``["hidden=[32,32]", "objective=kl"]`` -> ``{"hidden": (32, 32), "objective": "kl"}``.
+
+    VALUE is a Python literal (``inf`` and ``-inf`` too); a list becomes a tuple; anything else is
+    the string itself."""
     changes = {}
     for item in items:
         name, sep, text = item.partition("=")
         if not sep or not name.isidentifier():
             raise ValueError(f"--set {item!r}: write FIELD=VALUE, such as hidden=[32,32]")
-        try:
-            value = ast.literal_eval(text)
-        except (ValueError, SyntaxError):
-            value = text  # a word such as kl: the string itself
+        if name in changes:
+            raise ValueError(f"--set {name} is given twice; give each field once")
+        if name in FIXED:
+            raise ValueError(
+                f"--set {name}: a variant keeps its preset's {name} (the seeds are --seeds; an "
+                "evaluation schedule would change the criterion)"
+            )
+        if text.strip() in ("inf", "-inf"):
+            value = float(text)
+        else:
+            try:
+                value = ast.literal_eval(text)
+            except Exception:  # not a literal (ValueError, SyntaxError, TypeError, ...)
+                value = text  # a word such as kl: the string itself
         changes[name] = tuple(value) if isinstance(value, list) else value
     return changes
 
 
 def typed(value: Any) -> str:
-    """A value as ``--set`` takes it: ``(32, 32)`` -> ``[32,32]``, ``"kl"`` -> ``kl``."""
+    """A value as ``--set`` takes it back: ``(32, 32)`` -> ``[32,32]``, ``"kl"`` -> ``kl``,
+    ``True`` -> ``True``."""
     if isinstance(value, str):
         return value
-    return json.dumps(list(value) if isinstance(value, tuple) else value, separators=(",", ":"))
+    if isinstance(value, (tuple, list)):
+        return "[" + ",".join(typed(v) for v in value) + "]"
+    return repr(value)
 
 
 def all_presets() -> list[tuple[str, str, Any]]:
@@ -135,7 +158,8 @@ def markdown(record: dict) -> str:
     lines = [
         f"{what}, seeds {record['seeds']}, one torch thread; last run on "
         f"{m['date']} on {m['cpu']} ({m['cores']} cores), torch {m['torch']}, gymnasium "
-        f"{m['gymnasium']} (`{COMMAND}`). GRPO's steps are answers sampled.",
+        f"{m['gymnasium']} (`{COMMAND}`). GRPO's steps are answers sampled; a median counts a "
+        "seed that missed as infinitely slow.",
         "",
         "| preset | environment | criterion | solved | env steps to it (per seed) | median "
         "| wall seconds (per seed) | final greedy (per seed) |",
@@ -144,8 +168,9 @@ def markdown(record: dict) -> str:
     for entry in record["presets"].values():
         runs = entry["runs"]
         steps = [r["env_step"] for r in runs]
-        found = [s for s in steps if s is not None]
-        med = f"{statistics.median(found):,.0f}" if found else "-"
+        # a seed that missed counts as infinitely slow, as in compare-sb3
+        middle = statistics.median([math.inf if s is None else s for s in steps])
+        med = "-" if math.isinf(middle) else f"{middle:,.0f}"
         finals = [r["final_greedy"] for r in runs]
         lines.append(
             f"| {entry['label']} | {entry['env']} | {entry['criterion']} "
@@ -190,7 +215,9 @@ def main(argv: list[str] | None = None, prog: str | None = None) -> None:
             selected[i] = (label, env, replace(config, **changes))
         except (TypeError, ValueError) as error:
             parser.error(f"--set, the {label} preset for {env}: {error}")
-    if changes and args.out.resolve() == DEFAULT_OUT.resolve():
+    if not selected:
+        parser.error(f"no preset matches --algo {args.algo} --env {args.env}")
+    if changes and args.out.resolve() in (DEFAULT_OUT.resolve(), RESULTS):
         parser.error(
             f"--set trains variants of the presets: give them their own --out ({DEFAULT_OUT} "
             "holds the presets' own results)"
@@ -223,6 +250,7 @@ def main(argv: list[str] | None = None, prog: str | None = None) -> None:
             "total_steps": getattr(config, "total_steps", None) or config.iterations,
             "runs": runs,
             "passed": all(r["solved"] for r in runs),
+            "code": code_version(),  # the commit that ran it (a variant changes that preset)
         }
         if not record["presets"][key]["passed"]:
             missed.append(key)

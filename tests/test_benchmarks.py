@@ -268,13 +268,29 @@ def test_presets_trains_a_variant_only_into_its_own_folder(tmp_path, monkeypatch
         "with `--set hidden=[16]` `--set total_steps=2000` changed"
         in (out / "presets.md").read_text()
     )
+    assert entry["code"]["commit"]  # which preset the variant changed
+    # The same variant again (its record holds lists where the changes hold tuples) may continue
+    presets.main(
+        ["--seeds", "1", "--out", str(out), "--set", "hidden=[16]", "--set", "total_steps=2000"]
+    )
+    assert len(trained) == 2
+    assert presets.parse_changes(["max_grad_norm=inf", "objective=kl", "ortho_init=False"]) == {
+        "max_grad_norm": float("inf"), "objective": "kl", "ortho_init": False
+    }  # fmt: skip
+    assert presets.typed((16, 32)) == "[16,32]" and presets.typed(False) == "False"
     refusals = [
         (
             ["--set", "hiden=[16]", "--out", str(tmp_path / "a")],
             "has no hyperparameter hiden; allowed:",
         ),
-        (["--set", "num_envs=0", "--out", str(tmp_path / "b")], "num_envs"),
+        (
+            ["--set", "num_envs=0", "--out", str(tmp_path / "b")],
+            "the a2c preset for CartPole-v1: num_envs=0 is not allowed",
+        ),
         (["--set", "hidden"], "write FIELD=VALUE"),
+        (["--set", "seed=3", "--out", str(tmp_path / "c")], "keeps its preset's seed"),
+        (["--set", "hidden=[8]", "--set", "hidden=[9]"], "hidden is given twice"),
+        (["--env", "CartPol-v1", "--out", str(tmp_path / "d")], "no preset matches"),
         (["--set", "hidden=[32]"], "give them their own --out"),
         (["--set", "hidden=[32]", "--out", str(out)], "holds runs with other changes"),
         (["--out", str(out)], "holds runs with other changes"),
@@ -283,7 +299,7 @@ def test_presets_trains_a_variant_only_into_its_own_folder(tmp_path, monkeypatch
         with pytest.raises(SystemExit) as stop:
             presets.main(argv)
         assert stop.value.code == 2 and words in capsys.readouterr().err, argv
-    assert len(trained) == 1 and not (tmp_path / "a").exists()
+    assert len(trained) == 2 and not any((tmp_path / x).exists() for x in "abcd")
 
 
 @pytest.mark.parametrize(
