@@ -1,15 +1,19 @@
 """Before and after a change: rlcourse's cost per env step at equal settings (or with the
-presets), alternating.
+presets, or its loop without learning), alternating.
 
     python -m benchmarks before-after --before REV [--after REV] [--algo ppo] [--rounds 4]
-                                      [--preset] [--out benchmarks/results/before_after.json]
+                                      [--preset | --loop]
+                                      [--out benchmarks/results/before_after.json]
 
 Each version is a git worktree of its revision (``--after`` left out: the working tree as it is). A
 measurement is :func:`benchmarks.equal_settings.step_cost_us` for rlcourse, microseconds per env
 step with its updates, by difference of two training runs, in a fresh process that imports that
 version's own ``rlcourse`` and ``benchmarks``, one torch thread. With ``--preset`` the runs use the
 algorithm's preset for the same environment instead (what ``compare-sb3`` times), without its
-greedy evaluations, the same lengths. The versions alternate in the order
+greedy evaluations, the same lengths. With ``--loop`` it is the training loop with learning
+switched off, as ``compare-sb3`` times it for its loop table
+(:func:`benchmarks.compare_sb3.ours_loop_us`, the same number of env steps, the fastest of three:
+the first pays for what a fresh process does once). The versions alternate in the order
 before, after, after, before, ... per algorithm (an even number of rounds), so that a machine whose
 speed drifts steadily (this one's drifts by 20-30 % between runs) favours neither. The JSON keeps
 every measurement, its order, the revisions and the machine, and the medians with their ratio. Run
@@ -51,12 +55,22 @@ MEASURE_PRESET = (
     "total_steps=total); "
     "print(1e6 * per_step_by_difference(run, base, base + n))"
 )
+MEASURE_LOOP = (
+    "import sys, rlcourse; "
+    "from benchmarks.compare_sb3 import CASES, ours_loop_us; "
+    "assert rlcourse.__file__.startswith(sys.argv[1]), rlcourse.__file__; "
+    "algo, n = sys.argv[2], int(sys.argv[3]); "
+    "print(min(ours_loop_us(algo, CASES[algo].env_id, n) for _ in range(3)))"
+)
+LOOP_STEPS = 20_000  # compare-sb3's loop length (its --overhead-steps default)
 
 
-def measure_in(tree: Path, algo: str, preset: bool = False) -> float:
+def measure_in(tree: Path, algo: str, preset: bool = False, loop: bool = False) -> float:
     """Microseconds per env step of ``algo`` with the code of ``tree``, in a fresh process (the
-    equal settings, or with ``preset`` the preset)."""
-    if preset:
+    equal settings, with ``preset`` the preset, with ``loop`` its loop without learning)."""
+    if loop:
+        args = [MEASURE_LOOP, str(tree), algo, str(LOOP_STEPS)]
+    elif preset:
         setting = SETTINGS[algo]
         args = [MEASURE_PRESET, str(tree), algo, setting.env_id, str(setting.base), str(setting.n)]
     else:
@@ -115,8 +129,14 @@ def main(argv: list[str] | None = None, prog: str | None = None) -> None:
     parser.add_argument("--after", help="git revision of the code after (default: working tree)")
     parser.add_argument("--algo", choices=list(SETTINGS), action="append")
     parser.add_argument("--rounds", type=int, default=4, help="measurements per version")
-    parser.add_argument(
+    what = parser.add_mutually_exclusive_group()
+    what.add_argument(
         "--preset", action="store_true", help="time the presets instead of the equal settings"
+    )
+    what.add_argument(
+        "--loop",
+        action="store_true",
+        help="time the loop without learning, as compare-sb3's loop table does",
     )
     parser.add_argument("--out", type=Path, default=Path("benchmarks/results/before_after.json"))
     args = parser.parse_args(argv)
@@ -131,7 +151,9 @@ def main(argv: list[str] | None = None, prog: str | None = None) -> None:
                     trees[version] = Path(tmp) / version
                     git("worktree", "add", "--detach", str(trees[version]), rev)
                     added.append(trees[version])
-            runs = alternate(algos, args.rounds, lambda v, a: measure_in(trees[v], a, args.preset))
+            runs = alternate(
+                algos, args.rounds, lambda v, a: measure_in(trees[v], a, args.preset, args.loop)
+            )
         finally:
             for tree in added:
                 git("worktree", "remove", "--force", str(tree))
@@ -144,7 +166,7 @@ def main(argv: list[str] | None = None, prog: str | None = None) -> None:
         "command": "python -m benchmarks before-after " + " ".join(argv or []),
         "before": git("rev-parse", args.before),
         "after": after,
-        "settings": "preset" if args.preset else "equal settings",
+        "settings": "loop" if args.loop else "preset" if args.preset else "equal settings",
         "machine": machine_info(sb3=False),
         "runs": runs,
         "summary": summarize(runs),

@@ -74,14 +74,20 @@ class ReplayBuffer:
             raise ValueError(
                 f"cannot add {n} transitions at once to a buffer of capacity {self.capacity}"
             )
-        idx = np.arange(self.position, self.position + n) % self.capacity
+        end = self.position + n
+        # Rows that do not wrap around are a slice: writing through one costs less than through an
+        # index array (six writes per env step)
+        if end <= self.capacity:
+            idx = slice(self.position, end)
+        else:
+            idx = np.arange(self.position, end) % self.capacity
         self.obs[idx] = obs
         self.actions[idx] = actions
         self.rewards[idx] = rewards
         self.next_obs[idx] = next_obs
         self.terminated[idx] = terminated
         self.truncated[idx] = truncated
-        self.position = (self.position + n) % self.capacity
+        self.position = end % self.capacity
         self.size = min(self.size + n, self.capacity)
 
     _ARRAYS = ("obs", "actions", "rewards", "next_obs", "terminated", "truncated")

@@ -9,6 +9,7 @@ produced, also when the episode ended there (see :mod:`rlcourse.envs`), so the f
 
 from __future__ import annotations
 
+import math
 from dataclasses import dataclass
 
 import gymnasium as gym
@@ -92,7 +93,8 @@ class EpisodeTracker:
 
         One sum per array (NaN and inf survive a sum), so the check costs microseconds; call it
         before :meth:`step` counts the step."""
-        if np.isfinite(rewards.sum()) and all(np.isfinite(o.sum()) for o in observations):
+        # math.isfinite reads a NumPy scalar in a fraction of np.isfinite's time
+        if math.isfinite(rewards.sum()) and all(math.isfinite(o.sum()) for o in observations):
             return
         non_finite(
             self.history,
@@ -160,7 +162,9 @@ def step_and_store(
     observations to act on next.
     """
     next_obs, rewards, terminated, truncated, real_next = step_envs(envs, actions)
-    tracker.check_finite(rewards, real_next, next_obs, actions=actions)
+    # real_next is next_obs itself unless an episode ended: then both are checked
+    observations = (next_obs,) if real_next is next_obs else (real_next, next_obs)
+    tracker.check_finite(rewards, *observations, actions=actions)
     buffer.add(obs, actions, rewards, real_next, terminated, truncated)
     tracker.step(rewards, terminated | truncated)
     return next_obs

@@ -588,6 +588,27 @@ def test_before_after_times_a_preset_in_a_fresh_process(monkeypatch):
     ]
 
 
+def test_before_after_times_the_loop_without_learning_as_compare_sb3_does(monkeypatch):
+    """--loop runs compare-sb3's own measurement of DQN's loop (random actions, no gradient step),
+    in a fresh process that imports the tree's code, over the given number of env steps."""
+    from benchmarks import before_after
+
+    monkeypatch.setattr(before_after, "LOOP_STEPS", 3_000)
+    us = before_after.measure_in(before_after.REPO, "dqn", loop=True)
+    # A CartPole-v1 step costs 15-75 us on this machine; the loop adds to it, far below a millisecond
+    assert 15 < us < 1_000
+
+    seen = []
+
+    def run(command, **kwargs):
+        seen.append(command[2:])
+        return subprocess.CompletedProcess(command, 0, stdout="99.5\n", stderr="")
+
+    monkeypatch.setattr(before_after.subprocess, "run", run)
+    assert before_after.measure_in(Path("/elsewhere"), "dqn", loop=True) == 99.5
+    assert seen == [[before_after.MEASURE_LOOP, "/elsewhere", "dqn", "3000"]]
+
+
 # -- a long benchmark run continued in another sitting (--resume)
 
 

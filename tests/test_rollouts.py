@@ -6,9 +6,15 @@ import testenvs  # noqa: F401  (registers the test environments)
 import torch
 
 from rlcourse.advantages import gae, returns_to_go
+from rlcourse.buffers import ReplayBuffer
 from rlcourse.envs import make_vec_env
 from rlcourse.nets import CategoricalPolicy
-from rlcourse.rollouts import EpisodeTracker, collect_rollout, complete_episodes_mask
+from rlcourse.rollouts import (
+    EpisodeTracker,
+    collect_rollout,
+    complete_episodes_mask,
+    step_and_store,
+)
 from rlcourse.training import History
 
 
@@ -128,6 +134,28 @@ def test_non_finite_observation_stops_with_a_message():
         collect_rollout(
             envs, CategoricalPolicy(1, 2), obs, EpisodeTracker(2, history), np.random.default_rng(0), num_steps=100
         )
+
+
+def test_a_non_finite_final_observation_stops_the_off_policy_loop_before_it_is_stored():
+    """Where an episode ends, the loop acts on the new episode's first observation (finite here)
+    and stores the real S', the final one: step_and_store checks that one too."""
+    import gymnasium as gym
+    from gymnasium.vector import AutoresetMode
+
+    from rlcourse.training import NonFiniteError
+
+    class EndsInNaN(testenvs.Counter):
+        def step(self, action):
+            obs, reward, _, truncated, info = super().step(action)
+            return (obs * np.nan if self.t == 3 else obs), reward, self.t == 3, truncated, info
+
+    envs = gym.vector.SyncVectorEnv([EndsInNaN], autoreset_mode=AutoresetMode.SAME_STEP)
+    obs, _ = envs.reset(seed=0)
+    buffer, tracker = ReplayBuffer(10, (1,)), EpisodeTracker(1, History())
+    with pytest.raises(NonFiniteError, match="non-finite observation at env step 2"):
+        for _ in range(5):
+            obs = step_and_store(envs, obs, np.zeros(1, dtype=np.int64), buffer, tracker)
+    assert len(buffer) == 2 and np.isfinite(buffer.next_obs[:2]).all()
 
 
 def test_gaussian_actions_are_clipped_before_the_environment():
