@@ -561,6 +561,19 @@ def test_before_after_names_the_version_whose_measurement_failed(tmp_path):
         before_after.measure_in(tmp_path, "ppo")
 
 
+def _record_measure_commands(monkeypatch, before_after, stdout: str) -> list:
+    """Replace the fresh process by one that prints ``stdout``; return the list of the arguments
+    each call passed after ``python -c``."""
+    seen = []
+
+    def run(command, **kwargs):
+        seen.append(command[2:])
+        return subprocess.CompletedProcess(command, 0, stdout=stdout + "\n", stderr="")
+
+    monkeypatch.setattr(before_after.subprocess, "run", run)
+    return seen
+
+
 def test_before_after_times_a_preset_in_a_fresh_process(monkeypatch):
     """--preset trains the preset of the algorithm's environment (PPO's for CartPole-v1, 15 epochs)
     for the lengths given, and the difference is microseconds per env step, with a rollout of 1,024
@@ -575,13 +588,7 @@ def test_before_after_times_a_preset_in_a_fresh_process(monkeypatch):
     assert 60 < us < 1e6
 
     # Both versions get the lengths of this command's SETTINGS and the preset's environment
-    seen = []
-
-    def run(command, **kwargs):
-        seen.append(command[2:])
-        return subprocess.CompletedProcess(command, 0, stdout="123.0\n", stderr="")
-
-    monkeypatch.setattr(before_after.subprocess, "run", run)
+    seen = _record_measure_commands(monkeypatch, before_after, "123.0")
     assert before_after.measure_in(Path("/elsewhere"), "ppo", preset=True) == 123.0
     assert seen == [
         [before_after.MEASURE_PRESET, "/elsewhere", "ppo", "CartPole-v1", "1024", "1024"]
@@ -598,13 +605,7 @@ def test_before_after_times_the_loop_without_learning_as_compare_sb3_does(monkey
     # A CartPole-v1 step costs 15-75 us on this machine; the loop adds to it, far below a millisecond
     assert 15 < us < 1_000
 
-    seen = []
-
-    def run(command, **kwargs):
-        seen.append(command[2:])
-        return subprocess.CompletedProcess(command, 0, stdout="99.5\n", stderr="")
-
-    monkeypatch.setattr(before_after.subprocess, "run", run)
+    seen = _record_measure_commands(monkeypatch, before_after, "99.5")
     assert before_after.measure_in(Path("/elsewhere"), "dqn", loop=True) == 99.5
     assert seen == [[before_after.MEASURE_LOOP, "/elsewhere", "dqn", "3000"]]
 
