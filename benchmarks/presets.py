@@ -216,7 +216,13 @@ def main(argv: list[str] | None = None, prog: str | None = None) -> None:
         except (TypeError, ValueError) as error:
             parser.error(f"--set, the {label} preset for {env}: {error}")
     if not selected:
-        parser.error(f"no preset matches --algo {args.algo} --env {args.env}")
+        asked = " ".join(
+            f"--{name} {value}" for name in ("algo", "env") for value in getattr(args, name) or []
+        )
+        envs = sorted(
+            {env for label, env, _ in all_presets() if not args.algo or label in args.algo}
+        )
+        parser.error(f"no preset matches {asked}; the presets' environments: {', '.join(envs)}")
     if changes and args.out.resolve() in (DEFAULT_OUT.resolve(), RESULTS):
         parser.error(
             f"--set trains variants of the presets: give them their own --out ({DEFAULT_OUT} "
