@@ -12,8 +12,11 @@ version's own ``rlcourse`` and ``benchmarks``, one torch thread. With ``--preset
 algorithm's preset for the same environment instead (what ``compare-sb3`` times), without its
 greedy evaluations, the same lengths. With ``--loop`` it is the training loop with learning
 switched off, as ``compare-sb3`` times it for its loop table
-(:func:`benchmarks.compare_sb3.ours_loop_us`, the same number of env steps, the fastest of three:
-the first pays for what a fresh process does once). The versions alternate in the order
+(:func:`benchmarks.compare_sb3.ours_loop_us` of the version's own ``benchmarks``, the same number
+of env steps, one torch thread; each measurement is the fastest of three runs in a row, where
+``compare-sb3`` interleaves them with the bare env and SB3's loop: the first pays for what a fresh
+process does once). Before 048619b that function let DQN's network choose the actions; a
+``--before`` older than that times something else. The versions alternate in the order
 before, after, after, before, ... per algorithm (an even number of rounds), so that a machine whose
 speed drifts steadily (this one's drifts by 20-30 % between runs) favours neither. The JSON keeps
 every measurement, its order, the revisions and the machine, and the medians with their ratio. Run
@@ -56,9 +59,11 @@ MEASURE_PRESET = (
     "print(1e6 * per_step_by_difference(run, base, base + n))"
 )
 MEASURE_LOOP = (
-    "import sys, rlcourse; "
+    "import sys, torch, rlcourse, benchmarks.compare_sb3 as c; "
     "from benchmarks.compare_sb3 import CASES, ours_loop_us; "
     "assert rlcourse.__file__.startswith(sys.argv[1]), rlcourse.__file__; "
+    "assert c.__file__.startswith(sys.argv[1]), c.__file__; "
+    "torch.set_num_threads(1); "
     "algo, n = sys.argv[2], int(sys.argv[3]); "
     "print(min(ours_loop_us(algo, CASES[algo].env_id, n) for _ in range(3)))"
 )

@@ -219,10 +219,12 @@ def main(argv: list[str] | None = None, prog: str | None = None) -> None:
         asked = " ".join(
             f"--{name} {value}" for name in ("algo", "env") for value in getattr(args, name) or []
         )
-        envs = sorted(
-            {env for label, env, _ in all_presets() if not args.algo or label in args.algo}
-        )
-        parser.error(f"no preset matches {asked}; the presets' environments: {', '.join(envs)}")
+        have: dict[str, list[str]] = {}  # label -> its environments (GRPO: its methods)
+        for label, env, _ in all_presets():
+            if not args.algo or label in args.algo:
+                have.setdefault(label, []).append(env)
+        listed = "; ".join(f"{label}: {', '.join(envs)}" for label, envs in have.items())
+        parser.error(f"no preset matches {asked}; there are presets for {listed}")
     if changes and args.out.resolve() in (DEFAULT_OUT.resolve(), RESULTS):
         parser.error(
             f"--set trains variants of the presets: give them their own --out ({DEFAULT_OUT} "

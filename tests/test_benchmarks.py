@@ -292,7 +292,7 @@ def test_presets_trains_a_variant_only_into_its_own_folder(tmp_path, monkeypatch
         (["--set", "hidden=[8]", "--set", "hidden=[9]"], "hidden is given twice"),
         (
             ["--algo", "a2c", "--env", "CartPol-v1", "--out", str(tmp_path / "d")],
-            "no preset matches --algo a2c --env CartPol-v1; the presets' environments: CartPole-v1\n",
+            "no preset matches --algo a2c --env CartPol-v1; there are presets for a2c: CartPole-v1\n",
         ),
         (["--set", "hidden=[32]"], "give them their own --out"),
         (["--set", "hidden=[32]", "--out", str(out)], "holds runs with other changes"),

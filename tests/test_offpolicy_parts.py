@@ -30,6 +30,35 @@ def test_replay_buffer_wraps_around_and_overwrites_the_oldest():
     assert buffer.truncated.tolist() == [False, False, True, False, True]
 
 
+@pytest.mark.parametrize("capacity", [1, 2, 5])
+def test_replay_buffer_puts_row_i_at_position_plus_i_modulo_capacity(capacity):
+    # Every start position and every batch size up to the capacity, wrapping or not, against the
+    # definition: the i-th new transition goes to (position + i) mod capacity
+    for start in range(capacity):
+        for n in range(1, capacity + 1):
+            buffer = ReplayBuffer(capacity, (2,))
+            for _ in range(start):  # move the write position to `start`
+                z = np.zeros((1, 2), np.float32)
+                buffer.add(z, np.zeros(1), np.zeros(1), z, np.zeros(1, bool), np.zeros(1, bool))
+            expected = {name: getattr(buffer, name).copy() for name in ReplayBuffer._ARRAYS}
+            rows = np.arange(1, n + 1)
+            new = {
+                "obs": np.stack([rows, -rows], 1).astype(np.float32),
+                "actions": rows,
+                "rewards": 10.0 * rows,
+                "next_obs": np.stack([rows, rows], 1).astype(np.float32) + 0.5,
+                "terminated": rows % 2 == 0,
+                "truncated": rows % 3 == 0,
+            }
+            buffer.add(*(new[name] for name in ReplayBuffer._ARRAYS))
+            where = (start + np.arange(n)) % capacity
+            for name in ReplayBuffer._ARRAYS:
+                expected[name][where] = new[name]
+                np.testing.assert_array_equal(getattr(buffer, name), expected[name], err_msg=name)
+            assert buffer.position == (start + n) % capacity
+            assert len(buffer) == min(start + n, capacity)
+
+
 def test_replay_buffer_samples_uniformly_what_it_holds():
     buffer = ReplayBuffer(100, (1,))
     buffer.add(

@@ -136,18 +136,28 @@ def test_non_finite_observation_stops_with_a_message():
         )
 
 
-def test_a_non_finite_final_observation_stops_the_off_policy_loop_before_it_is_stored():
-    """Where an episode ends, the loop acts on the new episode's first observation (finite here)
-    and stores the real S', the final one: step_and_store checks that one too."""
+@pytest.mark.parametrize("nan_in", ["final observation", "first observation of the next episode"])
+def test_a_non_finite_observation_where_an_episode_ends_stops_the_off_policy_loop(nan_in):
+    """Where an episode ends, the loop stores the real S' (the final observation) and acts on the
+    next episode's first one: step_and_store checks both, before anything of that step is stored."""
     import gymnasium as gym
     from gymnasium.vector import AutoresetMode
 
     from rlcourse.training import NonFiniteError
 
     class EndsInNaN(testenvs.Counter):
+        resets = 0
+
+        def reset(self, *, seed=None, options=None):
+            obs, info = super().reset(seed=seed)
+            self.resets += 1
+            second = self.resets == 2 and nan_in != "final observation"
+            return (obs * np.nan if second else obs), info
+
         def step(self, action):
             obs, reward, _, truncated, info = super().step(action)
-            return (obs * np.nan if self.t == 3 else obs), reward, self.t == 3, truncated, info
+            final = self.t == 3 and nan_in == "final observation"
+            return (obs * np.nan if final else obs), reward, self.t == 3, truncated, info
 
     envs = gym.vector.SyncVectorEnv([EndsInNaN], autoreset_mode=AutoresetMode.SAME_STEP)
     obs, _ = envs.reset(seed=0)
