@@ -1,0 +1,113 @@
+"""The vector environment: SameStepVectorEnv's step returns what gymnasium's SyncVectorEnv returns."""
+
+import gymnasium as gym
+import numpy as np
+import pytest
+import testenvs  # noqa: F401  (registers the test environments)
+from gymnasium.vector import AutoresetMode, SyncVectorEnv
+
+from rlcourse.envs import SameStepVectorEnv, make_env, make_vec_env
+
+
+class Chatty(testenvs.Counter):
+    """Infos on some steps and on reset, ends by termination or by its time limit."""
+
+    def reset(self, *, seed=None, options=None):
+        obs, _ = super().reset(seed=seed)
+        return obs, {"start": int(self.np_random.integers(10)), "nested": {"a": 1.5}}
+
+    def step(self, action):
+        obs, r, _, tr, _ = super().step(action)
+        info = {"t": self.t, "reading": np.array([self.t, -self.t])} if self.t % 2 else {}
+        return obs, r, bool(self.np_random.random() < 0.1), tr, info
+
+
+class WrongShape(testenvs.Counter):
+    def step(self, action):
+        obs, *rest = super().step(action)
+        return np.concatenate([obs, obs]), *rest
+
+
+for env_id, cls in [
+    ("rlcourse-test/Chatty-v0", Chatty),
+    ("rlcourse-test/WrongShape-v0", WrongShape),
+]:
+    if env_id not in gym.registry:
+        gym.register(env_id, entry_point=cls, max_episode_steps=7, disable_env_checker=True)
+
+
+def gymnasium_vector_env(env_id, num_envs):
+    return SyncVectorEnv(
+        [lambda: make_env(env_id)] * num_envs, autoreset_mode=AutoresetMode.SAME_STEP
+    )
+
+
+def assert_same(a, b, where):
+    """The same value, array dtype and shape included, nested dicts and object arrays too."""
+    if isinstance(a, tuple):
+        assert isinstance(b, tuple) and len(a) == len(b), where
+        for i, (x, y) in enumerate(zip(a, b, strict=True)):
+            assert_same(x, y, f"{where}[{i}]")
+    elif isinstance(a, dict):
+        assert isinstance(b, dict) and a.keys() == b.keys(), where
+        for key in a:
+            assert_same(a[key], b[key], f"{where}[{key!r}]")
+    elif isinstance(a, np.ndarray) and a.dtype == object:
+        assert b.dtype == object and a.shape == b.shape, where
+        for i, (x, y) in enumerate(zip(a, b, strict=True)):
+            assert_same(x, y, f"{where}[{i}]")
+    elif isinstance(a, np.ndarray):
+        assert isinstance(b, np.ndarray) and a.dtype == b.dtype, where
+        np.testing.assert_array_equal(a, b, err_msg=where)
+    else:
+        assert type(a) is type(b) and a == b, where
+
+
+@pytest.mark.parametrize(
+    ("env_id", "num_envs", "steps"),
+    [
+        ("CartPole-v1", 1, 600),  # terminations
+        ("CartPole-v1", 3, 300),
+        ("Pendulum-v1", 2, 450),  # Box actions, truncation at 200
+        ("rlcourse-test/Counter-v0", 3, 40),  # truncations in lock-step
+        ("rlcourse-test/Target-v0", 2, 20),  # one-step episodes, the same array returned again
+        ("rlcourse-test/Chatty-v0", 4, 200),  # infos on steps, on resets, and in final_info
+        ("rlcourse-test/MultiDiscrete-v0", 2, 20),  # another action space: gymnasium's own step
+    ],
+)
+def test_step_returns_what_gymnasiums_returns(env_id, num_envs, steps):
+    ours, theirs = make_vec_env(env_id, num_envs), gymnasium_vector_env(env_id, num_envs)
+    assert isinstance(ours, SameStepVectorEnv) and isinstance(ours, SyncVectorEnv)
+    assert ours._flat == (env_id != "rlcourse-test/MultiDiscrete-v0")
+    assert_same(ours.reset(seed=5), theirs.reset(seed=5), "reset")
+    theirs.action_space.seed(0)
+    ended = 0
+    for t in range(steps):
+        actions = theirs.action_space.sample()
+        got, expected = ours.step(actions), theirs.step(actions)
+        assert_same(got, expected, f"step {t}")
+        ended += int((expected[2] | expected[3]).sum())
+    assert ended > 0  # the autoreset path was compared too
+    ours.close()
+    theirs.close()
+
+
+def test_observations_are_returned_as_copies():
+    envs = make_vec_env("rlcourse-test/Counter-v0", 2)
+    first, _ = envs.reset(seed=0)
+    a = envs.step(np.zeros(2, np.int64))[0]
+    b = envs.step(np.zeros(2, np.int64))[0]
+    a[:] = -1  # the caller's array: changing it changes nothing the env returns later
+    assert b[0, 0] == 2 and envs.step(np.zeros(2, np.int64))[0][0, 0] == 3
+    assert first[0, 0] == 0
+
+
+def test_an_observation_of_the_wrong_shape_is_a_clear_error():
+    envs = make_vec_env("rlcourse-test/WrongShape-v0", 2)
+    envs.reset(seed=0)
+    with pytest.raises(ValueError, match=r"copy 0 .* shape \(2,\).* has shape \(1,\)"):
+        envs.step(np.zeros(2, np.int64))
+    with pytest.raises(ValueError):  # gymnasium's step refuses it too
+        theirs = gymnasium_vector_env("rlcourse-test/WrongShape-v0", 2)
+        theirs.reset(seed=0)
+        theirs.step(np.zeros(2, np.int64))
