@@ -23,7 +23,9 @@ def test_numpy_copy_computes_the_same_network():
     for activation in (torch.nn.Tanh, torch.nn.ReLU):
         net = mlp([5, 16, 16, 3], activation)
         x = torch.randn(10, 5)
-        np.testing.assert_allclose(NumpyMLP(net)(x.numpy()), net(x).detach().numpy(), rtol=1e-5, atol=1e-6)
+        np.testing.assert_allclose(
+            NumpyMLP(net)(x.numpy()), net(x).detach().numpy(), rtol=1e-5, atol=1e-6
+        )
 
 
 def test_numpy_sampler_draws_from_the_softmax_probabilities():
@@ -34,9 +36,16 @@ def test_numpy_sampler_draws_from_the_softmax_probabilities():
         obs = torch.randn(2, 3)
         probs = policy(obs).probs
     sample = policy.numpy_sampler(np.random.default_rng(0))
-    draws = sample(np.repeat(obs.numpy(), 20_000, axis=0).reshape(2, 20_000, 3).transpose(1, 0, 2).reshape(-1, 3))
+    draws = sample(
+        np.repeat(obs.numpy(), 20_000, axis=0)
+        .reshape(2, 20_000, 3)
+        .transpose(1, 0, 2)
+        .reshape(-1, 3)
+    )
     draws = torch.as_tensor(draws).view(20_000, 2)
-    freq = torch.stack([torch.bincount(draws[:, i], minlength=4) for i in range(2)]).float() / 20_000
+    freq = (
+        torch.stack([torch.bincount(draws[:, i], minlength=4) for i in range(2)]).float() / 20_000
+    )
     assert probs.max() - probs.min() > 0.3
     torch.testing.assert_close(freq, probs, atol=0.015, rtol=0)
 
@@ -115,7 +124,9 @@ def test_tanh_gaussian_log_prob_is_the_density_of_the_squashed_action():
     a = actions[:, 0].double().clamp(-2 + 2e-3, 2 - 2e-3)
     density = (cdf(a + h) - cdf(a - h)) / (2 * h)
     inside = actions[:, 0].abs() < 2 - 2e-3
-    torch.testing.assert_close(log_prob.double()[inside], density.log()[inside], atol=1e-3, rtol=1e-3)
+    torch.testing.assert_close(
+        log_prob.double()[inside], density.log()[inside], atol=1e-3, rtol=1e-3
+    )
     assert actions.abs().max() <= 2.0
 
 
@@ -154,7 +165,9 @@ def test_q_ensemble_members_start_different_and_orthogonal():
     critics = QEnsemble(4, (32, 32), members=2, act_size=1)
     w = critics.q[2].weight  # hidden layer, (members, 32, 32)
     assert not torch.allclose(w[0], w[1])
-    torch.testing.assert_close(w[0].T @ w[0], 2.0 * torch.eye(32), atol=1e-4, rtol=0)  # gain sqrt(2)
+    torch.testing.assert_close(
+        w[0].T @ w[0], 2.0 * torch.eye(32), atol=1e-4, rtol=0
+    )  # gain sqrt(2)
     with pytest.raises(ValueError, match="exactly one of act_size"):
         QEnsemble(4, (8,), act_size=1, num_actions=2)
 
@@ -187,3 +200,51 @@ def test_orthogonal_init_is_pytorchs_with_one_thread_and_keeps_the_callers_threa
     rows, cols = shape
     gram = got @ got.T if rows <= cols else got.T @ got  # gain^2 I on the smaller side
     assert torch.allclose(gram, 4.0 * torch.eye(min(shape)), atol=1e-4)
+
+
+def test_in_place_relu_changes_no_value_or_gradient():
+    """The ReLUs after hidden layers work in place; with copies that do not, every output and every
+    gradient (of the weights, and of the input as in the actor step through a frozen critic) is
+    bit for bit the same."""
+    import copy
+
+    from rlcourse.nets import QEnsemble
+
+    torch.manual_seed(0)
+    nets = [
+        mlp([5, 32, 16, 3], torch.nn.ReLU),
+        QEnsemble(3, (32, 16), members=2, act_size=1),
+        QEnsemble(3, (32, 16), members=1, act_size=1),
+    ]
+    for net in nets:
+        relus = [m for m in net.modules() if isinstance(m, torch.nn.ReLU)]
+        assert relus and all(m.inplace for m in relus)
+        plain = copy.deepcopy(net)
+        for m in plain.modules():
+            if isinstance(m, torch.nn.ReLU):
+                m.inplace = False
+        for first in (None, 1) if isinstance(net, QEnsemble) else (None,):
+            results = []
+            for model in (net, plain):
+                x = torch.randn(
+                    64,
+                    5 if not isinstance(net, QEnsemble) else 3,
+                    generator=torch.Generator().manual_seed(1),
+                )
+                x.requires_grad_(True)
+                if isinstance(net, QEnsemble):
+                    a = torch.linspace(-1, 1, 64).unsqueeze(1).requires_grad_(True)
+                    out = model(x, a, first=first)
+                    inputs = [x, a]
+                else:
+                    out = model(x)
+                    inputs = [x]
+                model.zero_grad(set_to_none=True)
+                (out.square().mean() + out.sin().sum()).backward()
+                results.append(
+                    [out.detach(), *(i.grad for i in inputs)]
+                    + [p.grad for p in model.parameters() if p.grad is not None]
+                )
+            assert len(results[0]) == len(results[1]) > 2
+            for got, expected in zip(*results, strict=True):
+                assert torch.equal(got, expected)
