@@ -60,15 +60,16 @@ def make_vec_env(env_id: str, num_envs: int) -> gym.vector.VectorEnv:
 class SameStepVectorEnv(gym.vector.SyncVectorEnv):
     """``gym.vector.SyncVectorEnv`` with same-step autoreset, and a ``step`` that does less.
 
-    Stepping one CartPole through gymnasium's ``step`` costs about three times the CartPole step
-    itself: it dispatches on the spaces to split the actions and join the observations, walks the
-    autoreset modes and deep-copies the observations, all general machinery. For a ``Box`` of
-    observations and a ``Discrete`` or ``Box`` of actions (every space rlcourse's networks take)
-    this ``step`` writes each copy's observation into the batch and returns a copy of the batch:
-    the same arrays, dtypes and ``infos`` as gymnasium's (``final_obs`` and ``final_info`` where an
-    episode ended, with their ``_``-masks; the tests compare the two step by step). Other spaces,
-    and ``copy=False``, take gymnasium's own ``step``. Everything else (``reset``, ``call``,
-    pickling the copies) is ``SyncVectorEnv``'s.
+    Gymnasium's ``step`` is general machinery: it dispatches on the spaces to split the actions and
+    join the observations, walks the autoreset modes and deep-copies the observations. For a ``Box``
+    of observations and a ``Discrete`` or ``Box`` of actions (every space rlcourse's networks take)
+    this ``step`` writes each sub-environment's observation into the batch and returns a copy of the
+    batch: the same arrays, dtypes and ``infos`` as gymnasium's (``final_obs`` and ``final_info``
+    where an episode ended, with their ``_``-masks; ``tests/test_envs.py`` compares the two step by
+    step). Other spaces, ``copy=False`` and other autoreset modes take gymnasium's own ``step``.
+    Everything else (``reset``, ``call``, ``close``) is ``SyncVectorEnv``'s. One difference: where a
+    sub-environment's observation has the wrong shape, the error comes after the sub-environments
+    before it have stepped and written their rows (gymnasium's after all of them have stepped).
     """
 
     def __init__(self, env_fns, copy: bool = True, observation_mode="same"):
@@ -78,15 +79,13 @@ class SameStepVectorEnv(gym.vector.SyncVectorEnv):
             observation_mode=observation_mode,
             autoreset_mode=AutoresetMode.SAME_STEP,
         )
-        self._flat = (
-            copy
-            and isinstance(self.single_observation_space, gym.spaces.Box)
-            and isinstance(self.single_action_space, (gym.spaces.Discrete, gym.spaces.Box))
+        self._flat = isinstance(self.single_observation_space, gym.spaces.Box) and isinstance(
+            self.single_action_space, (gym.spaces.Discrete, gym.spaces.Box)
         )
         self._obs_shape = self.single_observation_space.shape
 
     def step(self, actions):
-        if not self._flat:
+        if not self._flat or not self.copy or self.autoreset_mode is not AutoresetMode.SAME_STEP:
             return super().step(actions)
         infos: dict = {}
         rewards, terminated, truncated = self._rewards, self._terminations, self._truncations
@@ -100,12 +99,14 @@ class SameStepVectorEnv(gym.vector.SyncVectorEnv):
                 infos = self._add_info(infos, info, i)
             if np.shape(obs) != self._obs_shape:  # gymnasium's stacking would refuse it too
                 raise ValueError(
-                    f"copy {i} of the environment returned an observation of shape "
-                    f"{np.shape(obs)}; its observation space {self.single_observation_space} "
-                    f"has shape {self._obs_shape}"
+                    f"sub-environment {i} returned an observation of shape {np.shape(obs)}; its "
+                    f"observation space {self.single_observation_space} has shape "
+                    f"{self._obs_shape}"
                 )
+            # reset(options={"reset_mask": ...}) rebuilds the batch from _env_obs; copyto casts as
+            # gymnasium's np.stack(..., out=) does (a float observation for an integer space fails)
             self._env_obs[i] = obs
-            self._observations[i] = obs
+            np.copyto(self._observations[i], obs, casting="same_kind")
         np.logical_or(terminated, truncated, out=self._autoreset_envs)
         return (
             self._observations.copy(),

@@ -28,17 +28,45 @@ class WrongShape(testenvs.Counter):
         return np.concatenate([obs, obs]), *rest
 
 
+class ListObservations(testenvs.Counter):
+    """Observations as Python lists of floats (float64), for a float32 space."""
+
+    def reset(self, *, seed=None, options=None):
+        obs, info = super().reset(seed=seed)
+        return [float(obs[0]) + 0.1], info
+
+    def step(self, action):
+        obs, *rest = super().step(action)
+        return [float(obs[0]) / 3], *rest
+
+
+class FloatForIntegers(testenvs.Counter):
+    """An integer observation space, and a float observation from step."""
+
+    observation_space = gym.spaces.Box(0, 100, (1,), np.int64)
+
+    def reset(self, *, seed=None, options=None):
+        super().reset(seed=seed)
+        return np.zeros(1, np.int64), {}
+
+    def step(self, action):
+        obs, *rest = super().step(action)
+        return obs + 0.5, *rest
+
+
 for env_id, cls in [
     ("rlcourse-test/Chatty-v0", Chatty),
     ("rlcourse-test/WrongShape-v0", WrongShape),
+    ("rlcourse-test/ListObservations-v0", ListObservations),
+    ("rlcourse-test/FloatForIntegers-v0", FloatForIntegers),
 ]:
     if env_id not in gym.registry:
         gym.register(env_id, entry_point=cls, max_episode_steps=7, disable_env_checker=True)
 
 
-def gymnasium_vector_env(env_id, num_envs):
+def gymnasium_vector_env(env_id, num_envs, copy=True):
     return SyncVectorEnv(
-        [lambda: make_env(env_id)] * num_envs, autoreset_mode=AutoresetMode.SAME_STEP
+        [lambda: make_env(env_id)] * num_envs, copy=copy, autoreset_mode=AutoresetMode.SAME_STEP
     )
 
 
@@ -72,6 +100,7 @@ def assert_same(a, b, where):
         ("rlcourse-test/Counter-v0", 3, 40),  # truncations in lock-step
         ("rlcourse-test/Target-v0", 2, 20),  # one-step episodes, the same array returned again
         ("rlcourse-test/Chatty-v0", 4, 200),  # infos on steps, on resets, and in final_info
+        ("rlcourse-test/ListObservations-v0", 2, 20),  # lists of float64 for a float32 space
         ("rlcourse-test/MultiDiscrete-v0", 2, 20),  # another action space: gymnasium's own step
     ],
 )
@@ -86,8 +115,13 @@ def test_step_returns_what_gymnasiums_returns(env_id, num_envs, steps):
         actions = theirs.action_space.sample()
         got, expected = ours.step(actions), theirs.step(actions)
         assert_same(got, expected, f"step {t}")
+        assert_same(ours._autoreset_envs, theirs._autoreset_envs, f"step {t}: autoreset")
         ended += int((expected[2] | expected[3]).sum())
     assert ended > 0  # the autoreset path was compared too
+    # A partial reset rebuilds the batch from the observations each step kept
+    mask = np.arange(num_envs) % 2 == 0
+    options = lambda: {"reset_mask": mask.copy()}  # noqa: E731  (gymnasium pops the key)
+    assert_same(ours.reset(seed=7, options=options()), theirs.reset(seed=7, options=options()), "")
     ours.close()
     theirs.close()
 
@@ -102,12 +136,42 @@ def test_observations_are_returned_as_copies():
     assert first[0, 0] == 0
 
 
+def test_no_returned_array_is_shared_with_a_later_step():
+    envs = make_vec_env("CartPole-v1", 2)
+    envs.reset(seed=0)
+    first = envs.step(np.zeros(2, np.int64))
+    second = envs.step(np.ones(2, np.int64))
+    for a, b in zip(first[:4], second[:4], strict=True):
+        assert not np.shares_memory(a, b)
+
+
+def test_without_copies_it_is_gymnasiums_step():
+    ours = SameStepVectorEnv([lambda: make_env("CartPole-v1")] * 2, copy=False)
+    theirs = gymnasium_vector_env("CartPole-v1", 2, copy=False)
+    ours.reset(seed=0)
+    theirs.reset(seed=0)
+    for t in range(50):
+        got, expected = ours.step(np.ones(2, np.int64)), theirs.step(np.ones(2, np.int64))
+        assert_same(got, expected, f"step {t}")
+        assert got[0] is ours._observations  # gymnasium's: the batch itself, not a copy
+
+
 def test_an_observation_of_the_wrong_shape_is_a_clear_error():
     envs = make_vec_env("rlcourse-test/WrongShape-v0", 2)
     envs.reset(seed=0)
-    with pytest.raises(ValueError, match=r"copy 0 .* shape \(2,\).* has shape \(1,\)"):
+    with pytest.raises(ValueError, match=r"sub-environment 0 .* shape \(2,\).* has shape \(1,\)"):
         envs.step(np.zeros(2, np.int64))
+    theirs = gymnasium_vector_env("rlcourse-test/WrongShape-v0", 2)
+    theirs.reset(seed=0)
     with pytest.raises(ValueError):  # gymnasium's step refuses it too
-        theirs = gymnasium_vector_env("rlcourse-test/WrongShape-v0", 2)
-        theirs.reset(seed=0)
         theirs.step(np.zeros(2, np.int64))
+
+
+def test_a_float_observation_for_an_integer_space_is_refused_as_by_gymnasium():
+    for envs in (
+        make_vec_env("rlcourse-test/FloatForIntegers-v0", 2),
+        gymnasium_vector_env("rlcourse-test/FloatForIntegers-v0", 2),
+    ):
+        envs.reset(seed=0)
+        with pytest.raises(TypeError):
+            envs.step(np.zeros(2, np.int64))
