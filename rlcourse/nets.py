@@ -85,8 +85,8 @@ def hidden_activation(activation: type[nn.Module]) -> nn.Module:
     overwriting the one with the other changes no value or gradient (``tests/test_nets.py``),
     and each step allocates and fills fewer large tensors: at equal settings TD3's and SAC's steps
     took 0.92 and 0.87 of their time before
-    (``benchmarks/results/before_after_inplace_relu.json``). So whoever runs an ``mlp``'s layers
-    one by one finds a hidden layer's output overwritten by the ReLU after it.
+    (``benchmarks/results/before_after_inplace_relu.json``). One consequence for whoever runs an
+    ``mlp``'s layers one by one: a hidden layer's output is overwritten by the ReLU after it.
     """
     return nn.ReLU(inplace=True) if activation is nn.ReLU else activation()
 
