@@ -13,7 +13,9 @@ iteration. With a run folder (``out``), the keeper writes every ``save_every`` s
   environments as Python pickles, so loading it runs code: resume only runs you made yourself.
 
 Each file is replaced atomically (:func:`rlcourse.history.write_atomic`), so a crash, ``kill -9``
-or a full disk leaves the last complete save, and loses at most one interval.
+or a full disk leaves every file whole and loses at most one interval. The files are written one
+after another, in the order above: a stop in the middle of a save leaves those written before it
+one save ahead of the rest (``history.csv`` may hold episodes that ``resume.pt`` does not).
 
 A resumed run continues from its last ``resume.pt``: from there on it gives the same numbers as a
 run that was never stopped (on the CPU; ``tests/test_saving.py`` checks it for every algorithm).

@@ -219,7 +219,11 @@ def test_kill_9_loses_at_most_one_save_interval(tmp_path):
     assert killed_at - (run / RESUME_FILE).stat().st_mtime < 0.5 + 1.0
     assert load_checkpoint(run).algo == "a2c"
     env = {**os.environ, "RLCOURSE_FAST": "0"}
-    steps = int(saved.iterations[-1]["env_step"]) + 1024
+    # Each file is replaced atomically, one after another: a kill between history.csv and the
+    # files after it leaves history.csv one save ahead of diagnostics.csv and resume.pt. Run the
+    # resumed run past the newest step any file records, so it must hold every saved episode.
+    newest = max(row["env_step"] for row in saved.episodes + saved.iterations)
+    steps = int(newest) + 1024
     resumed = subprocess.run(
         [
             sys.executable,
