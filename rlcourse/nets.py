@@ -357,6 +357,11 @@ class EnsembleLinear(nn.Module):
         weight, bias = (
             (self.weight, self.bias) if first is None else (self.weight[:first], self.bias[:first])
         )
+        if weight.shape[-1] == 1 and weight.shape[0] > 1:
+            # One output from each of several members (twin critics' last layer): a multiply and
+            # a sum. MKL's batched product of one column takes 3-4 times as long, forward and
+            # backward (benchmarks/results/last_layer.json); for a single member it does not.
+            return (x * weight.mT).sum(-1, keepdim=True) + bias
         if x.dim() == 2:
             x = x.expand(weight.shape[0], *x.shape)
         return torch.baddbmm(bias, x, weight)

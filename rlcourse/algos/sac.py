@@ -53,6 +53,7 @@ from rlcourse.config import (
 from rlcourse.envs import make_env, make_vec_env
 from rlcourse.nets import CategoricalPolicy, QEnsemble, TanhGaussianPolicy, obs_dim, polyak_update
 from rlcourse.objectives import critic_loss, soft_td_target
+from rlcourse.optim import Adam
 from rlcourse.rollouts import EpisodeTracker, step_and_store
 from rlcourse.saving import RunKeeper
 from rlcourse.training import (
@@ -315,7 +316,7 @@ def train(
     log_alpha = torch.tensor(
         math.log(max(config.alpha, 1e-8)), requires_grad=True, device=config.device
     )
-    alpha_opt = torch.optim.Adam([log_alpha], lr=config.alpha_lr)
+    alpha_opt = Adam([log_alpha], lr=config.alpha_lr)
     target_entropy = variant.target_entropy(space, config)
     alpha = config.alpha
     history = History()
