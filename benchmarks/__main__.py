@@ -19,6 +19,7 @@ COMMANDS = {
     "equal-settings": "equal_settings",
     "anatomy": "anatomy",
     "optim": "optim_overhead",
+    "last-layer": "last_layer",
     "before-after": "before_after",
     "a2c-cartpole": "a2c_cartpole",
     "offpolicy": "offpolicy",

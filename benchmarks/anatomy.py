@@ -17,12 +17,17 @@ records, by difference of two training runs like the cost (``base + n`` env step
   call pays its dispatch from Python once (an operation of the backward pass is dispatched from
   C++ in training, a little cheaper) and no autograd; the sum is what these operations cost run
   from Python one after another, views such as ``t`` and ``detach`` included;
+- the same operations timed in training (the clock read around each call inside the dispatch mode,
+  by difference of two runs likewise), where their operands come from memory that the rest of the
+  step has used meanwhile, not from the cache; the ratio of the two sums, products and the other
+  operations apart, is what a cold operand costs on this machine;
 - the cost per env step of both libraries, in the same run (one measurement each, the libraries
   alternating which goes first from one algorithm to the next), for scale.
 
-What remains of rlcourse's step above the bare environment and the replayed operations is the rest:
-autograd's bookkeeping, the Python of the loop and of ``nn.Module`` calls, acting in NumPy, the
-replay buffer. The table also lists the operations that take the most replayed time.
+What remains of rlcourse's step above the bare environment and the operations replayed alone is the
+rest: the same operations slowed by cold operands (the ratios say by how much), autograd's
+bookkeeping, the Python of the loop and of ``nn.Module`` calls, acting in NumPy, the replay buffer.
+The table also lists the operations that take the most replayed time.
 
 Writes ``<out>/anatomy.json`` and ``.md`` (``--table-only``: only the table, from the stored
 record); with ``--readme`` also replaces the block between ``<!-- anatomy:start -->`` and
@@ -67,6 +72,20 @@ def operand_spec(x):
     if x is None or isinstance(x, SCALARS):
         return x
     return ("object", type(x).__name__)
+
+
+class TimeOps(TorchDispatchMode):
+    """Sums the seconds each ATen operation takes where it runs, by short name."""
+
+    def __init__(self):
+        super().__init__()
+        self.seconds: Counter = Counter()
+
+    def __torch_dispatch__(self, func, types, args=(), kwargs=None):
+        start = time.perf_counter()
+        out = func(*args, **(kwargs or {}))
+        self.seconds[short_name(str(func))] += time.perf_counter() - start
+        return out
 
 
 class RecordOps(TorchDispatchMode):
@@ -153,6 +172,18 @@ def recorded_ops(lib: str, algo: str) -> tuple[Counter, dict]:
     return Counter({key: c for key, c in counts.items() if c > 0}), funcs
 
 
+def timed_ops_us(algo: str) -> Counter:
+    """Microseconds per env step of rlcourse's operations, by short name, timed in training."""
+    setting = SETTINGS[algo]
+    sums = []
+    for total in (setting.base + setting.n, setting.base):
+        with TimeOps() as timer, warnings.catch_warnings():
+            warnings.simplefilter("ignore")  # an off-policy base run may make no update
+            run_training("rlcourse", algo, total)
+        sums.append(timer.seconds)
+    return Counter({op: 1e6 * (sums[0][op] - sums[1][op]) / setting.n for op in sums[0]})
+
+
 def short_name(op: str) -> str:
     """``aten.addmm.default`` -> ``addmm``; ``aten._foreach_mul_.Scalar`` -> ``_foreach_mul_``."""
     return op.split(".")[1] if op.startswith("aten.") else op
@@ -178,6 +209,9 @@ def anatomy(algo: str, repeats: int = 50) -> dict:
             products += us
         else:
             others += us
+    in_training = timed_ops_us(algo)
+    products_in_training = sum(us for op, us in in_training.items() if op in RecordProducts.OPS)
+    others_in_training = sum(us for op, us in in_training.items() if op not in RecordProducts.OPS)
     ops_ours = sum(ours.values()) / n
     product_count = sum(
         c for (name, _), c in ours.items() if short_name(name) in RecordProducts.OPS
@@ -199,6 +233,8 @@ def anatomy(algo: str, repeats: int = 50) -> dict:
         "bare_env_us": round(env, 1),
         "products_us": round(products, 1),
         "other_ops_us": round(others, 1),
+        "products_in_training_us": round(products_in_training, 1),
+        "other_ops_in_training_us": round(others_in_training, 1),
         "ops_per_step": {"rlcourse": round(ops_ours, 2), "sb3": round(sum(theirs.values()) / n, 2)},
         "products_per_step": round(product_count / n, 2),
         "rest_us": round(cost["rlcourse"] - env - products - others, 1),
@@ -223,27 +259,38 @@ def markdown(record: dict) -> str:
         "anatomy`). "
         "Microseconds per env step with its updates, the settings of the equal-settings table; "
         "the operations are ATen's (with the profiler ranges of PyTorch's optimizer), forward, "
-        "backward and optimiser, each replayed alone from Python.",
+        "backward and optimiser, each replayed alone from Python (operands in cache), and the same "
+        "operations timed where they run in training.",
         "",
         "| algorithm | rlcourse | SB3 | bare env | products alone | other operations alone "
-        "| rest (autograd, Python, acting) | operations per env step (rlcourse / SB3) "
+        "| rest (cold operands, autograd, Python, acting) | products in training (/ alone) "
+        "| other operations in training (/ alone) | operations per env step (rlcourse / SB3) "
         "| slowest operations alone |",
-        "|---|---|---|---|---|---|---|---|---|",
+        "|---|---|---|---|---|---|---|---|---|---|---|",
     ]
     for algo, r in record["algorithms"].items():
         others_count = r["ops_per_step"]["rlcourse"] - r["products_per_step"]
         slowest = ", ".join(f"{op} {us:.0f}" for op, us in list(r["slowest_ops_us"].items())[:4])
+
+        def in_training(key: str, alone: str, r: dict = r) -> str:
+            if key not in r:  # a row stored before these were timed
+                return "-"
+            return f"{r[key]:.0f} ({r[key] / r[alone]:.2f})"
+
         lines.append(
             f"| {algo.upper()} | {r['cost_us']['rlcourse']:.0f} | {r['cost_us']['sb3']:.0f} "
             f"| {r['bare_env_us']:.0f} | {r['products_us']:.0f} ({r['products_per_step']:.1f}) "
             f"| {r['other_ops_us']:.0f} ({others_count:.1f}) | {r['rest_us']:.0f} "
+            f"| {in_training('products_in_training_us', 'products_us')} "
+            f"| {in_training('other_ops_in_training_us', 'other_ops_us')} "
             f"| {r['ops_per_step']['rlcourse']:.1f} / {r['ops_per_step']['sb3']:.1f} "
             f"| {slowest} |"
         )
     lines += [
         "",
-        "In brackets: how many of those operations an env step runs. The products and the other "
-        "operations are rlcourse's; SB3's are only counted.",
+        "In brackets: how many of those operations an env step runs, and for the operations in "
+        "training their time over their time alone. The products and the other operations are "
+        "rlcourse's; SB3's are only counted.",
     ]
     return "\n".join(lines) + "\n"
 
@@ -263,6 +310,8 @@ def main(argv: list[str] | None = None, prog: str | None = None) -> None:
     torch.set_num_threads(1)
     path = args.out / "anatomy.json"
     record = json.loads(path.read_text()) if path.exists() else {"algorithms": {}}
+    if args.table_only and not record["algorithms"]:
+        parser.error(f"--table-only writes the table of a stored record, and {path} holds none")
     if not args.table_only:
         record["machine"] = machine_info()
     for algo in [] if args.table_only else args.algo or SETTINGS:

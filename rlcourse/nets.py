@@ -359,8 +359,8 @@ class EnsembleLinear(nn.Module):
         )
         if weight.shape[-1] == 1 and weight.shape[0] > 1:
             # One output from each of several members (twin critics' last layer): a multiply and
-            # a sum. MKL's batched product of one column takes 3-4 times as long, forward and
-            # backward (benchmarks/results/last_layer.json); for a single member it does not.
+            # a sum. MKL's batched product of one column takes 3.5-4.7 times as long there, where
+            # for a single member it is the faster (benchmarks/results/last_layer.md).
             return (x * weight.mT).sum(-1, keepdim=True) + bias
         if x.dim() == 2:
             x = x.expand(weight.shape[0], *x.shape)

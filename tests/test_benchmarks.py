@@ -472,7 +472,9 @@ def test_every_learning_test_has_stored_seeds_and_a_bar_that_an_untrained_policy
 @pytest.mark.parametrize("algo, total", [("ppo", 512), ("dqn", 1_300), ("sac", 300)])
 def test_the_anatomy_records_every_operation_and_replays_each(algo, total):
     # anatomy replays every ATen operation of rlcourse's loop alone; every one must be made again
-    # from its record, and its matrix products must be exactly those the floor records.
+    # from its record, and its matrix products must be exactly those the floor records. It also
+    # times the same operations in training: every one, together less than the run's wall time.
+    import time
     import warnings
 
     from benchmarks import anatomy, equal_settings
@@ -483,16 +485,21 @@ def test_the_anatomy_records_every_operation_and_replays_each(algo, total):
     if algo == "sac":
         config["learning_starts"] = 200
     with (
+        anatomy.TimeOps() as timer,
         anatomy.RecordOps() as ops,
         equal_settings.RecordProducts() as products,
         warnings.catch_warnings(),
     ):
         warnings.simplefilter("ignore")
+        start = time.perf_counter()
         module.train(setting.env_id, module.Config(**config), progress=False)
+        wall = time.perf_counter() - start
     names = collections.Counter()
     for (name, spec), count in ops.counts.items():
         names[anatomy.short_name(name)] += count
         assert anatomy.replay_us(ops.funcs[name], spec, repeats=1) > 0, name
+    assert set(timer.seconds) == set(names)
+    assert all(s > 0 for s in timer.seconds.values()) and sum(timer.seconds.values()) < wall
     for op in equal_settings.RecordProducts.OPS:
         assert names[op] == sum(c for k, c in products.counts.items() if k[0] == op), op
     assert names["addmm"] > 0 and names["mm"] > 0  # forward and backward were seen
@@ -528,11 +535,30 @@ def test_the_anatomy_table_reads_the_stored_record():
             "slowest_ops_us": {"addmm": 120.0, "mm": 80.0, "_foreach_mul_": 30.0},
         }},
     }  # fmt: skip
-    row = next(line for line in anatomy.markdown(record).splitlines() if line.startswith("| DQN"))
-    assert [c.strip() for c in row.strip("|").split("|")][1:] == [
-        "600", "900", "15", "200 (5.0)", "250 (35.0)", "135", "40.0 / 55.5",
+
+    def cells() -> list[str]:
+        table = anatomy.markdown(record).splitlines()
+        row = next(line for line in table if line.startswith("| DQN"))
+        return [c.strip() for c in row.strip("|").split("|")][1:]
+
+    # a row stored before the operations were timed in training shows "-" there
+    assert cells() == [
+        "600", "900", "15", "200 (5.0)", "250 (35.0)", "135", "-", "-", "40.0 / 55.5",
         "addmm 120, mm 80, _foreach_mul_ 30",
     ]  # fmt: skip
+    record["algorithms"]["dqn"].update(
+        products_in_training_us=230.0, other_ops_in_training_us=500.0
+    )
+    assert cells()[6:8] == ["230 (1.15)", "500 (2.00)"]
+
+
+def test_the_anatomy_table_without_a_stored_record_says_so(tmp_path, capsys):
+    from benchmarks import anatomy
+
+    with pytest.raises(SystemExit) as exit:
+        anatomy.main(["--table-only", "--out", str(tmp_path)], prog="anatomy")
+    assert exit.value.code == 2
+    assert f"{tmp_path / 'anatomy.json'} holds none" in capsys.readouterr().err
 
 
 def test_before_after_alternates_so_that_a_drift_favours_neither_version():
