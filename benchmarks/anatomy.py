@@ -17,16 +17,18 @@ records, by difference of two training runs like the cost (``base + n`` env step
   call pays its dispatch from Python once (an operation of the backward pass is dispatched from
   C++ in training, a little cheaper) and no autograd; the sum is what these operations cost run
   from Python one after another, views such as ``t`` and ``detach`` included;
-- the same operations timed in training (the clock read around each call inside the dispatch mode,
-  by difference of two runs likewise), where their operands come from memory that the rest of the
-  step has used meanwhile, not from the cache; the ratio of the two sums, products and the other
-  operations apart, is what a cold operand costs on this machine;
+- the same operations timed where they run in training, by PyTorch's profiler (in C++, each
+  operation's own time, by difference of two runs likewise): there an operand comes from memory
+  that the rest of the step has used meanwhile, and the code of one operation follows another's,
+  where the replay runs each from a warm cache. The ratio of the two sums, products and the other
+  operations apart, is what training's conditions cost the same operations on this machine (the
+  profiler's own bookkeeping included, a few microseconds per operation);
 - the cost per env step of both libraries, in the same run (one measurement each, the libraries
   alternating which goes first from one algorithm to the next), for scale.
 
 What remains of rlcourse's step above the bare environment and the operations replayed alone is the
-rest: the same operations slowed by cold operands (the ratios say by how much), autograd's
-bookkeeping, the Python of the loop and of ``nn.Module`` calls, acting in NumPy, the replay buffer.
+rest: the same operations slowed in training (the ratios say by how much), autograd's bookkeeping,
+the Python of the loop and of ``nn.Module`` calls, acting in NumPy, the replay buffer.
 The table also lists the operations that take the most replayed time.
 
 Writes ``<out>/anatomy.json`` and ``.md`` (``--table-only``: only the table, from the stored
@@ -42,9 +44,11 @@ import math
 import time
 import warnings
 from collections import Counter
+from collections.abc import Callable
 from pathlib import Path
 
 import torch
+from torch.profiler import ProfilerActivity, profile
 from torch.utils._python_dispatch import TorchDispatchMode
 
 from benchmarks.benchlib import bare_env_us, gemm_rate, machine_info, per_step_by_difference
@@ -72,20 +76,6 @@ def operand_spec(x):
     if x is None or isinstance(x, SCALARS):
         return x
     return ("object", type(x).__name__)
-
-
-class TimeOps(TorchDispatchMode):
-    """Sums the seconds each ATen operation takes where it runs, by short name."""
-
-    def __init__(self):
-        super().__init__()
-        self.seconds: Counter = Counter()
-
-    def __torch_dispatch__(self, func, types, args=(), kwargs=None):
-        start = time.perf_counter()
-        out = func(*args, **(kwargs or {}))
-        self.seconds[short_name(str(func))] += time.perf_counter() - start
-        return out
 
 
 class RecordOps(TorchDispatchMode):
@@ -172,16 +162,31 @@ def recorded_ops(lib: str, algo: str) -> tuple[Counter, dict]:
     return Counter({key: c for key, c in counts.items() if c > 0}), funcs
 
 
-def timed_ops_us(algo: str) -> Counter:
-    """Microseconds per env step of rlcourse's operations, by short name, timed in training."""
+def profiled_ops_us(run: Callable[[], None]) -> tuple[float, float]:
+    """Microseconds ``run()`` spends in ATen's operations, all of them and the matrix products, as
+    PyTorch's profiler times them in C++ where they run: the sum of every operation's own time
+    (without the operations it calls, each counted once), and the products' whole times."""
+    with profile(activities=[ProfilerActivity.CPU]) as profiler:
+        run()
+    events = profiler.key_averages()
+    products = {f"aten::{op}" for op in RecordProducts.OPS}
+    every = sum(e.self_cpu_time_total for e in events if e.key.startswith("aten::"))
+    return every, sum(e.cpu_time_total for e in events if e.key in products)
+
+
+def ops_in_training_us(algo: str) -> tuple[float, float]:
+    """Microseconds per env step of rlcourse's matrix products and of its other operations, timed
+    in training (by difference of two runs, like the cost)."""
     setting = SETTINGS[algo]
     sums = []
     for total in (setting.base + setting.n, setting.base):
-        with TimeOps() as timer, warnings.catch_warnings():
+        with warnings.catch_warnings():
             warnings.simplefilter("ignore")  # an off-policy base run may make no update
-            run_training("rlcourse", algo, total)
-        sums.append(timer.seconds)
-    return Counter({op: 1e6 * (sums[0][op] - sums[1][op]) / setting.n for op in sums[0]})
+            sums.append(profiled_ops_us(lambda total=total: run_training("rlcourse", algo, total)))
+    every, products = (
+        (longer - shorter) / setting.n for longer, shorter in zip(*sums, strict=True)
+    )
+    return products, every - products
 
 
 def short_name(op: str) -> str:
@@ -209,9 +214,7 @@ def anatomy(algo: str, repeats: int = 50) -> dict:
             products += us
         else:
             others += us
-    in_training = timed_ops_us(algo)
-    products_in_training = sum(us for op, us in in_training.items() if op in RecordProducts.OPS)
-    others_in_training = sum(us for op, us in in_training.items() if op not in RecordProducts.OPS)
+    products_in_training, others_in_training = ops_in_training_us(algo)
     ops_ours = sum(ours.values()) / n
     product_count = sum(
         c for (name, _), c in ours.items() if short_name(name) in RecordProducts.OPS
@@ -260,10 +263,11 @@ def markdown(record: dict) -> str:
         "Microseconds per env step with its updates, the settings of the equal-settings table; "
         "the operations are ATen's (with the profiler ranges of PyTorch's optimizer), forward, "
         "backward and optimiser, each replayed alone from Python (operands in cache), and the same "
-        "operations timed where they run in training.",
+        "operations timed by PyTorch's profiler where they run in training.",
         "",
         "| algorithm | rlcourse | SB3 | bare env | products alone | other operations alone "
-        "| rest (cold operands, autograd, Python, acting) | products in training (/ alone) "
+        "| rest (operations slower in training, autograd, Python, acting) "
+        "| products in training (/ alone) "
         "| other operations in training (/ alone) | operations per env step (rlcourse / SB3) "
         "| slowest operations alone |",
         "|---|---|---|---|---|---|---|---|---|---|---|",
