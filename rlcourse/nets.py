@@ -336,7 +336,8 @@ class TanhGaussianPolicy(nn.Module):
 
 
 class EnsembleLinear(nn.Module):
-    """``m`` independent linear layers applied in one batched matrix product.
+    """``m`` independent linear layers applied in one batched matrix product (or, when each has one
+    output, in one multiply and one sum).
 
     Input ``(m, batch, in)`` or ``(batch, in)`` (the same input for every member), output
     ``(m, batch, out)``; member ``i`` computes ``x_i W_i + b_i``. Each ``W_i`` starts as
