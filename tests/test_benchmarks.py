@@ -963,3 +963,19 @@ def test_a_stored_file_is_replaced_whole_or_not_at_all(tmp_path, monkeypatch):
     write_atomic(path, "later")
     assert path.read_text() == "later"
     assert [p.name for p in tmp_path.iterdir()] == ["run.json"]  # the half-written one replaced
+
+
+def test_the_last_layer_table_is_the_stored_record_and_the_ways_agree():
+    import json
+
+    import torch
+
+    from benchmarks import last_layer
+
+    stored = ROOT / "benchmarks" / "results"
+    record = json.loads((stored / "last_layer.json").read_text(encoding="utf-8"))
+    assert (stored / "last_layer.md").read_text(encoding="utf-8") == last_layer.markdown(record)
+    x, w, b = torch.randn(2, 5, 3), torch.randn(2, 3, 1), torch.randn(2, 1, 1)
+    expected = torch.stack([x[i] @ w[i] + b[i] for i in range(2)])
+    for way in last_layer.WAYS.values():
+        torch.testing.assert_close(way(x, w, b), expected)
