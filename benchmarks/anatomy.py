@@ -23,8 +23,13 @@ records, by difference of two training runs like the cost (``base + n`` env step
   where the replay runs each from a warm cache. The ratio of the two sums, products and the other
   operations apart, is what training's conditions cost the same operations on this machine (the
   profiler's own bookkeeping included, a few microseconds per operation);
-- the cost per env step of both libraries, in the same run (one measurement each, the libraries
-  alternating which goes first from one algorithm to the next), for scale.
+- the cost per env step of both libraries, in the same run, for scale: the faster of two
+  measurements each, the libraries alternating which goes first (as in the equal-settings table).
+
+Each of these stages, and each cost measurement, runs in a fresh Python process (one torch thread):
+one run that measured the costs in the process that had just recorded, replayed and profiled the
+operations put SAC's step at twice what a fresh process measured minutes later
+(``results/anatomy_fb9f55d``).
 
 What remains of rlcourse's step above the bare environment and the operations replayed alone is the
 rest: the same operations slowed in training (the ratios say by how much), autograd's bookkeeping,
@@ -41,6 +46,8 @@ from __future__ import annotations
 import argparse
 import json
 import math
+import subprocess
+import sys
 import time
 import warnings
 from collections import Counter
@@ -51,9 +58,9 @@ import torch
 from torch.profiler import ProfilerActivity, profile
 from torch.utils._python_dispatch import TorchDispatchMode
 
-from benchmarks.benchlib import bare_env_us, gemm_rate, machine_info, per_step_by_difference
+from benchmarks.benchlib import bare_env_us, gemm_rate, machine_info
 from benchmarks.compare_sb3 import replace_block
-from benchmarks.equal_settings import SETTINGS, RecordProducts, sb3_model
+from benchmarks.equal_settings import SETTINGS, RecordProducts, sb3_model, step_cost_us
 from rlcourse.algos import ALGORITHMS
 
 MARKERS = ("<!-- anatomy:start -->", "<!-- anatomy:end -->")
@@ -194,12 +201,39 @@ def short_name(op: str) -> str:
     return op.split(".")[1] if op.startswith("aten.") else op
 
 
-def anatomy(algo: str, repeats: int = 50) -> dict:
-    """One algorithm's step, taken apart (all times in microseconds per env step)."""
-    setting = SETTINGS[algo]
-    n = setting.n
+FRESH = (
+    "import importlib, json, sys, torch; torch.set_num_threads(1); "
+    "function = getattr(importlib.import_module(sys.argv[1]), sys.argv[2]); "
+    "print(json.dumps(function(*json.loads(sys.argv[3]))))"
+)
+
+
+def in_fresh_process(function: Callable, *args):
+    """``function(*args)`` in a new Python process, one torch thread, its result read back as
+    JSON: each measurement starts from a fresh interpreter, not from a process that has just
+    recorded, replayed or profiled another stage (in one run that doubled a measured cost)."""
+    name = f"{function.__module__}.{function.__name__}"
+    out = subprocess.run(
+        [sys.executable, "-c", FRESH, function.__module__, function.__name__, json.dumps(args)],
+        cwd=Path(__file__).resolve().parents[1],
+        capture_output=True,
+        text=True,
+    )
+    if out.returncode != 0:
+        raise RuntimeError(f"{name}{tuple(args)} failed:\n{out.stderr[-2000:]}")
+    return json.loads(out.stdout.splitlines()[-1])
+
+
+def ops_per_step(lib: str, algo: str) -> float:
+    """How many ATen operations ``lib`` runs per env step with its updates."""
+    return sum(recorded_ops(lib, algo)[0].values()) / SETTINGS[algo].n
+
+
+def replayed_ops(algo: str, repeats: int = 50) -> dict:
+    """rlcourse's operations per env step, recorded and each replayed alone (microseconds per env
+    step): the matrix products, the other operations, the slowest ones, the unreplayable ones."""
+    n = SETTINGS[algo].n
     ours, funcs = recorded_ops("rlcourse", algo)
-    theirs, _ = recorded_ops("sb3", algo)
     products = others = 0.0
     by_op: Counter = Counter()
     unreplayed: Counter = Counter()
@@ -214,17 +248,34 @@ def anatomy(algo: str, repeats: int = 50) -> dict:
             products += us
         else:
             others += us
-    products_in_training, others_in_training = ops_in_training_us(algo)
-    ops_ours = sum(ours.values()) / n
     product_count = sum(
         c for (name, _), c in ours.items() if short_name(name) in RecordProducts.OPS
     )
-    cost = {}
-    first = list(SETTINGS).index(algo) % 2  # libraries alternate which goes first
-    for lib in ("rlcourse", "sb3")[first:] + ("rlcourse", "sb3")[:first]:
-        cost[lib] = 1e6 * per_step_by_difference(
-            lambda total, lib=lib: run_training(lib, algo, total), setting.base, setting.base + n
-        )
+    return {
+        "products_us": round(products, 1),
+        "other_ops_us": round(others, 1),
+        "ops_per_step": round(sum(ours.values()) / n, 2),
+        "products_per_step": round(product_count / n, 2),
+        "slowest_ops_us": {op: round(us, 1) for op, us in by_op.most_common(6)},
+        "unreplayed_per_step": dict(unreplayed),
+    }
+
+
+def anatomy(algo: str, repeats: int = 50, measurements: int = 2) -> dict:
+    """One algorithm's step, taken apart (all times in microseconds per env step). Each stage runs
+    in a fresh process; so does each of the ``measurements`` costs per library, the libraries
+    alternating which goes first (as in the equal-settings table), the faster one kept."""
+    setting = SETTINGS[algo]
+    replay = in_fresh_process(replayed_ops, algo, repeats)
+    theirs = in_fresh_process(ops_per_step, "sb3", algo)
+    products_in_training, others_in_training = in_fresh_process(ops_in_training_us, algo)
+    costs: dict[str, list[float]] = {"rlcourse": [], "sb3": []}
+    first = list(SETTINGS).index(algo) % 2  # the first library alternates from row to row too
+    order = ("rlcourse", "sb3")[first:] + ("rlcourse", "sb3")[:first]
+    for k in range(measurements):
+        for lib in order if k % 2 == 0 else order[::-1]:
+            costs[lib].append(round(in_fresh_process(step_cost_us, lib, algo), 1))
+    cost = {lib: min(values) for lib, values in costs.items()}
     env = bare_env_us(setting.env_id, setting.ours.get("num_envs", 1), 20_000)
     return {
         "date": machine_info(sb3=False)["date"],
@@ -232,17 +283,20 @@ def anatomy(algo: str, repeats: int = 50) -> dict:
         "gemm_gflops": round(gemm_rate(256, 256) / 1e9, 1),
         "bare_cartpole_us": round(bare_env_us("CartPole-v1", 1, 20_000), 1),
         "env_id": setting.env_id,
-        "cost_us": {lib: round(c, 1) for lib, c in cost.items()},
+        "cost_us": cost,
+        "cost_measurements_us": costs,
         "bare_env_us": round(env, 1),
-        "products_us": round(products, 1),
-        "other_ops_us": round(others, 1),
+        "products_us": replay["products_us"],
+        "other_ops_us": replay["other_ops_us"],
         "products_in_training_us": round(products_in_training, 1),
         "other_ops_in_training_us": round(others_in_training, 1),
-        "ops_per_step": {"rlcourse": round(ops_ours, 2), "sb3": round(sum(theirs.values()) / n, 2)},
-        "products_per_step": round(product_count / n, 2),
-        "rest_us": round(cost["rlcourse"] - env - products - others, 1),
-        "slowest_ops_us": {op: round(us, 1) for op, us in by_op.most_common(6)},
-        "unreplayed_per_step": dict(unreplayed),
+        "ops_per_step": {"rlcourse": replay["ops_per_step"], "sb3": round(theirs, 2)},
+        "products_per_step": replay["products_per_step"],
+        "rest_us": round(
+            cost["rlcourse"] - env - replay["products_us"] - replay["other_ops_us"], 1
+        ),
+        "slowest_ops_us": replay["slowest_ops_us"],
+        "unreplayed_per_step": replay["unreplayed_per_step"],
     }
 
 
@@ -263,7 +317,14 @@ def markdown(record: dict) -> str:
         "Microseconds per env step with its updates, the settings of the equal-settings table; "
         "the operations are ATen's (with the profiler ranges of PyTorch's optimizer), forward, "
         "backward and optimiser, each replayed alone from Python (operands in cache), and the same "
-        "operations timed by PyTorch's profiler where they run in training.",
+        "operations timed by PyTorch's profiler where they run in training. "
+        + (
+            "The costs: the faster of two measurements per library, libraries alternating; each "
+            "measurement and each stage in a fresh process."
+            if all("cost_measurements_us" in r for r in record["algorithms"].values())
+            else "The costs: one measurement per library, in the process that recorded, "
+            "replayed and profiled the operations."
+        ),
         "",
         "| algorithm | rlcourse | SB3 | bare env | products alone | other operations alone "
         "| rest (operations slower in training, autograd, Python, acting) "

@@ -553,6 +553,24 @@ def test_the_anatomy_table_reads_the_stored_record():
         products_in_training_us=230.0, other_ops_in_training_us=500.0
     )
     assert cells()[6:8] == ["230 (1.15)", "500 (2.00)"]
+    # the header says how the costs were measured: one record of the old way, two in fresh processes
+    assert "one measurement per library, in the process that recorded" in anatomy.markdown(record)
+    record["algorithms"]["dqn"]["cost_measurements_us"] = {"rlcourse": [600.0, 640.0]}
+    assert "the faster of two measurements per library" in anatomy.markdown(record)
+
+
+def test_the_anatomy_measures_in_a_fresh_process():
+    # each stage and each cost runs in its own interpreter, its result read back as JSON; a stage
+    # that fails there says which and shows the error
+    import torch
+
+    from benchmarks import anatomy
+
+    assert anatomy.in_fresh_process(anatomy.short_name, "aten.addmm.default") == "addmm"
+    assert anatomy.in_fresh_process(torch.get_num_threads) == 1
+    failed = r"(?s)benchmarks.anatomy.short_name\(\) failed.*TypeError"
+    with pytest.raises(RuntimeError, match=failed):
+        anatomy.in_fresh_process(anatomy.short_name)
 
 
 def test_the_anatomy_table_without_a_stored_record_says_so(tmp_path, capsys):
