@@ -100,6 +100,12 @@ def lab(tmp_path_factory):
     )
     tracker = settings / "@jupyterlab" / "notebook-extension" / "tracker.jupyterlab-settings"
     _write_json(tracker, {"windowingMode": "none"})
+    # After an error, ipykernel aborts the run-all requests that reach it within stop_on_error_timeout (0 s by
+    # default): on a loaded machine a later cell's request can arrive after that and run. Two seconds make run-all
+    # stop at the error, as the error test and a failing notebook expect.
+    kernel_config = tmp / "ipython" / "profile_default" / "ipython_kernel_config.py"
+    kernel_config.parent.mkdir(parents=True)
+    kernel_config.write_text("c.IPythonKernel.stop_on_error_timeout = 2.0\n")
     env = {k: v for k, v in os.environ.items() if k != "MPLBACKEND"}  # the kernels draw with the inline backend
     env.update(
         RLCOURSE_FAST="1",
