@@ -26,10 +26,11 @@ records, by difference of two training runs like the cost (``base + n`` env step
 - the cost per env step of both libraries, in the same run, for scale: the faster of two
   measurements each, the libraries alternating which goes first (as in the equal-settings table).
 
-Each of these stages, and each cost measurement, runs in a fresh Python process (one torch thread):
-one run that measured the costs in the process that had just recorded, replayed and profiled the
-operations put SAC's step at twice what a fresh process measured minutes later
-(``results/anatomy_fb9f55d``).
+Each of these stages (rlcourse's recording with its replay, SB3's count, the profiled runs) and
+each cost measurement runs in a fresh Python process, one torch thread; the bare environment and the
+GEMM rate are timed in the parent. One run that measured the costs in the process that had just
+recorded, replayed and profiled the operations put SAC's step at nearly twice what a fresh process
+measured minutes later, cause open (``results/anatomy_fb9f55d``).
 
 What remains of rlcourse's step above the bare environment and the operations replayed alone is the
 rest: the same operations slowed in training (the ratios say by how much), autograd's bookkeeping,
@@ -320,7 +321,7 @@ def markdown(record: dict) -> str:
         "operations timed by PyTorch's profiler where they run in training. "
         + (
             "The costs: the faster of two measurements per library, libraries alternating; each "
-            "measurement and each stage in a fresh process."
+            "measurement, and each stage of the operations, in a fresh process."
             if all("cost_measurements_us" in r for r in record["algorithms"].values())
             else "The costs: one measurement per library, in the process that recorded, "
             "replayed and profiled the operations."

@@ -559,10 +559,13 @@ def test_the_anatomy_table_reads_the_stored_record():
     assert "the faster of two measurements per library" in anatomy.markdown(record)
 
 
-def test_the_anatomy_measures_in_a_fresh_process():
+def test_the_anatomy_measures_in_a_fresh_process(monkeypatch):
     # each stage and each cost runs in its own interpreter, its result read back as JSON; a stage
-    # that fails there says which and shows the error
+    # that fails there says which and shows the error. The child would start with two threads here,
+    # so only the child's own setting gives one.
     import torch
+
+    monkeypatch.setenv("OMP_NUM_THREADS", "2")
 
     from benchmarks import anatomy
 
